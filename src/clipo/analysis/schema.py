@@ -1,0 +1,82 @@
+"""The tidy results format every evaluator writes and every table and figure reads.
+
+``scores.csv``: one row per (run, benchmark) score. ``samples.parquet``: one row per generated sample,
+so statistics (bootstrap CIs of Δ) can be computed. Scores are Pass@1 in percent.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+SCORE_COLUMNS: tuple[str, ...] = (
+    "source",  # 'paper' or the run-set name (e.g. 'mini')
+    "track",  # I, II, mini
+    "model",
+    "method",  # base, grpo, gspo, dapo, gmpo
+    "clipo",  # none, infonce, supcon, softnn, infonce-fixed
+    "tau",  # float, NaN when CLIPO is off
+    "group_size",
+    "seed",
+    "benchmark",  # short name as in the paper's tables (clipo.data.registry)
+    "score",  # Pass@1 in %
+    "n_problems",
+    "n_samples",  # samples per problem
+)
+
+SAMPLE_COLUMNS: tuple[str, ...] = (
+    "run_id", "benchmark", "problem_id", "sample_id", "response", "extracted_answer", "correct",
+)
+
+
+class SchemaError(ValueError):
+    """A results file does not match the tidy format; the message names file and column."""
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def validate_scores(df: pd.DataFrame, where: str = "scores") -> pd.DataFrame:
+    missing = [c for c in SCORE_COLUMNS if c not in df.columns]
+    if missing:
+        raise SchemaError(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(SCORE_COLUMNS)}")
+    df = df[list(SCORE_COLUMNS)].copy()
+    df["tau"] = pd.to_numeric(df["tau"], errors="coerce")
+    for col in ("group_size", "seed", "n_problems", "n_samples"):
+        df[col] = pd.to_numeric(df[col], errors="raise").astype(int)
+    df["score"] = pd.to_numeric(df["score"], errors="raise").astype(float)
+    return df
+
+
+def write_scores(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    df = validate_scores(df, str(path))
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
+
+
+def read_scores(path: str | os.PathLike) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise SchemaError(f"{path}: no such results file")
+    return validate_scores(pd.read_csv(path), str(path))
+
+
+def write_samples(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    missing = [c for c in SAMPLE_COLUMNS if c not in df.columns]
+    if missing:
+        raise SchemaError(f"{path}: missing sample column(s) {', '.join(missing)}")
+    return atomic_write(path, lambda tmp: df[list(SAMPLE_COLUMNS)].to_parquet(tmp, index=False))

@@ -1,0 +1,219 @@
+"""The one table of the paper's hyperparameters: methods × tracks × CLIPO variants.
+
+Every value that the paper states (App. A.1.1, Tables 8 and 9, §4.1) lives here exactly once and
+feeds both backends: the CPU mini trainer (``clipo.mini``) reads these dataclasses directly and the
+verl backend (``clipo.verl``) turns them into command-line overrides. The ``mini`` track is this
+project's own CPU-sized analogue of Track I; its values are design choices, not paper values.
+
+Lookups by name fail with one error that lists the valid names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration error: names the key and the bad value."""
+
+
+def _lookup(table: dict, name: str, what: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise ConfigError(f"unknown {what} {name!r}; valid: {', '.join(sorted(table))}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Policy-optimisation methods (paper App. A.1.1). Names of losses / estimators are verl registry keys.
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Method:
+    """One group-based RLVR method; differs from the others only by these registry entries."""
+
+    name: str
+    policy_loss: str
+    """verl ``POLICY_LOSS_REGISTRY`` key (actor.policy_loss.loss_mode)."""
+    loss_agg_mode: str
+    """How token losses are aggregated (actor.loss_agg_mode)."""
+    clip_ratio_low: float
+    clip_ratio_high: float
+    use_kl_loss: bool
+    """KL(π‖π_ref) as a separate loss term (needs a frozen reference model)."""
+    kl_loss_coef: float = 0.0
+    kl_loss_type: str = "low_var_kl"
+    dynamic_sampling: bool = False
+    """DAPO's dynamic sampling: drop groups whose rewards have zero variance and refill the batch."""
+    adv_estimator: str = "grpo"
+    """verl advantage-estimator registry key; all four methods use GRPO's group normalisation."""
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("grpo", "vanilla", "token-mean", 0.2, 0.2, use_kl_loss=True, kl_loss_coef=0.001),
+        Method("gspo", "gspo", "seq-mean-token-mean", 3e-4, 4e-4, use_kl_loss=False),
+        Method("dapo", "vanilla", "token-mean", 0.2, 0.28, use_kl_loss=False, dynamic_sampling=True),
+        Method("gmpo", "geo_mean", "token-mean", 0.4, 0.4, use_kl_loss=False),
+    )
+}
+
+
+def get_method(name: str) -> Method:
+    return _lookup(METHODS, name, "method")
+
+
+# --------------------------------------------------------------------------------------------
+# CLIPO: contrastive head and reward (paper §3, §4.1, Table 9)
+# --------------------------------------------------------------------------------------------
+LOSS_LAMBDA: dict[str, float] = {"infonce": 0.2, "supcon": 0.2, "softnn": 1.0}
+"""λ of eq. 12 per contrastive loss (paper §4.1: 0.2 for InfoNCE and SupCon, 1.0 for SoftNN)."""
+
+REWARD_FLOOR = -0.5
+"""Lower clip of the contrastive reward (eq. 12)."""
+
+
+@dataclass(frozen=True)
+class Clipo:
+    """Settings of the contrastive head and reward; ``None`` in a run means CLIPO is off."""
+
+    loss: str = "infonce"
+    """Contrastive loss: infonce (one sampled positive), supcon (mean over positives), softnn (sum)."""
+    temperature: float = 0.05
+    """τ of eq. 8 (Table 9)."""
+    lam: float = 0.2
+    """λ of eq. 12; defaults per loss in LOSS_LAMBDA."""
+    floor: float = REWARD_FLOOR
+    head_output_size: int = 512
+    head_kind: str = "linear"
+    head_lr: float = 1e-3
+    head_weight_decay: float = 0.01
+    fixed_head: bool = False
+    """Ablation CLIPO-fixed: the head keeps its random initialisation."""
+    reference_eps: float = 0.0
+    """> 0 reproduces the released code's eps-inside-the-log numerics (see clipo.contrastive)."""
+
+    def __post_init__(self):
+        if self.loss not in LOSS_LAMBDA:
+            raise ConfigError(f"clipo.loss={self.loss!r}; valid: {', '.join(LOSS_LAMBDA)}")
+        if self.head_kind not in ("linear", "mlp"):
+            raise ConfigError(f"clipo.head_kind={self.head_kind!r}; valid: linear, mlp")
+        if not self.temperature > 0:
+            raise ConfigError(f"clipo.temperature={self.temperature!r} must be > 0")
+        if self.lam < 0:
+            raise ConfigError(f"clipo.lam={self.lam!r} must be >= 0")
+
+
+CLIPO_VARIANTS: tuple[str, ...] = ("none", "infonce", "supcon", "softnn", "infonce-fixed")
+"""The variants the paper's tables compare; ``infonce-fixed`` is the fixed-head ablation (Tables 3, 11, 12)."""
+
+
+def clipo_variant(variant: str, track: "Track", **overrides) -> Clipo | None:
+    """The CLIPO settings of a named variant on a track (head size from the track), or None for 'none'."""
+    if variant not in CLIPO_VARIANTS:
+        raise ConfigError(f"unknown clipo variant {variant!r}; valid: {', '.join(CLIPO_VARIANTS)}")
+    if variant == "none":
+        return None
+    loss = variant.removesuffix("-fixed")
+    base = Clipo(
+        loss=loss,
+        lam=LOSS_LAMBDA[loss],
+        temperature=track.clipo_temperature,
+        head_output_size=track.head_output_size,
+        fixed_head=variant.endswith("-fixed"),
+    )
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# --------------------------------------------------------------------------------------------
+# Tracks: data, model and the shared training protocol (Table 8, §4.1). 'mini' is the CPU analogue.
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Track:
+    name: str
+    model: str
+    """Default policy: an HF hub id (GPU tracks) or the mini base-model folder name."""
+    train_batch_size: int
+    """Prompts per step."""
+    ppo_mini_batch_size: int
+    """Prompts per optimiser update (train_batch_size / this = updates per step)."""
+    micro_batch_size: int
+    max_prompt_length: int
+    max_response_length: int
+    lr: float
+    total_epochs: int
+    """Epochs including the head warm-up epoch."""
+    head_warmup_epochs: int
+    rollout_n: int
+    """Group size G: rollouts per prompt."""
+    rollout_temperature: float
+    val_n: int
+    val_do_sample: bool
+    val_temperature: float
+    val_top_p: float
+    head_output_size: int
+    clipo_temperature: float
+    # verl/GPU-only settings (ignored by the mini trainer)
+    n_gpus_per_node: int = 8
+    nnodes: int = 1
+    tensor_model_parallel_size: int = 1
+    ref_param_offload: bool = False
+    actor_param_offload: bool = False
+    actor_optimizer_offload: bool = False
+    use_dynamic_bsz: bool = True
+    gradient_checkpointing: bool = True
+    filter_overlong_prompts: bool = True
+    truncation: str = "error"
+    train_files: tuple[str, ...] = ()
+    eval_benchmarks: tuple[str, ...] = ()
+
+
+TRACKS: dict[str, Track] = {
+    "I": Track(
+        name="I", model="Qwen/Qwen2.5-3B-Instruct",
+        train_batch_size=512, ppo_mini_batch_size=256, micro_batch_size=32,
+        max_prompt_length=512, max_response_length=2048, lr=1e-6,
+        total_epochs=6, head_warmup_epochs=1, rollout_n=16, rollout_temperature=1.0,
+        # Table 8 lists "temperature 0.6" next to do_sample=False for Track I: with greedy decoding the
+        # temperature has no effect. We keep do_sample=False (greedy) as the documented choice.
+        val_n=1, val_do_sample=False, val_temperature=0.6, val_top_p=0.95,
+        head_output_size=512, clipo_temperature=0.05, ref_param_offload=True,
+        train_files=("gsm8k_train",),
+        eval_benchmarks=("GSM8K", "SYM", "P1", "P2", "cQA", "tQA", "thrmQA", "MMLU"),
+    ),
+    "II": Track(
+        name="II", model="Qwen/Qwen2.5-7B-Instruct",
+        train_batch_size=128, ppo_mini_batch_size=128, micro_batch_size=16,
+        max_prompt_length=512, max_response_length=4096, lr=1e-6,
+        total_epochs=9, head_warmup_epochs=1, rollout_n=16, rollout_temperature=1.0,
+        val_n=16, val_do_sample=True, val_temperature=0.6, val_top_p=0.95,
+        head_output_size=2048, clipo_temperature=0.05, ref_param_offload=False,
+        train_files=("math_train",),
+        eval_benchmarks=("Math", "Math_S", "Math_H", "AMC", "AIME", "AIME25"),
+    ),
+    # CPU analogue of Track I (../shared/design/mini-track.md): tiny Qwen2 trained from scratch on
+    # synthetic arithmetic. Sized so one RL run takes ~2 minutes on 2 cores.
+    "mini": Track(
+        name="mini", model="mini-base",
+        train_batch_size=8, ppo_mini_batch_size=4, micro_batch_size=32,
+        max_prompt_length=96, max_response_length=64, lr=1e-4,
+        total_epochs=1, head_warmup_epochs=0, rollout_n=8, rollout_temperature=1.0,
+        val_n=1, val_do_sample=False, val_temperature=0.6, val_top_p=0.95,
+        head_output_size=64, clipo_temperature=0.05,
+        n_gpus_per_node=0, use_dynamic_bsz=False, gradient_checkpointing=False,
+        train_files=("mini_train",),
+        eval_benchmarks=("GSM8K", "SYM", "P1", "P2", "MC"),
+    ),
+}
+
+PAPER_MODELS: dict[str, str] = {
+    "qwen2.5-3b-instruct": "Qwen/Qwen2.5-3B-Instruct",
+    "qwen2.5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
+    "ds-r1-distill-qwen-7b": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+    "llama3.1-8b-instruct": "meta-llama/Llama-3.1-8B-Instruct",
+}
+"""Short model names used in run ids → HF hub ids (paths are configurable in the workflow config)."""
+
+
+def get_track(name: str) -> Track:
+    return _lookup(TRACKS, name, "track")
