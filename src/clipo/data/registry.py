@@ -22,7 +22,7 @@ class DatasetFile:
     key: str
     """Stable identifier used on the command line and in the workflow."""
     path: str
-    """Path inside the release (and under the local data folder)."""
+    """Path under the local data folder; released files live under ``data/`` in the release."""
     track: str
     role: str
     """'train' or 'eval'."""
@@ -40,7 +40,9 @@ class DatasetFile:
 
     @property
     def url(self) -> str:
-        return RELEASE_BASE_URL + quote(self.path)
+        if self.track == "mini":
+            raise ConfigError(f"{self.key} is generated locally (clipo data synth), not downloaded")
+        return RELEASE_BASE_URL + quote("data/" + self.path)
 
 
 def _rel(key, path, track, role, rows, sha, benchmark=None, group=None, paper_name="", duplicated=False):
@@ -49,41 +51,41 @@ def _rel(key, path, track, role, rows, sha, benchmark=None, group=None, paper_na
 
 
 RELEASED: tuple[DatasetFile, ...] = (
-    _rel("gsm8k_train", "data/train/gsm8k.parquet", "I", "train", 7473,
+    _rel("gsm8k_train", "train/gsm8k.parquet", "I", "train", 7473,
          "9cb7d545e54c40af527cb88f66391e1d26d6a884077e4aee168424d098ff84ac", paper_name="GSM8K (train)"),
-    _rel("math_train", "data/train/math75.parquet", "II", "train", 7500,
+    _rel("math_train", "train/math75.parquet", "II", "train", 7500,
          "15099fa7d2d60aa51096ad03bdac46d2e02236d49627a631cc259297f3dd96d2", paper_name="MATH 7.5K (train)"),
     # Track I evaluation (Table 1 column order)
-    _rel("gsm8k", "data/test/gsm8k.parquet", "I", "eval", 1319,
+    _rel("gsm8k", "test/gsm8k.parquet", "I", "eval", 1319,
          "bd6f977eecbe4422f1d67159cea796e0c6e5060e5709b99e4afbe622f0498523", "GSM8K", "M", "GSM8K"),
-    _rel("gsm_symbolic", "data/test/gsm_symbolic.parquet", "I", "eval", 5000,
+    _rel("gsm_symbolic", "test/gsm_symbolic.parquet", "I", "eval", 5000,
          "59fb519fbfe1d04d4989b0793754b712761c807eab56a9a6c21a31cbb2a3f180", "SYM", "M", "GSM-Symbolic"),
-    _rel("gsm_p1", "data/test/gsm_p1.parquet", "I", "eval", 5000,
+    _rel("gsm_p1", "test/gsm_p1.parquet", "I", "eval", 5000,
          "3b26b2f4d06c7ea1626614670321f1ead903b380107b2081c89b7edc1a188788", "P1", "M", "GSM-P1"),
-    _rel("gsm_p2", "data/test/gsm_p2.parquet", "I", "eval", 2500,
+    _rel("gsm_p2", "test/gsm_p2.parquet", "I", "eval", 2500,
          "2284a83686ac78f006d6839b9f0bcc5a2bf989ac6aa0200a0ab9e5326e441ea7", "P2", "M", "GSM-P2"),
-    _rel("commonsense_qa", "data/test/commonsense_qa.parquet", "I", "eval", 1221,
+    _rel("commonsense_qa", "test/commonsense_qa.parquet", "I", "eval", 1221,
          "acd6719c36dbc1c531f7c7809e090dce6d969c8b23371bceade41e1ec3aa4533", "cQA", "G", "CommonsenseQA"),
-    _rel("truthfulqa", "data/test/truthfulqa*2.parquet", "I", "eval", 1634,
+    _rel("truthfulqa", "test/truthfulqa*2.parquet", "I", "eval", 1634,
          "a88f382fa1e537831a040b272ef8f40d96814ceb0abf5c6ff0599628384a5866", "tQA", "G", "TruthfulQA",
          duplicated=True),
-    _rel("theoremqa", "data/test/theoremqa*2.parquet", "I", "eval", 1494,
+    _rel("theoremqa", "test/theoremqa*2.parquet", "I", "eval", 1494,
          "38d3eac6f3571e1695e0e678e63c227d3b7b9a8b803c1e620b1155722bc98d53", "thrmQA", "G", "TheoremQA",
          duplicated=True),
-    _rel("mmlu2k", "data/test/mmlu2k.parquet", "I", "eval", 2000,
+    _rel("mmlu2k", "test/mmlu2k.parquet", "I", "eval", 2000,
          "994660b24751ab432058ee8c9b2ab0ec3a7730a50414da406cc15b6976d40a0b", "MMLU", "G", "MMLU (2k subset)"),
     # Track II evaluation (Table 2 column order)
-    _rel("math500", "data/test/math.parquet", "II", "eval", 500,
+    _rel("math500", "test/math.parquet", "II", "eval", 500,
          "2f9bd008d0a7ff0b421a03ec8ae5af22172cc488c411198d32808413a7efd5fe", "Math", "M", "MATH500"),
-    _rel("math_perturb_simple", "data/test/math_perturb_simple.parquet", "II", "eval", 279,
+    _rel("math_perturb_simple", "test/math_perturb_simple.parquet", "II", "eval", 279,
          "d9a8a5c7db7bf70939220e394fc75b55b741846b3d5cf38278e60c81138655c4", "Math_S", "M", "MATH-Perturb simple"),
-    _rel("math_perturb_hard", "data/test/math_perturb_hard.parquet", "II", "eval", 279,
+    _rel("math_perturb_hard", "test/math_perturb_hard.parquet", "II", "eval", 279,
          "ad9734d1cc7cc02b3d03df0b40386b611cfc1c20234465884319853e95e6bff2", "Math_H", "M", "MATH-Perturb hard"),
-    _rel("amc", "data/test/amc.parquet", "II", "eval", 83,
+    _rel("amc", "test/amc.parquet", "II", "eval", 83,
          "073577e3c69cea7e05e6ebaba024fd09b3f732ad6dc404426b0ec2db18d4f159", "AMC", "C", "AMC23"),
-    _rel("aime", "data/test/aime.parquet", "II", "eval", 30,
+    _rel("aime", "test/aime.parquet", "II", "eval", 30,
          "dec227a19dd501aae645a765ab360199531d599b9860468e2f7fc5bec1a240ff", "AIME", "C", "AIME 2024"),
-    _rel("aime2025", "data/test/aime2025.parquet", "II", "eval", 30,
+    _rel("aime2025", "test/aime2025.parquet", "II", "eval", 30,
          "152c8bf9dd1269eab08e850ef76056aff1b3bdddc509018504c89c8d279c8023", "AIME25", "C", "AIME 2025"),
 )
 
