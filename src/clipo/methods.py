@@ -166,6 +166,13 @@ class Track:
     truncation: str = "error"
     train_files: tuple[str, ...] = ()
     eval_benchmarks: tuple[str, ...] = ()
+    # CPU mini trainer only (clipo.mini.train); the GPU tracks count epochs instead
+    mini_steps: int = 0
+    """RL steps of one mini run (head warm-up steps included)."""
+    checkpoint_every: int = 0
+    """Steps between checkpoints of the mini trainer (the last step is always checkpointed)."""
+    max_gen_rounds: int = 1
+    """DAPO dynamic sampling: generation rounds per step at most (the first + refills)."""
 
 
 TRACKS: dict[str, Track] = {
@@ -203,6 +210,7 @@ TRACKS: dict[str, Track] = {
         n_gpus_per_node=0, use_dynamic_bsz=False, gradient_checkpointing=False,
         train_files=("mini_train",),
         eval_benchmarks=("GSM8K", "SYM", "P1", "P2", "MC"),
+        mini_steps=100, checkpoint_every=25, max_gen_rounds=3,
     ),
 }
 
@@ -217,3 +225,40 @@ PAPER_MODELS: dict[str, str] = {
 
 def get_track(name: str) -> Track:
     return _lookup(TRACKS, name, "track")
+
+
+# --------------------------------------------------------------------------------------------
+# Mini track base model: tokenizer + tiny Qwen2 + SFT warm start (design choices, not paper values)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MiniSFT:
+    """How `clipo sft` builds the mini "Base Model" (../shared/design/mini-track.md)."""
+
+    vocab_size: int = 600
+    """Upper bound of the byte-level BPE vocabulary trained on the synthetic corpus."""
+    hidden_size: int = 128
+    """Qwen2 width: 4 layers × 128 ≈ 1.1 M parameters, ~0.7 s per step on 2 cores."""
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 512
+    max_position_embeddings: int = 256
+    """Prompt (≤ ~96 tokens) + response (≤ 64) fits with room to spare."""
+    steps: int = 400
+    """Accuracy rises as a phase change: ~10% at 100 steps, ~66% at ~400 (design note)."""
+    batch_size: int = 64
+    lr: float = 2e-3
+    """Peak AdamW learning rate (linear warm-up, then cosine decay to 10%)."""
+    warmup_steps: int = 20
+    weight_decay: float = 0.01
+    checkpoint_every: int = 50
+    """Steps between resumable checkpoints (a killed `clipo sft` restarts from the latest)."""
+
+    def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
+                     "max_position_embeddings", "steps", "batch_size", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"sft.{name}={getattr(self, name)!r} must be >= 1")
+        if not self.lr > 0:
+            raise ConfigError(f"sft.lr={self.lr!r} must be > 0")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"sft.hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}")

@@ -13,10 +13,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from clipo.methods import MiniSFT
 
-def new_model(tokenizer, hidden_size: int = 128, num_layers: int = 4, num_heads: int = 4,
-              intermediate_size: int = 512, max_position_embeddings: int = 256, seed: int = 0):
-    """A freshly initialised Qwen2 whose vocabulary and special ids match ``tokenizer``."""
+
+def new_model(tokenizer, hidden_size: int = MiniSFT.hidden_size, num_layers: int = MiniSFT.num_layers,
+              num_heads: int = MiniSFT.num_heads, intermediate_size: int = MiniSFT.intermediate_size,
+              max_position_embeddings: int = MiniSFT.max_position_embeddings, seed: int = 0):
+    """A freshly initialised Qwen2 whose vocabulary and special ids match ``tokenizer`` (sizes: MiniSFT)."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 

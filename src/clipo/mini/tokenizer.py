@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from clipo.methods import MiniSFT
+
 BOS, EOS, PAD = "<|bos|>", "<|endoftext|>", "<|pad|>"
 MAX_SINGLE_TOKEN_NUMBER = 60
 CHAT_TEMPLATE = (
@@ -32,7 +34,7 @@ def _seed_texts(copies: int) -> Iterator[str]:
         yield from (" " + n for n in numbers)
 
 
-def build_tokenizer(texts: Iterable[str], vocab_size: int = 600):
+def build_tokenizer(texts: Iterable[str], vocab_size: int = MiniSFT.vocab_size):
     """Train the byte-level BPE on ``texts`` (deterministic for the same texts) and wrap it for transformers.
 
     Returns a ``PreTrainedTokenizerFast`` with bos/eos/pad set, left padding (generation appends on
