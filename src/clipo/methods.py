@@ -164,6 +164,12 @@ class Track:
     gradient_checkpointing: bool = True
     filter_overlong_prompts: bool = True
     truncation: str = "error"
+    ppo_max_token_len_per_gpu: int = 16384
+    """Token budget of one GPU micro-batch under dynamic batch size (verl's default; the paper gives none)."""
+    rollout_gpu_memory_utilization: float = 0.6
+    """Share of GPU memory SGLang may take (verl's GRPO examples; the paper gives none)."""
+    max_checkpoints_to_keep: int = 2
+    """verl checkpoints kept on disk (one is written per epoch); resume needs only the latest."""
     train_files: tuple[str, ...] = ()
     eval_benchmarks: tuple[str, ...] = ()
     # CPU mini trainer only (clipo.mini.train); the GPU tracks count epochs instead
