@@ -1,0 +1,416 @@
+"""Is a Δ real? Confidence intervals and standard errors for "CLIPO minus its base method".
+
+Two sources of evidence:
+
+* Per-sample records (``eval/<run_id>/samples.parquet``) of our own runs: a paired bootstrap that
+  resamples *problems* (each with all its samples) jointly for both runs, so the problem-difficulty
+  noise that both runs share cancels; averages (M/G/C-Avg., Avg.) are unweighted means of benchmark
+  scores, and each bootstrap replicate resamples every member benchmark once.
+* The paper's numbers (no per-sample data): the binomial standard error implied by each benchmark's
+  size, ``n_problems`` problems × ``n_samples`` samples per problem (see ``binomial_se``).
+
+Δ is always "variant minus reference", in percentage points: CLIPO minus its base method (same track,
+model, method, group size and seed), and the fixed-head ablation minus learned-head CLIPO (same τ) as
+the paper's Tables 3, 11 and 12 print it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from clipo.analysis.schema import SchemaError, atomic_write, read_scores
+from clipo.data.registry import benchmark_groups
+from clipo.methods import ConfigError
+from clipo.runs import RunSpec
+
+CELL = ("source", "track", "model", "method", "clipo", "tau", "group_size", "seed")
+"""Columns identifying one evaluated run in a scores table."""
+
+AVERAGES = ("M-Avg.", "G-Avg.", "C-Avg.", "Avg.")
+
+
+# ------------------------------------------------------------------------------------------------
+# Which comparisons exist
+# ------------------------------------------------------------------------------------------------
+def reference_variant(clipo: str) -> str | None:
+    """The variant a CLIPO variant is compared against: its base method, or learned CLIPO for a fixed head."""
+    if clipo == "none":
+        return None
+    return clipo.removesuffix("-fixed") if clipo.endswith("-fixed") else "none"
+
+
+def _same(a, b) -> bool:
+    """Equality that treats two missing values (NaN τ of runs without CLIPO) as equal."""
+    if pd.isna(a) and pd.isna(b):
+        return True
+    return not pd.isna(a) and not pd.isna(b) and math.isclose(float(a), float(b))
+
+
+def comparisons(cells: pd.DataFrame) -> list[tuple[dict, dict]]:
+    """(variant cell, reference cell) for every evaluated CLIPO run whose reference was evaluated too."""
+    rows = cells[list(CELL)].drop_duplicates().to_dict("records")
+    pairs = []
+    for var in rows:
+        ref_clipo = reference_variant(var["clipo"])
+        if ref_clipo is None:
+            continue
+        for ref in rows:
+            if ref["clipo"] != ref_clipo:
+                continue
+            if any(ref[c] != var[c] for c in ("source", "track", "model", "method", "group_size", "seed")):
+                continue
+            if ref_clipo == "none" or _same(ref["tau"], var["tau"]):
+                pairs.append((var, ref))
+    return pairs
+
+
+def pair_label(var: dict, ref: dict) -> str:
+    """Readable name of one comparison, e.g. 'I qwen2.5-3b-instruct grpo+infonce τ=0.05 G=16 s0 vs grpo'."""
+    tau = "" if pd.isna(var["tau"]) else f" τ={float(var['tau']):g}"
+    against = ref["method"] if ref["clipo"] == "none" else f"{ref['method']}+{ref['clipo']}"
+    return (f"{var['track']} {var['model']} {var['method']}+{var['clipo']}{tau} "
+            f"G={var['group_size']} s{var['seed']} vs {against}")
+
+
+# ------------------------------------------------------------------------------------------------
+# The paper's numbers: binomial standard errors
+# ------------------------------------------------------------------------------------------------
+def binomial_se(score: float, n_problems: int, n_samples: int) -> tuple[float, float]:
+    """Standard error (percentage points) of a Pass@1 score over ``n_problems`` × ``n_samples``.
+
+    Returns ``(conservative, optimistic)``. Pass@1 is the mean over problems of each problem's mean
+    correctness over its k samples. Its variance is [Var(p_i) + E p_i(1-p_i)/k] / n, where p_i is the
+    solve rate of problem i. Without per-problem data we only know p = E p_i, which bounds it:
+    *conservative* sqrt(p(1-p)/n) when every problem is solved always or never (k samples add nothing),
+    *optimistic* sqrt(p(1-p)/(n·k)) when all problems are equally hard (samples count as independent).
+    For k = 1 (Track I) both coincide. The conservative bound is the one a claim should survive.
+    """
+    if n_problems < 1 or n_samples < 1:
+        raise SchemaError(f"n_problems={n_problems}, n_samples={n_samples}: both must be >= 1")
+    p = min(max(score / 100.0, 0.0), 1.0)
+    var = p * (1 - p)
+    return 100 * math.sqrt(var / n_problems), 100 * math.sqrt(var / (n_problems * n_samples))
+
+
+def _cell_scores(scores: pd.DataFrame, cell: dict) -> pd.DataFrame:
+    mask = np.ones(len(scores), dtype=bool)
+    for c in CELL:
+        mask &= scores[c].isna().to_numpy() if pd.isna(cell[c]) else (scores[c] == cell[c]).to_numpy()
+    rows = scores[mask]
+    dup = rows["benchmark"].duplicated(keep=False)
+    if dup.any():
+        conflicting = rows[dup].groupby("benchmark")["score"].nunique()
+        bad = conflicting[conflicting > 1]
+        if len(bad):
+            raise SchemaError(f"run {cell} has conflicting scores for benchmark(s) {', '.join(bad.index)}")
+        rows = rows.drop_duplicates("benchmark")
+    return rows.set_index("benchmark")
+
+
+def _with_se(rows: pd.DataFrame, track: str) -> dict[str, tuple[float, float, float]]:
+    """benchmark or average name → (score, se_conservative, se_optimistic); averages need every member."""
+    out = {}
+    for b, r in rows.iterrows():
+        out[b] = (float(r["score"]), *binomial_se(float(r["score"]), int(r["n_problems"]), int(r["n_samples"])))
+    for name, members in benchmark_groups(track).items():
+        if all(m in out for m in members):
+            k = len(members)
+            out[name] = (
+                sum(out[m][0] for m in members) / k,
+                math.sqrt(sum(out[m][1] ** 2 for m in members)) / k,
+                math.sqrt(sum(out[m][2] ** 2 for m in members)) / k,
+            )
+    return out
+
+
+def se_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Every Δ that can be formed from ``scores`` with its binomial SE and whether |Δ| > 2 SE.
+
+    The two runs are treated as independent evaluations, SE(Δ) = sqrt(SE₁² + SE₂²). They share the
+    same problems, which correlates their errors positively, so this overstates SE(Δ) for a fixed
+    problem set; it is the right scale for "would the gain hold on a fresh draw of problems".
+    """
+    records = []
+    for var, ref in comparisons(scores):
+        track = var["track"]
+        try:
+            v, r = _with_se(_cell_scores(scores, var), track), _with_se(_cell_scores(scores, ref), track)
+        except ConfigError:
+            continue  # a track the registry does not know has no benchmark groups to average
+        order = [b for b in list(benchmark_groups(track)["Avg."]) + list(AVERAGES) if b in v and b in r]
+        for b in order:
+            delta = v[b][0] - r[b][0]
+            se_c = math.hypot(v[b][1], r[b][1])
+            se_o = math.hypot(v[b][2], r[b][2])
+            records.append({
+                **{c: var[c] for c in CELL}, "reference": ref["clipo"], "pair": pair_label(var, ref),
+                "benchmark": b, "is_average": b in AVERAGES,
+                "score": v[b][0], "score_reference": r[b][0], "delta": delta,
+                "se_delta": se_c, "se_delta_optimistic": se_o,
+                "exceeds_2se": abs(delta) > 2 * se_c, "exceeds_2se_optimistic": abs(delta) > 2 * se_o,
+            })
+    return pd.DataFrame.from_records(records, columns=_SE_COLUMNS)
+
+
+_SE_COLUMNS = [*CELL, "reference", "pair", "benchmark", "is_average", "score", "score_reference", "delta",
+               "se_delta", "se_delta_optimistic", "exceeds_2se", "exceeds_2se_optimistic"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Per-sample records: paired bootstrap over problems
+# ------------------------------------------------------------------------------------------------
+def per_problem(samples: pd.DataFrame) -> pd.DataFrame:
+    """Mean correctness of each (run, benchmark, problem) over its samples."""
+    missing = [c for c in ("run_id", "benchmark", "problem_id", "correct") if c not in samples.columns]
+    if missing:
+        raise SchemaError(f"samples: missing column(s) {', '.join(missing)}")
+    s = samples.assign(correct=samples["correct"].astype(float))
+    return s.groupby(["run_id", "benchmark", "problem_id"], sort=True)["correct"].mean().rename("p").reset_index()
+
+
+def bootstrap_means(d: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_boot`` bootstrap replicates of ``d.mean()``.
+
+    Resampling n items with replacement is a multinomial draw of how often each *distinct* value is
+    picked; per-problem differences of Pass@1 take few distinct values (multiples of 1/k), so this is
+    O(n_boot · distinct) instead of O(n_boot · n) and exact, not an approximation.
+    """
+    values, counts = np.unique(np.asarray(d, dtype=float), return_counts=True)
+    n = counts.sum()
+    picks = rng.multinomial(n, counts / n, size=n_boot)
+    return picks @ values / n
+
+
+@dataclass(frozen=True)
+class SeedPairs:
+    """One comparison, possibly over several seeds: (variant run id, reference run id) per seed."""
+
+    variant: RunSpec
+    reference: RunSpec
+    runs: tuple[tuple[str, str], ...]
+
+    @property
+    def label(self) -> str:
+        seeds = ",".join(str(RunSpec.parse(v).seed) for v, _ in self.runs)
+        cell = {**self.variant.as_dict(), "source": "", "seed": seeds}
+        ref = {**self.reference.as_dict(), "source": ""}
+        return pair_label(cell, ref)
+
+
+def _reference_spec(spec: RunSpec) -> RunSpec | None:
+    ref = reference_variant(spec.clipo)
+    if ref is None or spec.method == "base":
+        return None
+    return replace(spec, clipo=ref, tau=None if ref == "none" else spec.tau)
+
+
+def seed_pairs(run_ids, pool_seeds: bool = False) -> list[SeedPairs]:
+    """Comparisons among ``run_ids`` (ids that do not parse as run ids are ignored).
+
+    With ``pool_seeds`` the seeds of one configuration form one comparison (Δ averaged over seeds).
+    """
+    specs = {}
+    for rid in run_ids:
+        try:
+            specs[rid] = RunSpec.parse(rid)
+        except ConfigError:
+            continue
+    by_id = {s.run_id: rid for rid, s in specs.items()}
+    groups: dict[tuple, list[tuple[str, str]]] = {}
+    heads: dict[tuple, tuple[RunSpec, RunSpec]] = {}
+    for rid, spec in sorted(specs.items()):
+        ref = _reference_spec(spec)
+        if ref is None or ref.run_id not in by_id:
+            continue
+        key = (replace(spec, seed=0), replace(ref, seed=0)) if pool_seeds else (spec, ref)
+        groups.setdefault(key, []).append((rid, by_id[ref.run_id]))
+        heads.setdefault(key, (spec, ref))
+    return [SeedPairs(heads[k][0], heads[k][1], tuple(v)) for k, v in groups.items()]
+
+
+def paired_differences(pp: pd.DataFrame, pair: SeedPairs) -> dict[str, np.ndarray]:
+    """benchmark → per-problem difference (variant − reference, averaged over the pair's seeds).
+
+    Only problems every run of the pair answered are kept, so both sides are scored on the same set.
+    """
+    out = {}
+    for bench, g in pp[pp["run_id"].isin({r for p in pair.runs for r in p})].groupby("benchmark"):
+        wide = g.pivot(index="problem_id", columns="run_id", values="p")
+        needed = [r for p in pair.runs for r in p]
+        if not set(needed) <= set(wide.columns):
+            continue
+        wide = wide[needed].dropna()
+        if len(wide):
+            diffs = [wide[v].to_numpy() - wide[r].to_numpy() for v, r in pair.runs]
+            out[bench] = np.mean(diffs, axis=0)
+    return out
+
+
+def bootstrap_ci(diffs: dict[str, np.ndarray], track: str, n_boot: int = 10_000, seed: int = 0,
+                 level: float = 0.95) -> pd.DataFrame:
+    """Δ (percentage points) and its percentile bootstrap CI per benchmark and per average.
+
+    Each replicate resamples the problems of every benchmark once; an average's replicate is the
+    unweighted mean of its members' replicates (the paper's averages are unweighted means too).
+    """
+    rng = np.random.default_rng(seed)
+    groups = benchmark_groups(track)
+    order = [b for b in groups["Avg."] if b in diffs] + sorted(set(diffs) - set(groups["Avg."]))
+    reps = {b: 100 * bootstrap_means(diffs[b], n_boot, rng) for b in order}
+    point = {b: 100 * float(np.mean(diffs[b])) for b in order}
+    sizes = {b: len(diffs[b]) for b in order}
+    for name, members in groups.items():
+        if members and all(m in reps for m in members):
+            reps[name] = np.mean([reps[m] for m in members], axis=0)
+            point[name] = float(np.mean([point[m] for m in members]))
+            sizes[name] = sum(sizes[m] for m in members)
+            order.append(name)
+    alpha = (1 - level) / 2
+    rows = []
+    for b in order:
+        lo, hi = np.quantile(reps[b], [alpha, 1 - alpha])
+        rows.append({"benchmark": b, "is_average": b in AVERAGES, "n_problems": sizes[b], "delta": point[b],
+                     "ci_low": float(lo), "ci_high": float(hi), "significant": bool(lo > 0 or hi < 0)})
+    return pd.DataFrame(rows)
+
+
+def bootstrap_table(samples: pd.DataFrame, n_boot: int = 10_000, seed: int = 0,
+                    pool_seeds: bool = False) -> pd.DataFrame:
+    """Paired bootstrap CI of every comparison found among the runs in ``samples``."""
+    pp = per_problem(samples)
+    frames = []
+    for pair in seed_pairs(pp["run_id"].unique(), pool_seeds=pool_seeds):
+        diffs = paired_differences(pp, pair)
+        if not diffs:
+            continue
+        ci = bootstrap_ci(diffs, pair.variant.track, n_boot=n_boot, seed=seed)
+        v = pair.variant
+        ci.insert(0, "pair", pair.label)
+        for i, (col, val) in enumerate((("track", v.track), ("model", v.model), ("method", v.method),
+                                        ("clipo", v.clipo), ("tau", math.nan if v.tau is None else v.tau),
+                                        ("group_size", v.group_size),
+                                        ("seeds", ",".join(str(RunSpec.parse(a).seed) for a, _ in pair.runs)),
+                                        ("reference", pair.reference.clipo))):
+            ci.insert(1 + i, col, val)
+        frames.append(ci)
+    cols = ["pair", "track", "model", "method", "clipo", "tau", "group_size", "seeds", "reference", "benchmark",
+            "is_average", "n_problems", "delta", "ci_low", "ci_high", "significant"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+# ------------------------------------------------------------------------------------------------
+# Loading and writing
+# ------------------------------------------------------------------------------------------------
+def find_samples(results_dir: str | Path) -> list[Path]:
+    return sorted(Path(results_dir).glob("eval/*/samples.parquet"))
+
+
+def load_samples(results_dir: str | Path) -> pd.DataFrame:
+    """All per-sample records of a run set (run_id taken from the file, else from its folder name)."""
+    frames = []
+    for path in find_samples(results_dir):
+        names = set(pq.read_schema(path).names)
+        missing = [c for c in ("benchmark", "problem_id", "correct") if c not in names]
+        if missing:
+            raise SchemaError(f"{path}: missing column(s) {', '.join(missing)}")
+        df = pd.read_parquet(path, columns=[c for c in ("run_id", "benchmark", "problem_id", "correct") if c in names])
+        if "run_id" not in df.columns:
+            df["run_id"] = path.parent.name
+        frames.append(df[["run_id", "benchmark", "problem_id", "correct"]])
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "benchmark", "problem_id", "correct"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_scores(path: str | Path) -> pd.DataFrame:
+    """Scores of a run set (every scores.csv under it) or of one scores.csv file."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(path.rglob("scores.csv"))
+    if not files:
+        raise FileNotFoundError(f"no scores.csv under {path}")
+    return pd.concat([read_scores(f) for f in files], ignore_index=True)
+
+
+def se_markdown(table: pd.DataFrame) -> str:
+    """The SE table in Markdown: one row per Δ; ✓ where |Δ| > 2 SE."""
+    head = ("| Comparison | Benchmark | Δ | SE (conservative) | \\|Δ\\|>2SE | SE (optimistic) | \\|Δ\\|>2SE |\n"
+            "|---|---|---:|---:|:-:|---:|:-:|\n")
+    lines = [f"| {r.pair} | {r.benchmark} | {r.delta:+.2f} | {r.se_delta:.2f} | {'✓' if r.exceeds_2se else ''} "
+             f"| {r.se_delta_optimistic:.2f} | {'✓' if r.exceeds_2se_optimistic else ''} |"
+             for r in table.itertuples()]
+    return head + "\n".join(lines) + "\n"
+
+
+def bootstrap_markdown(table: pd.DataFrame) -> str:
+    """The bootstrap table in Markdown: Δ with its 95% CI; ✓ where the CI excludes 0."""
+    head = "| Comparison | Benchmark | Problems | Δ | 95% CI | CI excludes 0 |\n|---|---|---:|---:|:-:|:-:|\n"
+    lines = [f"| {r.pair} | {r.benchmark} | {r.n_problems} | {r.delta:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
+             f"| {'✓' if r.significant else ''} |" for r in table.itertuples()]
+    return head + "\n".join(lines) + "\n"
+
+
+def summarize_se(table: pd.DataFrame) -> dict:
+    """Counts for the write-up: how many Δ exceed 2 SE, per-benchmark and for averages."""
+    out = {}
+    for kind, sub in (("benchmark", table[~table["is_average"]]), ("average", table[table["is_average"]])):
+        out[kind] = {"n": len(sub), "exceeds_2se": int(sub["exceeds_2se"].sum()),
+                     "exceeds_2se_optimistic": int(sub["exceeds_2se_optimistic"].sum()),
+                     "positive": int((sub["delta"] > 0).sum())}
+    return out
+
+
+
+def paper_scores_path() -> Path:
+    """The transcription of the paper's numbers, relative to the repository root (the working directory)."""
+    return Path("results") / "paper" / "scores.csv"
+
+
+def significance_tables(results: str | Path, paper: str | Path | None = None, n_boot: int = 10_000,
+                        seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Every significance table for a results folder: 'bootstrap' (per-sample records, each seed and
+    seeds pooled) and 'se_<source>' (binomial SEs) for the folder's scores and the paper's."""
+    results = Path(results)
+    tables: dict[str, pd.DataFrame] = {}
+    samples = load_samples(results)
+    if not samples.empty:
+        boot = bootstrap_table(samples, n_boot=n_boot, seed=seed)
+        pooled = bootstrap_table(samples, n_boot=n_boot, seed=seed, pool_seeds=True)
+        pooled = pooled[pooled["seeds"].str.contains(",")]  # single-seed comparisons are already in `boot`
+        tables["bootstrap"] = pd.concat([boot, pooled], ignore_index=True)
+    frames = []
+    for path in (results, paper):
+        if path is not None and Path(path).exists():
+            try:
+                frames.append(load_scores(path))
+            except FileNotFoundError:
+                continue
+    if frames:
+        scores = pd.concat(frames, ignore_index=True).drop_duplicates()
+        for source, sub in scores.groupby("source", sort=True):
+            tables[f"se_{source}"] = se_table(sub)
+    return tables
+
+
+def run_significance_command(results: str | Path, out: str | Path, paper: str | Path | None = None,
+                             n_boot: int = 10_000, seed: int = 0) -> int:
+    """`clipo significance`: write each table as CSV and Markdown under ``out``."""
+    results, out = Path(results), Path(out)
+    if not results.exists():
+        raise FileNotFoundError(f"--results {results}: no such folder")
+    tables = significance_tables(results, paper if paper is not None else paper_scores_path(), n_boot, seed)
+    if "bootstrap" not in tables:
+        print(f"no per-sample records under {results}/eval/*/samples.parquet: no bootstrap table")
+    if not any(k.startswith("se_") for k in tables):
+        print(f"no scores.csv under {results} nor paper scores: no standard-error table")
+    for name, table in tables.items():
+        md = bootstrap_markdown(table) if name == "bootstrap" else se_markdown(table)
+        atomic_write(out / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
+        atomic_write(out / f"{name}.md", lambda tmp, m=md: tmp.write_text(m))
+        print(f"{name}: {len(table)} rows → {out / name}.{{csv,md}}")
+    return 0 if tables else 2
