@@ -1,0 +1,359 @@
+"""Declarative specs of the paper's result tables (1, 2, 3, 5, 6, 7, 11-19) and their mini-track shapes.
+
+A table is its printed layout — columns in the paper's order, row labels as printed — plus, for every
+row, the run it shows (a :class:`Select`) or the two rows a Δ row subtracts. Nothing here holds a
+number: values come from a tidy scores table (``results/paper/scores.csv`` or a run set), averages
+and Δ are always computed (see ``clipo.analysis.tables``).
+
+Which run each printed row is (settled in ``results/paper/README.md``):
+
+* Track I CLIPO runs use τ = 0.05 (Table 9). Table 16's τ sweep matches no other table — its
+  τ = 0.05 row differs from Table 1's GRPO+CLIPO — so the sweep is a separate batch of runs; the paper
+  states no seeds, so the sweep is keyed ``seed=1`` and every other run ``seed=0``.
+* Track II CLIPO runs use τ = 0.02 although Table 9 says 0.05: Table 2's GRPO+CLIPO row is Table 17's
+  τ = 0.02 row, and Tables 6, 12, 14 and 18 repeat it. Table 19 (other base models) is assumed to use
+  the same τ; the paper does not say.
+* Group size is 16 (rollout.n, Table 8) except where Tables 6 and 18 vary it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from clipo.data.registry import benchmark_groups, benchmarks
+from clipo.methods import TRACKS, ConfigError
+from clipo.runs import RunSpec, format_tau
+
+AVG1, AVG2, AVG = "avg:1", "avg:2", "avg:all"
+"""Column keys of the averages: the track's first and second benchmark group and the overall mean."""
+
+METHOD_LABELS = {"base": "Base Model", "grpo": "GRPO", "gspo": "GSPO", "dapo": "DAPO", "gmpo": "GMPO"}
+LOSS_LABELS = {"infonce": "InfoNCE", "supcon": "SupCon", "softnn": "SoftNN"}
+DELTA = "Δ"
+
+
+@dataclass(frozen=True, order=True)
+class Select:
+    """The run a table row shows: a run's axes without the backend (tables are backend-agnostic).
+
+    ``seed=None`` selects every seed present and averages them (mini-track tables only).
+    """
+
+    track: str
+    model: str
+    method: str
+    clipo: str = "none"
+    tau: float | None = None
+    group_size: int = 16
+    seed: int | None = 0
+
+    def run_spec(self, backend: str) -> RunSpec:
+        if self.seed is None:
+            raise ConfigError(f"{self.describe()}: a seed-averaged selection is not one run")
+        return RunSpec(self.track, self.model, self.method, self.clipo, self.tau, self.group_size,
+                       self.seed, backend)
+
+    def describe(self) -> str:
+        """Run-id-like text for notes (backend left out; 's*' = every seed)."""
+        seed = "*" if self.seed is None else str(self.seed)
+        return (f"{self.track}_{self.model}_{self.method}_{self.clipo}_tau{format_tau(self.tau)}"
+                f"_g{self.group_size}_s{seed}")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    """Header as printed (Table 15 prints 'GSM' for GSM8K)."""
+    key: str
+    """A benchmark short name, or AVG1 / AVG2 / AVG."""
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    select: Select | None = None
+    minus: tuple[Select, Select] | None = None
+    """Δ row: value of the first run minus the second, per column (averages from unrounded values)."""
+    group: str = ""
+    """Text of the leading group column ('Track I', 'DS-7B', a τ), printed on the group's first row only."""
+
+    @property
+    def is_section(self) -> bool:
+        """A header row with no numbers (Table 19's model names)."""
+        return self.select is None and self.minus is None
+
+    @property
+    def is_delta(self) -> bool:
+        return self.minus is not None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    id: str
+    """File stem and --only name, e.g. 'table1'."""
+    title: str
+    caption: str
+    columns: tuple[Column, ...]
+    rows: tuple[Row, ...]
+    label_header: str = "Methods"
+    group_header: str | None = None
+    marks: bool = False
+    """Best value per column in bold and second best underlined (only where the paper marks them)."""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def selects(self) -> list[Select]:
+        """Every run the table shows, in row order, without duplicates."""
+        seen: dict[Select, None] = {}
+        for row in self.rows:
+            for sel in ((row.select,) if row.select else ()) + (row.minus or ()):
+                seen.setdefault(sel, None)
+        return list(seen)
+
+
+def column_benchmarks(key: str, track: str) -> list[str]:
+    """Benchmarks averaged by a column on a track (a single benchmark for per-benchmark columns)."""
+    groups = benchmark_groups(track)
+    names = [name for name in groups if name != "Avg."]
+    if key == AVG:
+        return groups["Avg."]
+    if key in (AVG1, AVG2):
+        return groups[names[0 if key == AVG1 else 1]]
+    if key not in groups["Avg."]:
+        raise ConfigError(f"column {key!r} is not a benchmark of track {track}: {', '.join(groups['Avg.'])}")
+    return [key]
+
+
+def _benchmark_columns(track: str, rename: dict[str, str] | None = None) -> tuple[Column, ...]:
+    """The paper's full column set of a track: every benchmark, then the two group averages and Avg."""
+    rename = rename or {}
+    groups = [name for name in benchmark_groups(track) if name != "Avg."]
+    return (tuple(Column(rename.get(b, b), b) for b in benchmarks(track))
+            + (Column(groups[0], AVG1), Column(groups[1], AVG2), Column("Avg.", AVG)))
+
+
+def _avg_columns(names: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(n, k) for n, k in zip(names, (AVG1, AVG2, AVG), strict=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# The runs the paper reports (see the module docstring for how each was identified)
+# ---------------------------------------------------------------------------------------------
+QWEN3B, QWEN7B = "qwen2.5-3b-instruct", "qwen2.5-7b-instruct"
+DS7B, LLAMA8B = "ds-r1-distill-qwen-7b", "llama3.1-8b-instruct"
+MAIN_TAU = {"I": 0.05, "II": 0.02}
+"""τ of the CLIPO runs in the main tables (Track II: as Table 2 = Table 17's τ = 0.02 row shows)."""
+TRACK_MODEL = {"I": QWEN3B, "II": QWEN7B}
+SWEEP_SEED_TRACK_I = 1
+"""Seed label of Table 16's runs: a separate batch from Table 1's (see results/paper/README.md)."""
+
+METHODS_ORDER = ("grpo", "gspo", "dapo", "gmpo")
+
+
+def base(track: str, model: str | None = None) -> Select:
+    return Select(track, model or TRACK_MODEL[track], "base")
+
+
+def rl(track: str, method: str = "grpo", model: str | None = None) -> Select:
+    return Select(track, model or TRACK_MODEL[track], method)
+
+
+def clipo(track: str, method: str = "grpo", variant: str = "infonce", tau: float | None = None,
+          group_size: int = 16, seed: int = 0, model: str | None = None) -> Select:
+    return Select(track, model or TRACK_MODEL[track], method, variant,
+                  MAIN_TAU[track] if tau is None else tau, group_size, seed)
+
+
+def _delta(a: Select, b: Select, group: str = "") -> Row:
+    return Row(DELTA, minus=(a, b), group=group)
+
+
+def _main_table(track: str, tid: str, title: str, caption: str) -> TableSpec:
+    rows = [Row("Base Model", base(track))] + [Row(METHOD_LABELS[m], rl(track, m)) for m in METHODS_ORDER]
+    for m in METHODS_ORDER:
+        rows += [Row(f"{METHOD_LABELS[m]}+CLIPO", clipo(track, m)), _delta(clipo(track, m), rl(track, m))]
+    return TableSpec(tid, title, caption, _benchmark_columns(track), tuple(rows), marks=True)
+
+
+def _fixed_rows(track: str, group: str = "") -> list[Row]:
+    on, fixed = clipo(track), clipo(track, variant="infonce-fixed")
+    return [Row("CLIPO", on, group=group), Row("CLIPO-fixed", fixed), _delta(fixed, on)]
+
+
+def _loss_rows(track: str) -> list[Row]:
+    rows = [Row("GRPO", rl(track))]
+    for loss, name in LOSS_LABELS.items():
+        rows += [Row(f"CLIPO-{name}", clipo(track, variant=loss)), _delta(clipo(track, variant=loss), rl(track))]
+    return rows
+
+
+def _tau_label(tau: float) -> str:
+    return f"{tau:g}"
+
+
+TAUS_TRACK_I = (0.2, 0.1, 0.05, 0.02)
+TAUS_TRACK_II = (0.2, 0.1, 0.05, 0.02, 0.015)
+GROUP_SIZES = (8, 16, 32)
+MODEL_SECTIONS = ((DS7B, "DeepSeek-R1-Distill-Qwen-7B", "DS-7B"), (LLAMA8B, "Llama3.1-8B-Instruct", "Llama-8B"))
+
+
+def _paper_tables() -> dict[str, TableSpec]:
+    t1 = _main_table("I", "table1", "Table 1",
+                     "Performance comparison of different RLVR methods on Track I (GSM8K and General "
+                     "Reasoning). Δ: improvement from adding CLIPO to the method above it.")
+    t2 = _main_table("II", "table2", "Table 2",
+                     "Performance comparison on Track II (Competition-Level Reasoning).")
+    t3 = TableSpec(
+        "table3", "Table 3",
+        "CLIPO with and without a fixed head. Metric 1 / Metric 2 are M-Avg. / G-Avg. on Track I and "
+        "M-Avg. / C-Avg. on Track II; Δ is the change when the head is fixed.",
+        _avg_columns(("Metric 1", "Metric 2", "Avg.")),
+        tuple(_fixed_rows("I", "Track I") + _fixed_rows("II", "Track II")),
+        group_header="Track",
+    )
+    t5 = TableSpec(
+        "table5", "Table 5", "Effect of the contrastive temperature τ on CLIPO (GRPO, Track II).",
+        _avg_columns(("Math-Avg.", "Comp-Avg.", "Avg.")),
+        tuple(Row(_tau_label(t), clipo("II", tau=t)) for t in TAUS_TRACK_II),
+        label_header="τ", marks=True,
+    )
+    t6 = TableSpec(
+        "table6", "Table 6", "Effect of the group size on CLIPO (GRPO, Track II, τ = 0.02).",
+        _benchmark_columns("II"),
+        tuple(Row(f"|G| = {g}", clipo("II", group_size=g)) for g in GROUP_SIZES),
+        label_header="GroupSize", marks=True,
+    )
+    t7_rows: list[Row] = []
+    for model, _, short in MODEL_SECTIONS:
+        t7_rows += [Row("GRPO", rl("II", model=model), group=short), Row("+ CLIPO", clipo("II", model=model)),
+                    _delta(clipo("II", model=model), rl("II", model=model))]
+    t7 = TableSpec("table7", "Table 7", "Performance comparison on diverse models (Track II).",
+                   _avg_columns(("Math-Avg.", "Comp-Avg.", "Avg.")), tuple(t7_rows),
+                   label_header="Method", group_header="Model")
+    t11 = TableSpec("table11", "Table 11", "Fixed-head ablation on Track I.", _benchmark_columns("I"),
+                    tuple(_fixed_rows("I")))
+    t12 = TableSpec("table12", "Table 12", "Fixed-head ablation on Track II.", _benchmark_columns("II"),
+                    tuple(_fixed_rows("II")))
+    t13 = TableSpec("table13", "Table 13", "Contrastive loss variants on Track I; Δ over GRPO.",
+                    _benchmark_columns("I"), tuple(_loss_rows("I")))
+    t14 = TableSpec("table14", "Table 14", "Contrastive loss variants on Track II; Δ over GRPO.",
+                    _benchmark_columns("II"), tuple(_loss_rows("II")))
+    t15_rows = [Row("Base", base("I"))]
+    for m in METHODS_ORDER:
+        soft = clipo("I", m, "softnn")
+        t15_rows += [Row(METHOD_LABELS[m], rl("I", m)), Row("CLIPO-SoftNN", soft), _delta(soft, rl("I", m))]
+    t15 = TableSpec("table15", "Table 15", "CLIPO-SoftNN on top of each RLVR method (Track I).",
+                    _benchmark_columns("I", {"GSM8K": "GSM"}), tuple(t15_rows))
+    t16 = TableSpec("table16", "Table 16", "Contrastive temperature τ on Track I (GRPO+CLIPO).",
+                    _benchmark_columns("I"),
+                    tuple(Row(_tau_label(t), clipo("I", tau=t, seed=SWEEP_SEED_TRACK_I)) for t in TAUS_TRACK_I),
+                    label_header="τ")
+    t17 = TableSpec("table17", "Table 17", "Contrastive temperature τ on Track II (GRPO+CLIPO).",
+                    _benchmark_columns("II"),
+                    tuple(Row(_tau_label(t), clipo("II", tau=t)) for t in TAUS_TRACK_II), label_header="τ")
+    t18 = TableSpec("table18", "Table 18", "Group size at two temperatures (GRPO+CLIPO, Track II).",
+                    _benchmark_columns("II"),
+                    tuple(Row(f"|G| = {g}", clipo("II", tau=t, group_size=g), group=_tau_label(t) if i == 0 else "")
+                          for t in (0.05, 0.02) for i, g in enumerate(GROUP_SIZES)),
+                    label_header="GroupSize", group_header="τ")
+    t19_rows: list[Row] = []
+    for model, long, _ in MODEL_SECTIONS:
+        t19_rows += [Row(long), Row("GRPO", rl("II", model=model)), Row("CLIPO", clipo("II", model=model)),
+                     _delta(clipo("II", model=model), rl("II", model=model))]
+    t19 = TableSpec("table19", "Table 19", "Performance comparison on various base models (Track II).",
+                    _benchmark_columns("II"), tuple(t19_rows))
+    tables = (t1, t2, t3, t5, t6, t7, t11, t12, t13, t14, t15, t16, t17, t18, t19)
+    return {t.id: t for t in tables}
+
+
+PAPER_TABLES: dict[str, TableSpec] = _paper_tables()
+"""Every paper table with results, by id, in the paper's order."""
+
+
+def runs_per_table(backend: str = "verl") -> dict[str, set[RunSpec]]:
+    """The training runs (base models excluded) each paper table needs."""
+    return {tid: {s.run_spec(backend) for s in spec.selects if s.method != "base"}
+            for tid, spec in PAPER_TABLES.items()}
+
+
+def required_runs(backend: str = "verl") -> set[RunSpec]:
+    """Every training run the paper's tables need; a run shown in several tables is one entry."""
+    return set().union(*runs_per_table(backend).values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Mini track: the same shapes (Tables 1, 3 and 13), built from the runs a run set actually has
+# ---------------------------------------------------------------------------------------------
+def _taus(available: set[Select], **axes) -> list[float]:
+    """τ values present for runs matching ``axes``, high to low as the paper's sweeps list them."""
+    found = {s.tau for s in available if all(getattr(s, k) == v for k, v in axes.items())}
+    return sorted((t for t in found if t is not None), reverse=True)
+
+
+def _with_tau(label: str, tau: float, several: bool) -> str:
+    return f"{label} (τ={tau:g})" if several else label
+
+
+def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableSpec]:
+    """Table-1, Table-3 and Table-13-shaped tables for the runs present (seeds averaged).
+
+    Model, τ and group size come from the data: every model gets its own section; the group size is
+    the track's default (rollout.n) where runs with it exist, otherwise the most common one; a CLIPO
+    variant run at several τ gets one row per τ. Baselines a Δ needs are selected even when absent,
+    so the table reports them as missing.
+    """
+    available = {Select(s.track, s.model, s.method, s.clipo, s.tau, s.group_size, None)
+                 for s in runs if s.track == track}
+    if not available:
+        return {}
+    sizes = [s.group_size for s in available]
+    g = TRACKS[track].rollout_n if TRACKS[track].rollout_n in sizes else max(set(sizes), key=sizes.count)
+    models = sorted({s.model for s in available})
+    cols = _benchmark_columns(track)
+    t1: list[Row] = []
+    t3: list[Row] = []
+    t13: list[Row] = []
+    for model in models:
+        def sel(method: str, variant: str = "none", tau: float | None = None) -> Select:
+            return Select(track, model, method, variant, tau, 1 if method == "base" else g, None)
+
+        # The base model is no RL run: its group size is meaningless, accept whichever was recorded.
+        base_sel = next((s for s in available if s.model == model and s.method == "base"), None)
+        section = [Row(model)] if len(models) > 1 else []
+        rows1 = ([Row(METHOD_LABELS["base"], base_sel)] if base_sel else [])
+        rows1 += [Row(METHOD_LABELS[m], sel(m)) for m in METHODS_ORDER if sel(m) in available]
+        for m in METHODS_ORDER:
+            taus = _taus(available, model=model, method=m, clipo="infonce", group_size=g)
+            for tau in taus:
+                rows1 += [Row(_with_tau(f"{METHOD_LABELS[m]}+CLIPO", tau, len(taus) > 1), sel(m, "infonce", tau)),
+                          _delta(sel(m, "infonce", tau), sel(m))]
+        if rows1:
+            t1 += section + rows1
+        for tau in _taus(available, model=model, method="grpo", clipo="infonce-fixed", group_size=g):
+            on, fixed = sel("grpo", "infonce", tau), sel("grpo", "infonce-fixed", tau)
+            group = f"{track} {model} (τ={tau:g})"
+            t3 += [Row("CLIPO", on, group=group), Row("CLIPO-fixed", fixed), _delta(fixed, on)]
+        rows13: list[Row] = []
+        for loss, name in LOSS_LABELS.items():
+            taus = _taus(available, model=model, method="grpo", clipo=loss, group_size=g)
+            for tau in taus:
+                rows13 += [Row(_with_tau(f"CLIPO-{name}", tau, len(taus) > 1), sel("grpo", loss, tau)),
+                           _delta(sel("grpo", loss, tau), sel("grpo"))]
+        if len({r.select.clipo for r in rows13 if r.select}) > 1:  # a loss comparison needs two losses
+            t13 += section + [Row("GRPO", sel("grpo"))] + rows13
+    shape = f"{track} track, group size {g}"
+    out = {}
+    if t1:
+        out["table1"] = TableSpec("table1", f"Table 1 ({track} track)",
+                                  f"RLVR methods with and without CLIPO, shaped like the paper's Table 1 ({shape}).",
+                                  cols, tuple(t1), marks=True)
+    if t3:
+        out["table3"] = TableSpec("table3", f"Table 3 ({track} track)",
+                                  f"CLIPO with and without a fixed head, shaped like the paper's Table 3 ({shape}).",
+                                  _avg_columns(("Metric 1", "Metric 2", "Avg.")), tuple(t3), group_header="Track")
+    if t13:
+        out["table13"] = TableSpec("table13", f"Table 13 ({track} track)",
+                                   f"Contrastive loss variants over GRPO, shaped like the paper's Table 13 ({shape}).",
+                                   cols, tuple(t13))
+    return out

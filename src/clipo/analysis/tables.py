@@ -1,0 +1,341 @@
+"""Render the paper's tables from tidy scores as Markdown, LaTeX (booktabs) and CSV.
+
+Values are looked up per row from the scores (the paper's transcription or a run set); averages are
+means of the benchmark scores, Δ rows differences of unrounded values, and everything is printed
+with two decimals as in the paper. Best/second-best marks are ranked on the printed (rounded)
+values so that ties are marked alike, as the paper does (Table 1, thrmQA). A table whose runs are
+partly missing is rendered with the cells it has and a note naming the missing runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from clipo.analysis.paper_tables import (
+    PAPER_TABLES,
+    Select,
+    TableSpec,
+    column_benchmarks,
+    mini_tables,
+)
+from clipo.analysis.results import RUN_KEY, load_scores
+from clipo.analysis.schema import atomic_write
+
+BOLD, UNDERLINE = "bold", "underline"
+FORMATS = ("md", "tex", "csv")
+
+
+def round2(value: float) -> float:
+    """Round half away from zero to two decimals, as the paper does (Table 1 Avg. 63.255 → 63.26).
+
+    Means of two-decimal numbers often land exactly on a half (…5); binary floats put them either
+    side of it, so the value is first snapped to 9 decimals and rounded as a decimal.
+    """
+    exact = Decimal(repr(round(value, 9)))
+    return float(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def fmt(value: float | None) -> str:
+    """Two decimals like the paper; never '-0.00'; empty for a missing value."""
+    if value is None:
+        return ""
+    text = f"{round2(value):.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+class ScoreLookup:
+    """Per-run benchmark scores of one tidy table, seeds averaged where a selection asks for it."""
+
+    def __init__(self, scores: pd.DataFrame):
+        self._runs: dict[tuple, dict[int, dict[str, float]]] = {}
+        for key, rows in scores.groupby(list(RUN_KEY), dropna=False, sort=False):
+            *axes, seed = key
+            tau = None if pd.isna(axes[4]) else float(axes[4])
+            run = (str(axes[0]), axes[1], axes[2], axes[3], tau, int(axes[5]))
+            self._runs.setdefault(run, {})[int(seed)] = dict(zip(rows["benchmark"], rows["score"].astype(float)))
+
+    def selects(self) -> list[Select]:
+        return [Select(*run, seed) for run, seeds in self._runs.items() for seed in seeds]
+
+    def _matching(self, sel: Select) -> dict[int, dict[str, float]]:
+        found: dict[int, dict[str, float]] = {}
+        for (track, model, method, variant, tau, g), seeds in self._runs.items():
+            if (track, model, method, variant) != (sel.track, sel.model, sel.method, sel.clipo):
+                continue
+            if (tau is None) != (sel.tau is None) or (tau is not None and not math.isclose(tau, sel.tau)):
+                continue
+            if method != "base" and g != sel.group_size:  # the base model has no group size
+                continue
+            for seed, values in seeds.items():
+                if sel.seed is None or seed == sel.seed:
+                    found.setdefault(seed, {}).update(values)
+        return found
+
+    def seeds(self, sel: Select) -> list[int]:
+        return sorted(self._matching(sel))
+
+    def scores(self, sel: Select) -> dict[str, float]:
+        """Benchmark → score; with several seeds, the mean over the seeds that have the benchmark."""
+        per_seed = self._matching(sel).values()
+        names = {b for values in per_seed for b in values}
+        return {b: sum(v[b] for v in per_seed if b in v) / sum(b in v for v in per_seed) for b in names}
+
+
+@dataclass
+class Rendered:
+    """A table's computed cells and marks, ready to write in any format."""
+
+    spec: TableSpec
+    values: list[list[float | None]]
+    marks: list[list[str]]
+    missing: list[Select] = field(default_factory=list)
+    incomplete: dict[Select, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_data(self) -> bool:
+        return any(v is not None for row in self.values for v in row)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.incomplete
+
+    def header(self) -> list[str]:
+        spec = self.spec
+        return ([spec.group_header] if spec.group_header else []) + [spec.label_header] + [c.name for c in spec.columns]
+
+    def label_cells(self, i: int) -> list[str]:
+        row = self.spec.rows[i]
+        return ([row.group] if self.spec.group_header else []) + [row.label]
+
+
+def _column_value(scores: dict[str, float], key: str, track: str) -> float | None:
+    members = column_benchmarks(key, track)
+    if not all(b in scores for b in members):
+        return None
+    return sum(scores[b] for b in members) / len(members)
+
+
+def compute(spec: TableSpec, lookup: ScoreLookup, backend: str = "verl") -> Rendered:
+    """Fill a table spec from scores: per-benchmark values, averages, Δ rows, marks and notes."""
+    row_values: list[list[float | None]] = []
+    cache: dict[Select, dict[str, float]] = {}
+
+    def values_of(sel: Select) -> list[float | None]:
+        scores = cache.setdefault(sel, lookup.scores(sel))
+        return [_column_value(scores, c.key, sel.track) for c in spec.columns]
+
+    for row in spec.rows:
+        if row.select is not None:
+            row_values.append(values_of(row.select))
+        elif row.minus is not None:
+            a, b = (values_of(s) for s in row.minus)
+            row_values.append([None if x is None or y is None else x - y for x, y in zip(a, b, strict=True)])
+        else:
+            row_values.append([None] * len(spec.columns))
+
+    missing = [s for s in spec.selects if not cache.get(s)]
+    incomplete = {}
+    for sel in spec.selects:
+        if cache.get(sel):
+            needed = {b for c in spec.columns for b in column_benchmarks(c.key, sel.track)}
+            lacking = sorted(needed - set(cache[sel]))
+            if lacking:
+                incomplete[sel] = lacking
+    rendered = Rendered(spec, row_values, _marks(spec, row_values), missing, incomplete, list(spec.notes))
+    seeds = {s: lookup.seeds(s) for s in spec.selects if s.seed is None and cache.get(s)}
+    if any(len(v) > 1 for v in seeds.values()):
+        sets = sorted({tuple(v) for v in seeds.values()})
+        listed = "; ".join(", ".join(map(str, v)) for v in sets)
+        rendered.notes.append(f"Each value is the mean over the seeds present (seeds: {listed}); "
+                              "Δ rows are differences of those means.")
+
+    def run_name(sel: Select) -> str:
+        if sel.seed is None:
+            return sel.describe()
+        return sel.run_spec("mini" if sel.track == "mini" else backend).run_id
+
+    if missing:
+        rendered.notes.append("Missing runs (their cells are empty): " + ", ".join(map(run_name, missing)))
+    for sel, lacking in incomplete.items():
+        rendered.notes.append(f"Run {run_name(sel)} lacks benchmark(s) {', '.join(lacking)}; "
+                              "averages over them are empty.")
+    return rendered
+
+
+def _marks(spec: TableSpec, values: list[list[float | None]]) -> list[list[str]]:
+    """Bold = best printed value per column, underline = second best, over the non-Δ rows."""
+    marks = [[""] * len(spec.columns) for _ in spec.rows]
+    if not spec.marks:
+        return marks
+    for j in range(len(spec.columns)):
+        shown = {i: round2(values[i][j]) for i, row in enumerate(spec.rows)
+                 if row.select is not None and values[i][j] is not None}
+        ranked = sorted(set(shown.values()), reverse=True)
+        for i, v in shown.items():
+            if v == ranked[0]:
+                marks[i][j] = BOLD
+            elif len(ranked) > 1 and v == ranked[1]:
+                marks[i][j] = UNDERLINE
+    return marks
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers
+# ---------------------------------------------------------------------------------------------
+def to_csv(r: Rendered) -> str:
+    """Header = the paper's column names, first column(s) = its row labels; plain values, no styling."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(r.header())
+    for i in range(len(r.spec.rows)):
+        w.writerow(r.label_cells(i) + [fmt(v) for v in r.values[i]])
+    return buf.getvalue()
+
+
+def _styled_md(text: str, mark: str) -> str:
+    if not text:
+        return "–"
+    return {BOLD: f"**{text}**", UNDERLINE: f"<u>{text}</u>"}.get(mark, text)
+
+
+def to_markdown(r: Rendered) -> str:
+    lines = [f"**{r.spec.title}** | {r.spec.caption}", ""]
+    header = r.header()
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join("---" if k < len(header) - len(r.spec.columns) else "---:"
+                                for k in range(len(header))) + "|")
+    for i, row in enumerate(r.spec.rows):
+        cells = [("" if row.is_section else _styled_md(fmt(v), m)) for v, m in zip(r.values[i], r.marks[i])]
+        labels = r.label_cells(i)
+        if row.is_section:
+            labels[-1] = f"*{labels[-1]}*"
+        lines.append("| " + " | ".join(labels + cells) + " |")
+    if r.notes:
+        lines.append("")
+        lines += [f"Note: {n}" for n in r.notes]
+    return "\n".join(lines) + "\n"
+
+
+_TEX = str.maketrans({"Δ": r"$\Delta$", "τ": r"$\tau$", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
+                      "|": r"$|$", "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                      "^": r"\textasciicircum{}", "\\": r"\textbackslash{}", "–": "--"})
+
+
+def tex_escape(text: str) -> str:
+    return text.translate(_TEX)
+
+
+def to_latex(r: Rendered) -> str:
+    n_labels = len(r.header()) - len(r.spec.columns)
+    out = [f"% {r.spec.title}: generated by `clipo tables`; values with two decimals as in the paper."]
+    out += [f"% Note: {n}" for n in r.notes]
+    out += [r"\begin{table}[t]", r"\centering", r"\small",
+            rf"\caption{{{tex_escape(r.spec.title)}: {tex_escape(r.spec.caption)}}}",
+            rf"\label{{tab:{r.spec.id}}}",
+            r"\begin{tabular}{" + "l" * n_labels + "r" * len(r.spec.columns) + "}", r"\toprule",
+            " & ".join(tex_escape(h) for h in r.header()) + r" \\", r"\midrule"]
+    for i, row in enumerate(r.spec.rows):
+        if i > 0 and (row.is_section or row.group):
+            out.append(r"\midrule")
+        labels = [tex_escape(t) for t in r.label_cells(i)]
+        if row.is_section:
+            out.append(rf"\multicolumn{{{len(r.header())}}}{{l}}{{\textit{{{labels[-1]}}}}} \\")
+            continue
+        cells = []
+        for v, m in zip(r.values[i], r.marks[i]):
+            text = fmt(v) or "--"
+            cells.append({BOLD: rf"\textbf{{{text}}}", UNDERLINE: rf"\underline{{{text}}}"}.get(m, text))
+        out.append(" & ".join(labels + cells) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+WRITERS = {"md": to_markdown, "tex": to_latex, "csv": to_csv}
+
+
+def write_table(r: Rendered, out_dir: str | Path) -> list[Path]:
+    paths = []
+    for ext, writer in WRITERS.items():
+        text = writer(r)
+        paths.append(atomic_write(Path(out_dir) / f"{r.spec.id}.{ext}",
+                                  lambda tmp, text=text: tmp.write_text(text, encoding="utf-8")))
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Which tables a source supports
+# ---------------------------------------------------------------------------------------------
+def table_specs(scores: pd.DataFrame) -> dict[str, TableSpec]:
+    """The paper's tables for Track I/II scores, the mini-shaped ones for any other track."""
+    lookup = ScoreLookup(scores)
+    specs: dict[str, TableSpec] = {}
+    tracks = set(scores["track"].astype(str))
+    if tracks & {"I", "II"}:
+        specs.update(PAPER_TABLES)
+    for track in sorted(tracks - {"I", "II"}):
+        for tid, spec in mini_tables(lookup.selects(), track).items():
+            if tid in specs:  # a results folder mixing paper tracks and a CPU track
+                tid = f"{tid}_{track}"
+                spec = TableSpec(tid, spec.title, spec.caption, spec.columns, spec.rows, spec.label_header,
+                                 spec.group_header, spec.marks, spec.notes)
+            specs[tid] = spec
+    return specs
+
+
+def _check_single_source(scores: pd.DataFrame) -> None:
+    if scores.duplicated([*RUN_KEY, "benchmark"]).any():
+        from clipo.cli import UserError
+
+        sources = ", ".join(sorted(scores["source"].unique()))
+        raise UserError(f"the same runs are scored by several sources ({sources}); "
+                        "point --source at one run set's folder")
+
+
+def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None,
+                  backend: str = "verl") -> tuple[list[Rendered], list[str]]:
+    """Compute every supported table (or those in ``only``); returns (rendered, skip messages)."""
+    from clipo.cli import UserError
+
+    _check_single_source(scores)
+    specs = table_specs(scores)
+    wanted = list(specs) if only is None else list(only)
+    unknown = [t for t in wanted if t not in specs]
+    if unknown:
+        raise UserError(f"--only: unknown table(s) {', '.join(unknown)} for this source; "
+                        f"valid: {', '.join(specs) or 'none'}")
+    lookup = ScoreLookup(scores)
+    rendered, skipped = [], []
+    for tid in wanted:
+        r = compute(specs[tid], lookup, backend)
+        if r.has_data:
+            rendered.append(r)
+        else:
+            skipped.append(f"{tid}: skipped, none of its {len(specs[tid].selects)} runs has scores")
+    return rendered, skipped
+
+
+def run_tables_command(source: str, out: str, only: str | None) -> int:
+    """``clipo tables``: write DIR/<table>.{md,tex,csv} for every table the source supports."""
+    from clipo.cli import UserError
+
+    scores = load_scores(source)
+    wanted = None if only is None else [t.strip() for t in only.split(",") if t.strip()]
+    rendered, skipped = render_tables(scores, wanted)
+    for r in rendered:
+        write_table(r, out)
+        state = "complete" if r.complete else f"partial: {len(r.missing)} run(s) missing, {len(r.incomplete)} incomplete"
+        print(f"{r.spec.id}: wrote {Path(out) / r.spec.id}.{{md,tex,csv}} ({state})")
+    for message in skipped:
+        print(message)
+    if not rendered:
+        raise UserError(f"no table could be rendered from {source}: " + "; ".join(skipped))
+    return 0
