@@ -81,7 +81,9 @@ def _download_into(entry: DatasetFile, tmp: Path, progress: bool) -> None:
         try:
             got = pooch.retrieve(entry.url, known_hash=f"sha256:{entry.sha256}", fname=Path(entry.path).name,
                                  path=stage, downloader=_downloader(progress))
-        except ValueError as e:  # pooch's checksum mismatch, which names expected and actual hash
+        except ValueError as e:  # pooch's checksum mismatch names expected and actual hash
+            if "hash" not in str(e):
+                raise
             raise ChecksumError(f"{entry.path} (from {entry.url}): {e}") from None
         except requests.RequestException as e:
             raise UserError(f"{entry.path}: download from {entry.url} failed ({e}); "
