@@ -31,6 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="mini: number of RL steps (default: the mini config's)")
     p.add_argument("--head-warmup-steps", type=int, help="steps that train only the head (policy frozen)")
     p.add_argument("--checkpoint-every", type=int, help="mini: checkpoint interval in steps")
+    p.add_argument("--fixed-head", action="store_true", default=None,
+                   help="CLIPO-fixed ablation for any loss: the head keeps its random initialisation")
+    p.add_argument("--train-batch-size", type=int, help="mini: prompts per step (default: the track's)")
+    p.add_argument("--mini-batch-size", type=int, help="mini: prompts per optimiser update")
+    p.add_argument("--max-new-tokens", type=int, help="mini: response length limit (default: the track's)")
+    p.add_argument("--lr", type=float, help="mini: policy learning rate (default: the track's)")
+    p.add_argument("--threads", type=int, help="mini: torch CPU threads (default: torch's)")
     p.add_argument("--dry-run", action="store_true", help="verl: print the full command and exit")
     p.add_argument("overrides", nargs="*", help="verl: extra Hydra overrides appended verbatim")
     p.set_defaults(handler=_run)

@@ -1,0 +1,652 @@
+"""CPU RL trainer of the mini track: GRPO, GSPO, DAPO or GMPO, each with or without CLIPO.
+
+One loop, readable top to bottom (CleanRL style). Per step:
+
+1. rollout   — sample ``train_batch_size`` prompts × G responses (KV-cache generation, temperature 1.0);
+2. scoring   — ``clipo.rewards.compute_score`` gives the outcome reward (1 correct / 0 wrong);
+   DAPO's dynamic sampling then drops groups whose rewards all agree and refills the batch with
+   freshly sampled prompts (at most ``max_gen_rounds`` generation rounds per step);
+3. one forward of the current policy on prompt + response yields the old log-probs AND the final-norm
+   hidden states, mean-pooled over response tokens (eq. 9) — CLIPO costs no extra forward;
+4. CLIPO     — one step of the contrastive head; its reward max(−λ·loss, floor) (eq. 12) is added to
+   the outcome reward at the last response token;
+5. advantages with verl's ``compute_grpo_outcome_advantage`` on the combined reward;
+6. minibatch updates with verl's policy loss of the method (``get_policy_loss_fn``), its loss
+   aggregation and clip ratios, plus the low-variance KL loss to a frozen reference for GRPO;
+7. logging (``metrics.jsonl``), embedding dumps, checkpoint.
+
+Every hyperparameter comes from ``clipo.methods`` (the method table and the "mini" track); the
+command line only overrides. Lines that are the paper's algorithm sit under ``# --- algorithm``
+comments; everything else is plumbing (I/O, timing, checkpoints).
+
+Where this trainer deviates from the paper (and from verl's GPU trainer):
+
+- Scale: a ~1 M-parameter Qwen2 trained from scratch on synthetic arithmetic instead of Qwen2.5-3B/7B
+  on GSM8K/MATH; 8 prompts × 8 rollouts per step instead of 512 × 16; a fixed number of steps instead
+  of epochs (the head warm-up is given in steps, not the paper's one epoch).
+- Each minibatch is one forward/backward (no micro-batch gradient accumulation on CPU), so verl's
+  token-mean over the minibatch is exact without verl's global-batch bookkeeping.
+- The optimiser is torch's AdamW with verl's actor defaults (betas, weight decay, gradient clipping read
+  from verl's ``OptimizerConfig``), constant learning rate, no warm-up; one PPO epoch, minibatches taken
+  in batch order (verl's default ``shuffle=False``).
+- Dynamic sampling filters on the outcome reward (as verl's DAPO recipe does); the contrastive reward is
+  computed after filtering, so the kept groups are the only ones CLIPO sees. When the rounds run out the
+  step trains on the groups it has (verl would raise instead).
+- ``reward/outcome`` is the mean over the first generation round, i.e. over uniformly sampled prompts,
+  so it is comparable between DAPO and the other methods.
+- embeddings.parquet holds head embeddings when CLIPO is on; without a head it holds the pooled hidden
+  states (column ``space`` says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from clipo.methods import Clipo, ConfigError, Method, clipo_variant, get_method, get_track
+
+
+# =============================================================================================
+# Configuration: every default comes from clipo.methods; the CLI only overrides.
+# =============================================================================================
+@dataclass(frozen=True)
+class Config:
+    """Fully resolved settings of one mini RL run (written to run.json and into every checkpoint)."""
+
+    method: Method
+    """Policy-optimisation method (row of clipo.methods.METHODS): loss, aggregation, clip ratios, KL."""
+    clipo_variant: str
+    """CLIPO variant name: none, infonce, supcon, softnn, infonce-fixed."""
+    clipo: Clipo | None
+    """Contrastive head and reward settings; None when CLIPO is off."""
+    seed: int
+    """Seed of every random stream (policy sampling, prompt order, head init, positive sampling)."""
+    model_path: str
+    """HF folder of the initial policy (the SFT base model); also the frozen KL reference."""
+    train_file: str
+    """Training prompts in the verl parquet schema."""
+    out: str
+    """Run folder: metrics.jsonl, embeddings.parquet, run.json, checkpoints/, final/, summary.json."""
+    steps: int
+    """RL steps, head warm-up steps included."""
+    train_batch_size: int
+    """Prompts per step."""
+    group_size: int
+    """G: rollouts per prompt."""
+    ppo_mini_batch_size: int
+    """Prompts per optimiser update (train_batch_size / this = updates per step)."""
+    max_prompt_length: int
+    """Longest prompt in tokens; a longer one is a data error."""
+    max_new_tokens: int
+    """Response length limit in tokens."""
+    temperature: float
+    """Rollout sampling temperature."""
+    lr: float
+    """Policy learning rate (AdamW)."""
+    head_warmup_steps: int
+    """First steps that train only the contrastive head; the policy stays frozen."""
+    checkpoint_every: int
+    """Steps between checkpoints (the last step is always checkpointed)."""
+    max_gen_rounds: int
+    """Dynamic sampling: generation rounds per step at most."""
+    threads: int | None
+    """torch CPU threads (None: torch's default)."""
+
+    @property
+    def minibatches_per_step(self) -> int:
+        return self.train_batch_size // self.ppo_mini_batch_size
+
+    @property
+    def rollouts_per_step(self) -> int:
+        return self.train_batch_size * self.group_size
+
+    def comparable(self) -> dict:
+        """The settings a checkpoint must share with this run to be resumed (all but the thread count)."""
+        d = asdict(self)
+        d.pop("threads")
+        return d
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    """Merge the track's defaults, the method table and the CLI overrides; validate once, up front."""
+    from clipo.data.registry import get_dataset
+
+    if args.track != "mini":
+        raise ConfigError(f"--backend mini trains --track mini only (got --track {args.track}); "
+                          "tracks I and II run on GPUs with --backend verl")
+    if getattr(args, "overrides", None) or getattr(args, "dry_run", False):
+        raise ConfigError("--dry-run and Hydra overrides belong to --backend verl")
+    if not args.out:
+        raise ConfigError("--out is required: the run folder (e.g. results/mini/runs/<run_id>)")
+    if not getattr(args, "model_path", None):
+        raise ConfigError("--model-path is required: the base-model folder written by `clipo sft`")
+
+    def arg(name, default):
+        value = getattr(args, name, None)
+        return default if value is None else value
+
+    track = get_track(args.track)
+    method = get_method(args.method)
+    group_size = arg("group_size", track.rollout_n)
+    clipo = clipo_variant(
+        args.clipo, track, temperature=arg("tau", None), lam=arg("lam", None),
+        head_output_size=arg("head_output_size", None), head_kind=arg("head_kind", None),
+        reference_eps=arg("reference_eps", None), fixed_head=True if arg("fixed_head", False) else None,
+    )
+    if clipo is None and any(getattr(args, k, None) is not None for k in
+                             ("tau", "lam", "head_output_size", "head_kind", "reference_eps")):
+        raise ConfigError("--tau/--lam/--head-* /--reference-eps need CLIPO on (--clipo infonce|supcon|softnn)")
+    cfg = Config(
+        method=method,
+        clipo_variant=args.clipo,
+        clipo=clipo,
+        seed=args.seed,
+        model_path=str(args.model_path),
+        train_file=str(Path(args.data_dir) / get_dataset(track.train_files[0]).path),
+        out=str(args.out),
+        steps=arg("steps", track.mini_steps),
+        train_batch_size=arg("train_batch_size", track.train_batch_size),
+        group_size=group_size,
+        ppo_mini_batch_size=arg("mini_batch_size", track.ppo_mini_batch_size),
+        max_prompt_length=track.max_prompt_length,
+        max_new_tokens=arg("max_new_tokens", track.max_response_length),
+        temperature=track.rollout_temperature,
+        lr=arg("lr", track.lr),
+        head_warmup_steps=arg("head_warmup_steps", 0),
+        checkpoint_every=arg("checkpoint_every", track.checkpoint_every),
+        max_gen_rounds=track.max_gen_rounds,
+        threads=getattr(args, "threads", None),
+    )
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    for name in ("steps", "train_batch_size", "ppo_mini_batch_size", "max_new_tokens", "checkpoint_every",
+                 "max_gen_rounds"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name}={getattr(cfg, name)!r} must be >= 1")
+    if cfg.group_size < 2:
+        raise ConfigError(f"group_size={cfg.group_size} must be >= 2 (group-relative advantages)")
+    if cfg.train_batch_size % cfg.ppo_mini_batch_size:
+        raise ConfigError(f"train_batch_size={cfg.train_batch_size} must be a multiple of "
+                          f"ppo_mini_batch_size={cfg.ppo_mini_batch_size}")
+    if not 0 <= cfg.head_warmup_steps <= cfg.steps:
+        raise ConfigError(f"head_warmup_steps={cfg.head_warmup_steps} must be in [0, steps={cfg.steps}]")
+    if cfg.head_warmup_steps and cfg.clipo is None:
+        raise ConfigError("head_warmup_steps > 0 needs CLIPO on: without a head there is nothing to warm up")
+    if not cfg.lr > 0:
+        raise ConfigError(f"lr={cfg.lr!r} must be > 0")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"threads={cfg.threads!r} must be >= 1")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point of ``clipo train --backend mini``."""
+    train(resolve_config(args))
+    return 0
+
+
+# =============================================================================================
+# Plumbing: data, batches, the shared forward pass
+# =============================================================================================
+@dataclass
+class Problem:
+    prompt: object
+    """Chat messages (verl schema) or a plain string."""
+    ground_truth: str
+    data_source: str
+    extra_info: dict | None
+
+
+def load_problems(cfg: Config, tokenizer) -> list[Problem]:
+    """The training prompts; a file that does not match the verl schema fails here, naming the file."""
+    from clipo.data.schema import load_dataset
+    from clipo.mini.generation import render_prompt
+
+    path = Path(cfg.train_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"training data {path} does not exist (create it with `clipo data synth`)")
+    df = load_dataset(path)
+    problems = [
+        Problem(row["prompt"], str(row["reward_model"]["ground_truth"]), str(row["data_source"]),
+                dict(row["extra_info"]) if isinstance(row.get("extra_info"), dict) else None)
+        for row in df.to_dict("records")
+    ]
+    if len(problems) < cfg.train_batch_size:
+        raise ConfigError(f"{path}: {len(problems)} prompts, fewer than train_batch_size={cfg.train_batch_size}")
+    lengths = [len(ids) for ids in tokenizer([render_prompt(tokenizer, p.prompt) for p in problems],
+                                             add_special_tokens=False)["input_ids"]]
+    too_long = [i for i, n in enumerate(lengths) if n > cfg.max_prompt_length]
+    if too_long:
+        raise ConfigError(f"{path}: row {too_long[0]} has a {lengths[too_long[0]]}-token prompt, longer than "
+                          f"max_prompt_length={cfg.max_prompt_length} ({len(too_long)} such rows)")
+    return problems
+
+
+class PromptSampler:
+    """Epoch-wise shuffled prompt order with an explicit position, so a resumed run sees the same prompts."""
+
+    def __init__(self, n: int, seed: int):
+        import numpy as np
+
+        self.n = n
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(n)
+        self.pos = 0
+        self.epoch = 0
+
+    def next(self, k: int) -> list[int]:
+        out = []
+        while len(out) < k:
+            if self.pos == self.n:
+                self.order, self.pos, self.epoch = self.rng.permutation(self.n), 0, self.epoch + 1
+            take = min(k - len(out), self.n - self.pos)
+            out.extend(int(i) for i in self.order[self.pos:self.pos + take])
+            self.pos += take
+        return out
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state, "order": self.order.copy(), "pos": self.pos,
+                "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.order, self.pos, self.epoch = state["order"], state["pos"], state["epoch"]
+
+
+@dataclass
+class Rollouts:
+    """One batch of G responses per prompt; rows of a group are adjacent, ``group_id`` numbers the groups."""
+
+    prompt_ids: "torch.Tensor"  # [B, P] left-padded
+    prompt_mask: "torch.Tensor"
+    response_ids: "torch.Tensor"  # [B, R] right-padded; the eos token is part of the response
+    response_mask: "torch.Tensor"
+    group_id: "torch.Tensor"  # [B]
+    outcome: "torch.Tensor"  # [B] float, 1.0 correct / 0.0 wrong
+
+    def select_groups(self, keep: "torch.Tensor") -> "Rollouts":
+        """Rows of the groups in ``keep`` (group ids), renumbered 0..k-1 in order."""
+        import torch
+
+        rows = torch.isin(self.group_id, keep)
+        new_id = torch.unique(self.group_id[rows], return_inverse=True)[1]
+        return Rollouts(self.prompt_ids[rows], self.prompt_mask[rows], self.response_ids[rows],
+                        self.response_mask[rows], new_id, self.outcome[rows])
+
+    @staticmethod
+    def cat(parts: list["Rollouts"], pad_id: int) -> "Rollouts":
+        """Concatenate batches, re-padding prompts on the left and responses on the right."""
+        import torch
+        import torch.nn.functional as F
+
+        P = max(p.prompt_ids.shape[1] for p in parts)
+        R = max(p.response_ids.shape[1] for p in parts)
+        offsets = [0]
+        for p in parts[:-1]:
+            offsets.append(offsets[-1] + (int(p.group_id.max()) + 1 if len(p.group_id) else 0))
+        return Rollouts(
+            torch.cat([F.pad(p.prompt_ids, (P - p.prompt_ids.shape[1], 0), value=pad_id) for p in parts]),
+            torch.cat([F.pad(p.prompt_mask, (P - p.prompt_mask.shape[1], 0)) for p in parts]),
+            torch.cat([F.pad(p.response_ids, (0, R - p.response_ids.shape[1]), value=pad_id) for p in parts]),
+            torch.cat([F.pad(p.response_mask, (0, R - p.response_mask.shape[1])) for p in parts]),
+            torch.cat([p.group_id + o for p, o in zip(parts, offsets)]),
+            torch.cat([p.outcome for p in parts]),
+        )
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_id.unique())
+
+
+def rollout(policy, tokenizer, problems: list[Problem], cfg: Config) -> tuple[Rollouts, float, float]:
+    """Generate G responses per problem and score them; returns the batch and (generation, scoring) seconds."""
+    import torch
+
+    from clipo.mini.generation import decode_responses, encode_prompts, generate
+    from clipo.rewards import compute_score
+
+    t0 = time.perf_counter()
+    prompt_ids, prompt_mask = encode_prompts(tokenizer, [p.prompt for p in problems])
+    prompt_ids = prompt_ids.repeat_interleave(cfg.group_size, dim=0)
+    prompt_mask = prompt_mask.repeat_interleave(cfg.group_size, dim=0)
+    response_ids, response_mask = generate(policy, tokenizer, prompt_ids, prompt_mask, cfg.max_new_tokens,
+                                           do_sample=True, temperature=cfg.temperature, top_p=1.0)
+    t1 = time.perf_counter()
+    texts = decode_responses(tokenizer, response_ids, response_mask)
+    group_id = torch.arange(len(problems)).repeat_interleave(cfg.group_size)
+    outcome = torch.tensor([
+        float(compute_score(p.data_source, text, p.ground_truth, p.extra_info))
+        for p, text in zip((problems[g] for g in group_id.tolist()), texts)
+    ])
+    return (Rollouts(prompt_ids, prompt_mask, response_ids, response_mask, group_id, outcome),
+            t1 - t0, time.perf_counter() - t1)
+
+
+def policy_forward(model, prompt_ids, prompt_mask, response_ids, response_mask):
+    """Log-probs of the response tokens [B, R] and mean-pooled final hidden states of the response [B, D].
+
+    One pass through the transformer; logits are computed only at the positions that predict a
+    response token. The hidden states are the final-norm outputs at the response tokens (eq. 9).
+    """
+    import torch
+
+    from clipo.contrastive import mean_pool
+    from verl.utils.torch_functional import logprobs_from_logits
+
+    input_ids = torch.cat([prompt_ids, response_ids], dim=1)
+    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask,
+                              position_ids=position_ids).last_hidden_state
+    P = prompt_ids.shape[1]
+    logits = model.get_output_embeddings()(hidden[:, P - 1:-1])
+    log_prob = logprobs_from_logits(logits, response_ids)
+    return log_prob, mean_pool(hidden[:, P:], response_mask)
+
+
+def verl_actor_config(cfg: Config):
+    """verl's own ActorConfig for the method (the GSPO loss requires a real one)."""
+    from omegaconf import OmegaConf
+
+    from verl.utils.config import omega_conf_to_dataclass
+
+    m = cfg.method
+    return omega_conf_to_dataclass(OmegaConf.create({
+        "_target_": "verl.workers.config.ActorConfig",
+        "strategy": "fsdp",  # a required label; nothing here is sharded
+        "rollout_n": cfg.group_size,
+        "ppo_mini_batch_size": cfg.ppo_mini_batch_size,
+        "ppo_micro_batch_size_per_gpu": cfg.ppo_mini_batch_size * cfg.group_size,
+        "clip_ratio": m.clip_ratio_low,
+        "clip_ratio_low": m.clip_ratio_low,
+        "clip_ratio_high": m.clip_ratio_high,
+        "loss_agg_mode": m.loss_agg_mode,
+        "policy_loss": {"_target_": "verl.workers.config.PolicyLossConfig", "loss_mode": m.policy_loss},
+        "use_kl_loss": m.use_kl_loss,
+        "kl_loss_coef": m.kl_loss_coef,
+        "kl_loss_type": m.kl_loss_type,
+        "optim": {"_target_": "verl.workers.config.OptimizerConfig", "lr": cfg.lr},
+    }))
+
+
+def minibatch_loss(actor_cfg, log_prob, old_log_prob, advantages, response_mask, ref_log_prob=None):
+    """verl's policy loss of the method, plus the KL loss when the method uses one: (loss, metrics)."""
+    from verl.trainer.ppo import core_algos
+
+    # --- algorithm: policy-gradient loss from verl's registry, aggregated as the method says
+    pg_loss, pg_metrics = core_algos.get_policy_loss_fn(actor_cfg.policy_loss.loss_mode)(
+        old_log_prob=old_log_prob, log_prob=log_prob, advantages=advantages, response_mask=response_mask,
+        loss_agg_mode=actor_cfg.loss_agg_mode, config=actor_cfg,
+    )
+    metrics = {"loss/policy": pg_loss.item(), "actor/clip_frac": pg_metrics["actor/pg_clipfrac"],
+               "actor/clip_frac_lower": pg_metrics["actor/pg_clipfrac_lower"],
+               "actor/ppo_kl": pg_metrics["actor/ppo_kl"]}
+    loss = pg_loss
+    if actor_cfg.use_kl_loss:
+        # --- algorithm: KL(π‖π_ref) with the low-variance (k3) estimator, GRPO only
+        kld = core_algos.kl_penalty(logprob=log_prob, ref_logprob=ref_log_prob, kl_penalty=actor_cfg.kl_loss_type)
+        kl_loss = core_algos.agg_loss(loss_mat=kld, loss_mask=response_mask, loss_agg_mode=actor_cfg.loss_agg_mode)
+        loss = loss + actor_cfg.kl_loss_coef * kl_loss
+        metrics["loss/kl"] = kl_loss.item()
+    return loss, metrics
+
+
+def _json_value(v):
+    """NaN/inf become null so metrics.jsonl stays valid JSON."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _mean(rows: list[dict], key: str):
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+# =============================================================================================
+# The training loop
+# =============================================================================================
+def train(cfg: Config) -> dict:
+    """Run (or resume) one RL run; returns the summary written to summary.json."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from clipo.analysis.schema import atomic_write
+    from clipo.contrastive import ClipoHeadTrainer
+    from clipo.mini import checkpoint, model as mini_model
+    from verl.trainer.ppo import core_algos
+
+    wall_start = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    ckpt_dir = out / "checkpoints"
+
+    # --- plumbing: models, data, optimisers
+    if not Path(cfg.model_path).is_dir():
+        raise FileNotFoundError(f"base model {cfg.model_path} does not exist: train it first with `clipo sft`")
+    policy, tokenizer = mini_model.load(cfg.model_path)
+    problems = load_problems(cfg, tokenizer)
+    reference = mini_model.load(cfg.model_path)[0].requires_grad_(False) if cfg.method.use_kl_loss else None
+    actor_cfg = verl_actor_config(cfg)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=tuple(actor_cfg.optim.betas),
+                                  weight_decay=actor_cfg.optim.weight_decay)
+    hidden_size = policy.config.hidden_size
+    # The head owns its init stream and a separate generator for positive sampling, so CLIPO never moves
+    # the policy's random numbers (CLIPO with λ = 0 trains bit-identical weights to CLIPO off).
+    head = ClipoHeadTrainer(hidden_size, cfg.clipo, seed=cfg.seed) if cfg.clipo else None
+
+    # --- plumbing: seeding, or resuming from the newest checkpoint
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    sampler = PromptSampler(len(problems), cfg.seed)
+    metric_rows: list[dict] = []
+    embedding_rows: list[dict] = []
+    start_step = 0
+    resume_from = checkpoint.latest(ckpt_dir)
+    if resume_from is not None:
+        state = checkpoint.load(resume_from)
+        if state["config"] != cfg.comparable():
+            raise ConfigError(f"{resume_from} was written by a run with a different configuration; "
+                              f"use another --out or delete {ckpt_dir}")
+        policy.load_state_dict(state["policy"])
+        optimizer.load_state_dict(state["optimizer"])
+        if head is not None:
+            head.load_state_dict(state["head"])
+        sampler.load_state_dict(state["sampler"])
+        checkpoint.restore_rng(state["rng"])
+        metric_rows, embedding_rows, start_step = state["metrics"], state["embeddings"], state["step"]
+    derived = {
+        "rollouts_per_step": cfg.rollouts_per_step,
+        "minibatches_per_step": cfg.minibatches_per_step,
+        "rollouts_per_minibatch": cfg.ppo_mini_batch_size * cfg.group_size,
+        "steps_per_epoch": len(problems) / cfg.train_batch_size,
+        "policy_updates": (cfg.steps - cfg.head_warmup_steps) * cfg.minibatches_per_step,
+        "policy_parameters": sum(p.numel() for p in policy.parameters()),
+        "optimizer": {"betas": list(actor_cfg.optim.betas), "weight_decay": actor_cfg.optim.weight_decay,
+                      "clip_grad": actor_cfg.optim.clip_grad},
+        "threads": torch.get_num_threads(),
+        "resumed_from_step": start_step,
+    }
+    print(f"clipo train (mini): {cfg.method.name} + clipo={cfg.clipo_variant}, {cfg.steps} steps × "
+          f"{cfg.train_batch_size} prompts × G={cfg.group_size}; derived: {json.dumps(derived)}", file=sys.stderr)
+    run_info = {"config": asdict(cfg), "derived": derived,
+                "versions": {"python": platform.python_version(), "torch": torch.__version__}}
+    atomic_write(out / "run.json", lambda tmp: tmp.write_text(json.dumps(run_info, indent=2, default=str)))
+    # Snakemake may have deleted the outputs of an interrupted run: restore them from the checkpoint.
+    _write_metrics(out / "metrics.jsonl", metric_rows)
+    _write_embeddings(out / "embeddings.parquet", embedding_rows)
+
+    running_reward = _mean(metric_rows[-10:], "reward/outcome")
+    bar = tqdm(range(start_step + 1, cfg.steps + 1), initial=start_step, total=cfg.steps, desc="rl", unit="step",
+               file=sys.stderr, dynamic_ncols=True)
+    for step in bar:
+        t_step = time.perf_counter()
+        m: dict = {"step": step}
+
+        # --- algorithm: rollout + outcome reward (DAPO: drop zero-variance groups, refill)
+        batch, t_gen, t_score = rollout(policy, tokenizer, [problems[i] for i in sampler.next(cfg.train_batch_size)],
+                                        cfg)
+        m["reward/outcome"] = batch.outcome.mean().item()
+        m["response/length"] = batch.response_mask.sum(-1).float().mean().item()
+        m["response/truncated_frac"] = (batch.response_mask[:, -1] == 1).float().mean().item()
+        rounds, rollout_tokens = 1, int(batch.response_mask.sum())
+        if cfg.method.dynamic_sampling:
+            first_round, kept = batch, [_groups_with_reward_variance(batch)]
+            while sum(k.n_groups for k in kept) < cfg.train_batch_size and rounds < cfg.max_gen_rounds:
+                more, g, s = rollout(policy, tokenizer,
+                                     [problems[i] for i in sampler.next(cfg.train_batch_size)], cfg)
+                kept.append(_groups_with_reward_variance(more))
+                rounds, t_gen, t_score = rounds + 1, t_gen + g, t_score + s
+                rollout_tokens += int(more.response_mask.sum())
+            batch = Rollouts.cat(kept, tokenizer.pad_token_id)
+            batch = batch.select_groups(torch.arange(min(batch.n_groups, cfg.train_batch_size)))
+            m["train/kept_groups"] = batch.n_groups / cfg.train_batch_size
+            if batch.n_groups == 0:  # nothing to learn from: keep the batch for logging, skip the update
+                batch = first_round
+        m["train/gen_rounds"] = rounds
+
+        # --- algorithm: ONE forward of the current policy → old log-probs + pooled hidden states
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            old_log_prob, pooled = policy_forward(policy, batch.prompt_ids, batch.prompt_mask,
+                                                  batch.response_ids, batch.response_mask)
+        t_forward = time.perf_counter() - t0
+
+        # --- algorithm: CLIPO head step + contrastive reward, added at the last response token
+        t0 = time.perf_counter()
+        reward = batch.outcome.clone()
+        if head is not None:
+            if step == 1:
+                embedding_rows += _embedding_rows(step, "start", "head", head.embed(pooled), batch)
+            contrastive, clipo_metrics = head.step(pooled, batch.outcome > 0.5, batch.group_id)
+            reward = reward + contrastive
+            m.update(clipo_metrics)
+            if step == cfg.steps:
+                embedding_rows += _embedding_rows(step, "end", "head", head.embed(pooled), batch)
+        elif step in (1, cfg.steps):
+            for phase in ("start",) * (step == 1) + ("end",) * (step == cfg.steps):
+                embedding_rows += _embedding_rows(step, phase, "hidden", pooled, batch)
+        m["reward/total"] = reward.mean().item()
+        t_clipo = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        policy_frozen = step <= cfg.head_warmup_steps or m.get("train/kept_groups") == 0
+        m["train/policy_frozen"] = policy_frozen
+        if not policy_frozen:
+            # --- algorithm: group-normalised advantages of the combined reward (verl's GRPO estimator)
+            last = (batch.response_mask.sum(-1) - 1).clamp(min=0)
+            token_rewards = torch.zeros_like(old_log_prob).scatter_(1, last[:, None], reward[:, None])
+            adv, _ = core_algos.compute_grpo_outcome_advantage(
+                token_level_rewards=token_rewards, response_mask=batch.response_mask,
+                index=batch.group_id.numpy())
+            ref_log_prob = None
+            if reference is not None:
+                with torch.no_grad():
+                    ref_log_prob, _ = policy_forward(reference, batch.prompt_ids, batch.prompt_mask,
+                                                     batch.response_ids, batch.response_mask)
+
+            # --- algorithm: minibatch updates with the method's verl policy loss (+ KL for GRPO)
+            mb_metrics = []
+            mb_rows = cfg.ppo_mini_batch_size * cfg.group_size
+            for start in range(0, len(batch.group_id), mb_rows):
+                mb = slice(start, start + mb_rows)
+                mb_log_prob, _ = policy_forward(policy, batch.prompt_ids[mb], batch.prompt_mask[mb],
+                                                batch.response_ids[mb], batch.response_mask[mb])
+                loss, lm = minibatch_loss(actor_cfg, mb_log_prob, old_log_prob[mb], adv[mb],
+                                          batch.response_mask[mb],
+                                          None if ref_log_prob is None else ref_log_prob[mb])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), actor_cfg.optim.clip_grad)
+                if torch.isfinite(grad_norm):  # as verl: a non-finite gradient skips the update
+                    optimizer.step()
+                lm["actor/grad_norm"] = grad_norm.item()
+                mb_metrics.append(lm)
+            for key in mb_metrics[0]:
+                m[key] = _mean(mb_metrics, key)
+        t_update = time.perf_counter() - t0
+
+        # --- plumbing: logging and checkpoint
+        t_total = time.perf_counter() - t_step
+        m.update({"time/rollout": t_gen, "time/scoring": t_score, "time/forward": t_forward, "time/clipo": t_clipo,
+                  "time/update": t_update, "time/step": t_total, "time/steps_per_s": 1.0 / t_total,
+                  "time/rollout_tokens_per_s": rollout_tokens / t_gen})
+        metric_rows.append({k: _json_value(v) for k, v in m.items()})
+        _write_metrics(out / "metrics.jsonl", metric_rows)
+        running_reward = m["reward/outcome"] if running_reward is None else 0.9 * running_reward + 0.1 * m[
+            "reward/outcome"]
+        bar.set_postfix(reward=f"{running_reward:.3f}", s_per_step=f"{t_total:.2f}")
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            checkpoint.save(ckpt_dir, step, {
+                "step": step, "config": cfg.comparable(), "policy": policy.state_dict(),
+                "optimizer": optimizer.state_dict(), "head": head.state_dict() if head else None,
+                "sampler": sampler.state_dict(), "rng": checkpoint.capture_rng(),
+                "metrics": metric_rows, "embeddings": embedding_rows,
+            })
+    bar.close()
+
+    # --- plumbing: final outputs; summary.json last, so its presence means the run is complete
+    mini_model.save(policy, tokenizer, out / "final")
+    _write_embeddings(out / "embeddings.parquet", embedding_rows)
+    final = metric_rows[-1] if metric_rows else {}
+    summary = {
+        "steps": cfg.steps,
+        "final_step": final.get("step"),
+        "wall_time_s": time.perf_counter() - wall_start,
+        "resumed_from_step": start_step,
+        "final_metrics": final,
+        "mean_last_10": {k: _mean(metric_rows[-10:], k) for k in final
+                         if k != "step" and isinstance(final[k], (int, float)) and not isinstance(final[k], bool)},
+    }
+    atomic_write(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
+    return summary
+
+
+def _groups_with_reward_variance(batch: Rollouts) -> Rollouts:
+    """DAPO's dynamic-sampling filter: keep groups whose outcome rewards are not all equal."""
+    import torch
+
+    ids = batch.group_id.unique()
+    spread = torch.stack([batch.outcome[batch.group_id == g].std() for g in ids]) if len(ids) else torch.zeros(0)
+    return batch.select_groups(ids[spread > 0])
+
+
+def _embedding_rows(step: int, phase: str, space: str, emb, batch: Rollouts) -> list[dict]:
+    return [{"step": step, "phase": phase, "group_id": int(g), "correct": bool(c > 0.5),
+             "embedding": e.float().numpy(), "space": space}
+            for g, c, e in zip(batch.group_id, batch.outcome, emb)]
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    from clipo.analysis.schema import atomic_write
+
+    atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in rows)))
+
+
+def _write_embeddings(path: Path, rows: list[dict]) -> None:
+    """embeddings.parquet (Figure 4): one row per rollout of the first and the last step."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from clipo.analysis.schema import atomic_write
+
+    table = pa.table({
+        "step": pa.array([r["step"] for r in rows], pa.int64()),
+        "phase": pa.array([r["phase"] for r in rows], pa.string()),
+        "group_id": pa.array([r["group_id"] for r in rows], pa.int64()),
+        "correct": pa.array([r["correct"] for r in rows], pa.bool_()),
+        "embedding": pa.array([r["embedding"] for r in rows], pa.list_(pa.float32())),
+        "space": pa.array([r["space"] for r in rows], pa.string()),
+    })
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
