@@ -1,0 +1,138 @@
+# Analysis: each table set, figure, significance table and the report is one small, fast rule over
+# result files, so any of them can be regenerated alone (delete it and ask for it).
+
+
+rule tables:
+    input:
+        scores(RUNS),
+    output:
+        [report(f, caption="../report/tables.rst", category="Tables", labels={"table": Path(f).stem})
+         for f in table_files(f"{RESULTS}/tables", config["tables"], "csv")],
+        table_files(f"{RESULTS}/tables", config["tables"], "md", "tex"),
+    params:
+        results=run_set_dir,
+        out=out_dir,
+        only=",".join(config["tables"]),
+    log:
+        f"{LOGS}/analysis/tables.log",
+    benchmark:
+        f"{BENCH}/analysis/tables.tsv"
+    threads: RES["analysis"]["threads"]
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
+    conda:
+        CPU_ENV
+    container:
+        CONTAINERS["cpu"]
+    shell:
+        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        "clipo tables --source {params.results} --out {params.out} --only {params.only} >> {log} 2>&1"
+
+
+rule figure:
+    input:
+        figure_inputs,
+    output:
+        png=report(f"{RESULTS}/figures/{{name}}.png", caption="../report/figure.rst", category="Figures",
+                   labels={"figure": "{name}"}),
+        pdf=f"{RESULTS}/figures/{{name}}.pdf",
+    wildcard_constraints:
+        name="|".join(FIGURES.values()),
+    params:
+        results=run_set_dir,
+        out=out_dir,
+        only=lambda w: w.name.split("_")[0],
+    log:
+        f"{LOGS}/analysis/{{name}}.log",
+    benchmark:
+        f"{BENCH}/analysis/{{name}}.tsv"
+    threads: RES["analysis"]["threads"]
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
+    conda:
+        CPU_ENV
+    container:
+        CONTAINERS["cpu"]
+    shell:
+        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        "clipo figures --results {params.results} --out {params.out} --only {params.only} >> {log} 2>&1"
+
+
+rule significance:
+    input:
+        scores(RUNS),
+    output:
+        csv=report(f"{RESULTS}/significance/significance.csv", caption="../report/significance.rst",
+                   category="Significance"),
+        md=f"{RESULTS}/significance/significance.md",
+    params:
+        results=run_set_dir,
+        out=out_dir,
+    log:
+        f"{LOGS}/analysis/significance.log",
+    benchmark:
+        f"{BENCH}/analysis/significance.tsv"
+    threads: RES["analysis"]["threads"]
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
+    conda:
+        CPU_ENV
+    container:
+        CONTAINERS["cpu"]
+    shell:
+        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        "clipo significance --results {params.results} --out {params.out} >> {log} 2>&1"
+
+
+rule build_report:
+    input:
+        tables=table_files(f"{RESULTS}/tables", config["tables"], "md", "tex", "csv"),
+        figures=figure_files(config["figures"]),
+        significance=rules.significance.output if config["significance"] else [],
+    output:
+        report(f"{RESULTS}/report.md", caption="../report/report.rst", category="Report"),
+    params:
+        results=out_dir,
+    log:
+        f"{LOGS}/analysis/report.log",
+    benchmark:
+        f"{BENCH}/analysis/report.tsv"
+    threads: RES["analysis"]["threads"]
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
+    conda:
+        CPU_ENV
+    container:
+        CONTAINERS["cpu"]
+    shell:
+        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        "clipo report --results {params.results} --out {output} >> {log} 2>&1"
+
+
+rule render_paper_tables:
+    output:
+        [report(f, caption="../report/paper_tables.rst", category="Paper tables",
+                labels={"table": Path(f).stem})
+         for f in table_files("results/paper/tables", PAPER_TABLES, "csv")],
+        table_files("results/paper/tables", PAPER_TABLES, "md", "tex"),
+    params:
+        out=out_dir,
+    log:
+        "results/paper/logs/tables.log",
+    benchmark:
+        "results/paper/benchmarks/tables.tsv"
+    threads: RES["analysis"]["threads"]
+    resources:
+        mem_mb=RES["analysis"]["mem_mb"],
+        runtime=RES["analysis"]["runtime"],
+    conda:
+        CPU_ENV
+    container:
+        CONTAINERS["cpu"]
+    shell:
+        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        "clipo tables --source paper --out {params.out} >> {log} 2>&1"

@@ -1,0 +1,150 @@
+# Config → runs and paths. The grid expansion is the only logic here; rules stay thin `clipo` calls.
+import itertools
+import os
+from pathlib import Path
+
+from clipo.data.registry import MINI, eval_files, get_dataset
+from clipo.methods import PAPER_MODELS, get_track
+from clipo.runs import RunSpec, format_tau
+
+RUN_SET = config["run_set"]
+DATA = config["data_dir"].rstrip("/")
+RESULTS = f"results/{RUN_SET}"
+LOGS = f"{RESULTS}/logs"
+BENCH = f"{RESULTS}/benchmarks"
+RES = config["resources"]
+CONTAINERS = config["containers"]
+CPU_ENV = "../../envs/cpu.yaml"
+GPU_ENV = "../../envs/gpu.yaml"
+
+# Every rule's shell starts its log with `slurm_job_id=$SLURM_JOB_ID host=...` (empty id when run
+# locally), so a cluster run can be audited from the logs alone.
+
+FIGURES = {"fig3": "fig3_loss_gains", "fig4": "fig4_tsne", "fig5": "fig5_pos_cos"}
+PAPER_TABLES = ["table1", "table2", "table3", "table5", "table6", "table7", "table11", "table12",
+                "table13", "table14", "table15", "table16", "table17", "table18", "table19"]
+
+
+def _default_model(track):
+    hub_id = get_track(track).model
+    return next((short for short, hub in PAPER_MODELS.items() if hub == hub_id), hub_id)
+
+
+def expand_grid(sweeps):
+    """Union of the sweeps' products as RunSpecs, deduplicated: a run shared by tables is one job."""
+    runs = set()
+    for i, sweep in enumerate(sweeps):
+        for track in sweep["track"]:
+            t = get_track(track)
+            axes = {
+                "model": sweep.get("model", [_default_model(track)]),
+                "method": sweep["method"],
+                "clipo": sweep.get("clipo", ["none"]),
+                "tau": sweep.get("tau", [t.clipo_temperature]),
+                "group_size": sweep.get("group_size", [t.rollout_n]),
+                "seed": sweep.get("seed", [0]),
+                "backend": sweep.get("backend", ["mini" if track == "mini" else "verl"]),
+            }
+            for values in itertools.product(*axes.values()):
+                r = dict(zip(axes, values), track=track)
+                if r["method"] == "base":  # untrained model: no CLIPO, no rollouts
+                    r.update(clipo="none", group_size=t.rollout_n)
+                if r["clipo"] == "none":
+                    r["tau"] = None
+                if (r["backend"] == "mini") != (track == "mini"):
+                    raise ValueError(f"config grid[{i}]: backend {r['backend']!r} cannot train track "
+                                     f"{track!r} (the mini backend trains the mini track only)")
+                runs.add(RunSpec(**r))
+    return sorted(runs, key=lambda r: r.run_id)
+
+
+RUNS = expand_grid(config["grid"])
+TRAINED = [r for r in RUNS if r.method != "base"]
+for _r in RUNS:
+    if _r.backend == "verl" and _r.model not in config["models"]:
+        raise ValueError(f"config models: no path for model {_r.model!r} (run {_r.run_id}); "
+                         f"add `models: {{{_r.model}: <folder or hub id>}}`")
+
+
+def data_files(track, role):
+    """Dataset files of a track under the data folder ('train' or 'eval'), from clipo.data.registry."""
+    if role == "train":
+        return [f"{DATA}/{get_dataset(key).path}" for key in get_track(track).train_files]
+    return [f"{DATA}/{d.path}" for d in eval_files(track)]
+
+
+def out_dir(wildcards, output):
+    return os.path.dirname(output[0])
+
+
+def run_set_dir(wildcards, output):
+    """results/<run_set> of an output two levels down (tables/, figures/, significance/)."""
+    return str(Path(output[0]).parents[1])
+
+
+def data_dir(wildcards, input):
+    """The data folder of the rule's dataset inputs (<data_dir>/<split>/<file>.parquet)."""
+    return str(Path(input.data[0]).parents[1])
+
+
+def opt(flag, value):
+    """A command-line option, or nothing when the config leaves it to the CLI's default."""
+    return "" if value is None else f"{flag} {value}"
+
+
+EVAL_OPTS = " ".join(
+    opt(flag, config["evaluate"][key])
+    for flag, key in [("--limit", "limit"), ("--n", "n"), ("--temperature", "temperature"),
+                      ("--top-p", "top_p"), ("--max-new-tokens", "max_new_tokens"),
+                      ("--batch-size", "batch_size")]
+)
+
+
+def run_of(wildcards):
+    return RunSpec.parse(wildcards.run_id)
+
+
+def run_args(wildcards):
+    """The run's axes as `clipo train` flags (the run id is the single source of truth)."""
+    r = run_of(wildcards)
+    return " ".join([f"--track {r.track} --model {r.model} --method {r.method} --clipo {r.clipo}",
+                     opt("--tau", None if r.tau is None else format_tau(r.tau)),
+                     f"--group-size {r.group_size} --seed {r.seed}"])
+
+
+def base_model_path(run):
+    return f"{RESULTS}/base-model" if run.backend == "mini" else config["models"][run.model]
+
+
+def eval_model_input(wildcards):
+    """What evaluation waits for: the finished training run, or the base model it starts from."""
+    r = run_of(wildcards)
+    if r.method != "base":
+        return f"{RESULTS}/runs/{r.run_id}/summary.json"
+    return [f"{RESULTS}/base-model"] if r.backend == "mini" else []
+
+
+def eval_model_path(wildcards):
+    r = run_of(wildcards)
+    return f"{RESULTS}/runs/{r.run_id}/final" if r.method != "base" else base_model_path(r)
+
+
+def scores(runs):
+    return [f"{RESULTS}/eval/{r.run_id}/scores.csv" for r in runs]
+
+
+def summaries(runs):
+    return [f"{RESULTS}/runs/{r.run_id}/summary.json" for r in runs]
+
+
+def table_files(folder, tables, *exts):
+    return [f"{folder}/{t}.{ext}" for t in tables for ext in exts]
+
+
+def figure_files(figs):
+    return [f"{RESULTS}/figures/{FIGURES[f]}.{ext}" for f in figs for ext in ("png", "pdf")]
+
+
+def figure_inputs(wildcards):
+    """Figure 3 compares scores; Figures 4 and 5 read the trainers' embedding dumps and step metrics."""
+    return scores(RUNS) if wildcards.name == FIGURES["fig3"] else summaries(TRAINED)
