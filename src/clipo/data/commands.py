@@ -34,7 +34,8 @@ def register(sub) -> None:
     f.add_argument("--track", required=True, choices=("I", "II"), help="paper track whose files to fetch")
     f.add_argument("--dest", required=True, type=Path, help="data folder; files go to DEST/train, DEST/test")
     f.add_argument("--from", dest="source", type=Path, metavar="LOCALDIR",
-                   help="import from a local copy instead of downloading (LOCALDIR/test/... or LOCALDIR/data/test/...)")
+                   help="import a local copy instead of downloading "
+                        "(LOCALDIR/test/... or LOCALDIR/data/test/...)")
     f.add_argument("--only", type=_keys, metavar="KEY,...", help="only these registry keys (e.g. gsm8k,gsm_p1)")
     f.add_argument("--no-progress", action="store_true", help="no download progress bar")
     f.set_defaults(handler=_fetch)

@@ -38,7 +38,8 @@ def _row_problem(column: str, value) -> str | None:
             if not isinstance(message, Mapping):
                 return f"message {j}: expected a {{role, content}} dict, got {_describe(message)}"
             if message.get("role") not in ROLES:
-                return f"message {j}: role must be one of {', '.join(sorted(ROLES))}, got {message.get('role')!r}"
+                roles = ", ".join(sorted(ROLES))
+                return f"message {j}: role must be one of {roles}, got {message.get('role')!r}"
             if not isinstance(message.get("content"), str):
                 return f"message {j}: content must be a string, got {_describe(message.get('content'))}"
     elif column == "reward_model":
@@ -61,7 +62,8 @@ def validate_dataset(data: pd.DataFrame | str | os.PathLike, where: str | None =
     df, where = data, where or "dataset"
     missing = [c for c in VERL_COLUMNS if c not in df.columns]
     if missing:
-        raise SchemaError(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(VERL_COLUMNS)}")
+        raise SchemaError(f"{where}: missing column(s) {', '.join(missing)}; "
+                          f"expected {', '.join(VERL_COLUMNS)}")
     if len(df) == 0:
         raise SchemaError(f"{where}: no rows")
     for column in VERL_COLUMNS:

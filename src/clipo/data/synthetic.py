@@ -2,8 +2,9 @@
 
 Each problem has one person, one item and a start quantity, then a chain of operations (add,
 subtract, double/triple, split equally and keep one share: "keeps a third of them"). Every
-intermediate value stays in ``1..MAX_VALUE`` so each number can be a single token of the mini tokenizer (../shared/design/mini-track.md:
-larger numbers made a short SFT fail). Solutions are step by step and end in ``\\boxed{N}``.
+intermediate value stays in ``1..MAX_VALUE`` so each number can be a single token of the mini
+tokenizer (the design note on the mini track: larger numbers made a short SFT fail). Solutions are
+step by step and end in ``\\boxed{N}``.
 
 Splits mirror Track I's evaluation table: ``test`` (in distribution), ``sym`` (same templates with
 held-out names and items and fresh numbers, like GSM-Symbolic), ``p1``/``p2`` (one/two more steps than
@@ -49,7 +50,9 @@ SYM_NAMES = (
     "Hugo", "Nina", "Raj", "Yuki", "Felix", "Amara", "Diego", "Priya", "Kofi", "Sofia",
     "Mateo", "Leila", "Arjun", "Chloe", "Tariq", "Elena", "Bruno", "Aisha", "Pedro", "Greta",
 )
-SYM_ITEMS = ("lemons", "feathers", "tickets", "magnets", "acorns", "pebbles", "ribbons", "muffins", "badges", "keys")
+SYM_ITEMS = (
+    "lemons", "feathers", "tickets", "magnets", "acorns", "pebbles", "ribbons", "muffins", "badges", "keys",
+)
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "add": ("{name} buys {k} more.", "{name} finds {k} more.", "{name} gets {k} more."),
@@ -196,14 +199,17 @@ def split_path(data_dir: str | os.PathLike, split: str) -> Path:
     return Path(data_dir) / get_dataset(f"mini_{split}").path
 
 
-def write_mini(data_dir: str | os.PathLike, seed: int = 0, n_train: int = 20000, n_eval: int = 500) -> dict[str, Path]:
+def write_mini(data_dir: str | os.PathLike, seed: int = 0, n_train: int = 20000,
+               n_eval: int = 500) -> dict[str, Path]:
     """Generate every split and write ``<data_dir>/mini/<split>.parquet`` atomically."""
     frames = generate(seed, n_train, n_eval)
-    return {split: atomic_write(split_path(data_dir, split), lambda tmp, df=df: df.to_parquet(tmp, index=False))
+    return {split: atomic_write(split_path(data_dir, split),
+                                lambda tmp, df=df: df.to_parquet(tmp, index=False))
             for split, df in frames.items()}
 
 
 def mini_corpus(data_dir: str | os.PathLike) -> list[str]:
     """Every training text (prompt, newline, solution): what the mini tokenizer is trained on."""
     df = load_dataset(split_path(data_dir, "train"))
-    return [f"{prompt[0]['content']}\n{info['solution']}" for prompt, info in zip(df["prompt"], df["extra_info"])]
+    return [f"{prompt[0]['content']}\n{info['solution']}"
+            for prompt, info in zip(df["prompt"], df["extra_info"])]
