@@ -49,8 +49,10 @@ def solve(stem: str) -> tuple[str, str, int, int, list[int]]:
 def split_question(content: str, split: str) -> tuple[str, list[str]]:
     """(stem, option lines) of a prompt, checking that it ends with the split's instruction."""
     question, _, _ = content.rpartition("\n")
-    assert content == build_prompt(question, "mini_mc" if split == "mc" else f"mini_{split}")
-    if split == "mc":
+    # the mc split, and a share of train, pose problems as multiple choice (with the MC instruction)
+    choice = split == "mc" or (split == "train" and content.endswith(build_prompt("", "mini_mc")))
+    assert content == build_prompt(question, "mini_mc" if choice else f"mini_{split}")
+    if choice:
         question, options = question.split("\n")
         return question, re.findall(r"([ABCD])\) (\d+)", options)
     return question, []
@@ -74,7 +76,8 @@ def test_split_sizes_and_verl_fields(frames):
     assert list(frames) == list(synthetic.SPLITS)
     for split, df in frames.items():
         assert len(df) == (N_TRAIN if split == "train" else N_EVAL)
-        assert set(df["data_source"]) == {f"clipo/mini/{split}"}
+        expected = {"clipo/mini/train", "clipo/mini/mc"} if split == "train" else {f"clipo/mini/{split}"}
+        assert set(df["data_source"]) == expected
         assert set(df["ability"]) == {"math"}
         assert {r["style"] for r in df["reward_model"]} == {"rule"}
         assert [i["index"] for i in df["extra_info"]] == list(range(len(df)))
@@ -97,7 +100,7 @@ def test_answers_follow_from_the_question_and_the_solution_is_correct_arithmetic
             for a, op, b, c in equations:
                 assert {"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b),
                         "/": int(a) / int(b)}[op] == int(c)
-            if split == "mc":
+            if options:
                 choice = dict((letter, int(v)) for letter, v in options)
                 assert list(choice) == list("ABCD") and len(set(choice.values())) == 4
                 assert choice[reward["ground_truth"]] == answer
@@ -150,7 +153,7 @@ def test_cli_writes_valid_files_and_corpus_has_every_training_text(tmp_path):
         assert len(load_dataset(tmp_path / "mini" / f"{split}.parquet")) == (50 if split == "train" else 10)
     corpus = synthetic.mini_corpus(tmp_path)
     assert len(corpus) == 50
-    assert all("\nLet's think step by step" in t and re.search(r"\\boxed\{\d+\}\.$", t) for t in corpus)
+    assert all("\nLet's think step by step" in t and re.search(r"\\boxed\{(\d+|[ABCD])\}\.$", t) for t in corpus)
     assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]  # no temp files left
 
 

@@ -215,7 +215,7 @@ TRACKS: dict[str, Track] = {
         head_output_size=64, clipo_temperature=0.05,
         n_gpus_per_node=0, use_dynamic_bsz=False, gradient_checkpointing=False,
         train_files=("mini_train",),
-        eval_benchmarks=("GSM8K", "SYM", "P1", "P2", "MC"),
+        eval_benchmarks=("Test", "SYM", "P1", "P2", "MC"),
         mini_steps=100, checkpoint_every=25, max_gen_rounds=3,
     ),
 }

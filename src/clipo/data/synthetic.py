@@ -141,6 +141,11 @@ def _as_multiple_choice(rng: random.Random, problem: Problem) -> tuple[str, str,
     return question, solution, letter
 
 
+TRAIN_CHOICE_SHARE = 0.15
+"""Share of training problems posed as multiple choice, so the base model learns to answer with a letter
+(otherwise the MC split, the mini track's G-Avg., would only measure an answer format never seen)."""
+
+
 def _split_plan(split: str) -> tuple[tuple[int, ...], tuple[str, ...], tuple[str, ...]]:
     """(possible step counts, name pool, item pool) of a split."""
     longest = max(TRAIN_STEPS)
@@ -170,13 +175,14 @@ def generate_split(split: str, n: int, seed: int, seen: set[str]) -> pd.DataFram
         if problem.stem in seen:
             continue
         seen.add(problem.stem)
-        if split == "mc":
+        as_choice = split == "mc" or (split == "train" and rng.random() < TRAIN_CHOICE_SHARE)
+        if as_choice:
             question, solution, truth = _as_multiple_choice(rng, problem)
         else:
             question, solution, truth = problem.stem, problem.solution, str(problem.answer)
         rows.append({
-            "data_source": f"clipo/mini/{split}",
-            "prompt": [{"role": "user", "content": build_prompt(question, dataset)}],
+            "data_source": "clipo/mini/mc" if as_choice else f"clipo/mini/{split}",
+            "prompt": [{"role": "user", "content": build_prompt(question, "mini_mc" if as_choice else dataset)}],
             "ability": "math",
             "reward_model": {"ground_truth": truth, "style": "rule"},
             "extra_info": {"index": len(rows), "split": split, "steps": problem.steps,
