@@ -254,7 +254,8 @@ def _paper_tables() -> dict[str, TableSpec]:
                     tuple(Row(_tau_label(t), clipo("II", tau=t)) for t in TAUS_TRACK_II), label_header="τ")
     t18 = TableSpec("table18", "Table 18", "Group size at two temperatures (GRPO+CLIPO, Track II).",
                     _benchmark_columns("II"),
-                    tuple(Row(f"|G| = {g}", clipo("II", tau=t, group_size=g), group=_tau_label(t) if i == 0 else "")
+                    tuple(Row(f"|G| = {g}", clipo("II", tau=t, group_size=g),
+                              group=_tau_label(t) if i == 0 else "")
                           for t in (0.05, 0.02) for i, g in enumerate(GROUP_SIZES)),
                     label_header="GroupSize", group_header="τ")
     t19_rows: list[Row] = []
@@ -315,8 +316,8 @@ def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableS
     t3: list[Row] = []
     t13: list[Row] = []
     for model in models:
-        def sel(method: str, variant: str = "none", tau: float | None = None) -> Select:
-            return Select(track, model, method, variant, tau, 1 if method == "base" else g, None)
+        def sel(method: str, variant: str = "none", tau: float | None = None, model: str = model) -> Select:
+            return Select(track, model, method, variant, tau, g, None)
 
         # The base model is no RL run: its group size is meaningless, accept whichever was recorded.
         base_sel = next((s for s in available if s.model == model and s.method == "base"), None)
@@ -345,15 +346,18 @@ def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableS
     shape = f"{track} track, group size {g}"
     out = {}
     if t1:
-        out["table1"] = TableSpec("table1", f"Table 1 ({track} track)",
-                                  f"RLVR methods with and without CLIPO, shaped like the paper's Table 1 ({shape}).",
-                                  cols, tuple(t1), marks=True)
+        out["table1"] = TableSpec(
+            "table1", f"Table 1 ({track} track)",
+            f"RLVR methods with and without CLIPO, shaped like the paper's Table 1 ({shape}).",
+            cols, tuple(t1), marks=True)
     if t3:
-        out["table3"] = TableSpec("table3", f"Table 3 ({track} track)",
-                                  f"CLIPO with and without a fixed head, shaped like the paper's Table 3 ({shape}).",
-                                  _avg_columns(("Metric 1", "Metric 2", "Avg.")), tuple(t3), group_header="Track")
+        out["table3"] = TableSpec(
+            "table3", f"Table 3 ({track} track)",
+            f"CLIPO with and without a fixed head, shaped like the paper's Table 3 ({shape}).",
+            _avg_columns(("Metric 1", "Metric 2", "Avg.")), tuple(t3), group_header="Track")
     if t13:
-        out["table13"] = TableSpec("table13", f"Table 13 ({track} track)",
-                                   f"Contrastive loss variants over GRPO, shaped like the paper's Table 13 ({shape}).",
-                                   cols, tuple(t13))
+        out["table13"] = TableSpec(
+            "table13", f"Table 13 ({track} track)",
+            f"Contrastive loss variants over GRPO, shaped like the paper's Table 13 ({shape}).",
+            cols, tuple(t13))
     return out

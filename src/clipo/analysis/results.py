@@ -54,7 +54,8 @@ def _check_values(df: pd.DataFrame, where: str) -> None:
     def fail(mask: pd.Series, what: str) -> None:
         if mask.any():
             i = int(mask.to_numpy().nonzero()[0][0])
-            raise SchemaError(f"{where}: row {i + 2}: {what} (found {df.iloc[i][list(RUN_KEY + ('benchmark',))].to_dict()})")
+            found = df.iloc[i][[*RUN_KEY, "benchmark"]].to_dict()
+            raise SchemaError(f"{where}: row {i + 2}: {what} (found {found})")
 
     fail(~df["track"].astype(str).isin(list(TRACKS)), f"track must be one of {', '.join(TRACKS)}")
     fail(~df["method"].isin(["base", *METHODS]), f"method must be base or one of {', '.join(METHODS)}")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import math
-from decimal import ROUND_HALF_UP, Decimal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +60,8 @@ class ScoreLookup:
             *axes, seed = key
             tau = None if pd.isna(axes[4]) else float(axes[4])
             run = (str(axes[0]), axes[1], axes[2], axes[3], tau, int(axes[5]))
-            self._runs.setdefault(run, {})[int(seed)] = dict(zip(rows["benchmark"], rows["score"].astype(float)))
+            values = dict(zip(rows["benchmark"], rows["score"].astype(float), strict=True))
+            self._runs.setdefault(run, {})[int(seed)] = values
 
     def selects(self) -> list[Select]:
         return [Select(*run, seed) for run, seeds in self._runs.items() for seed in seeds]
@@ -110,7 +111,8 @@ class Rendered:
 
     def header(self) -> list[str]:
         spec = self.spec
-        return ([spec.group_header] if spec.group_header else []) + [spec.label_header] + [c.name for c in spec.columns]
+        labels = ([spec.group_header] if spec.group_header else []) + [spec.label_header]
+        return labels + [c.name for c in spec.columns]
 
     def label_cells(self, i: int) -> list[str]:
         row = self.spec.rows[i]
@@ -214,7 +216,8 @@ def to_markdown(r: Rendered) -> str:
     lines.append("|" + "|".join("---" if k < len(header) - len(r.spec.columns) else "---:"
                                 for k in range(len(header))) + "|")
     for i, row in enumerate(r.spec.rows):
-        cells = [("" if row.is_section else _styled_md(fmt(v), m)) for v, m in zip(r.values[i], r.marks[i])]
+        cells = [("" if row.is_section else _styled_md(fmt(v), m))
+                 for v, m in zip(r.values[i], r.marks[i], strict=True)]
         labels = r.label_cells(i)
         if row.is_section:
             labels[-1] = f"*{labels[-1]}*"
@@ -251,7 +254,7 @@ def to_latex(r: Rendered) -> str:
             out.append(rf"\multicolumn{{{len(r.header())}}}{{l}}{{\textit{{{labels[-1]}}}}} \\")
             continue
         cells = []
-        for v, m in zip(r.values[i], r.marks[i]):
+        for v, m in zip(r.values[i], r.marks[i], strict=True):
             text = fmt(v) or "--"
             cells.append({BOLD: rf"\textbf{{{text}}}", UNDERLINE: rf"\underline{{{text}}}"}.get(m, text))
         out.append(" & ".join(labels + cells) + r" \\")
@@ -332,7 +335,8 @@ def run_tables_command(source: str, out: str, only: str | None) -> int:
     rendered, skipped = render_tables(scores, wanted)
     for r in rendered:
         write_table(r, out)
-        state = "complete" if r.complete else f"partial: {len(r.missing)} run(s) missing, {len(r.incomplete)} incomplete"
+        state = ("complete" if r.complete
+                 else f"partial: {len(r.missing)} run(s) missing, {len(r.incomplete)} incomplete")
         print(f"{r.spec.id}: wrote {Path(out) / r.spec.id}.{{md,tex,csv}} ({state})")
     for message in skipped:
         print(message)
