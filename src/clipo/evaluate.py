@@ -1,0 +1,177 @@
+"""`clipo evaluate`: Pass@1 of any HF causal-LM folder on every evaluation file of a run's track.
+
+n samples per problem (greedy when sampling is off, which needs n = 1), each scored by
+``clipo.rewards.compute_score``; Pass@1 of a benchmark = mean correctness over all its samples.
+Writes the tidy results format (clipo.analysis.schema): ``samples.parquet`` (one row per sample, so
+confidence intervals can be computed) and ``scores.csv`` (one row per benchmark). Scoring and
+aggregation are separate from generation (``score_samples``, ``aggregate``) so they are testable —
+and reusable by a GPU generator — without a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from clipo.methods import ConfigError, get_track
+from clipo.runs import RunSpec
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How responses are drawn at evaluation (defaults: the track's val_* settings, paper Table 8)."""
+
+    n: int
+    do_sample: bool
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+
+    def __post_init__(self):
+        if self.n < 1:
+            raise ConfigError(f"evaluate: --n={self.n} must be >= 1")
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"evaluate: --max-new-tokens={self.max_new_tokens} must be >= 1")
+        if self.do_sample and not self.temperature > 0:
+            raise ConfigError(f"evaluate: sampling needs --temperature > 0, got {self.temperature}")
+        if not self.do_sample and self.n > 1:
+            raise ConfigError(f"evaluate: --n={self.n} with greedy decoding gives identical samples; "
+                              "use --n 1 or --do-sample")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"evaluate: --top-p={self.top_p} must be in (0, 1]")
+
+
+def sampling_for(track: str, n=None, do_sample=None, temperature=None, top_p=None, max_new_tokens=None):
+    """The track's evaluation protocol with any given overrides; temperature 0 means greedy."""
+    t = get_track(track)
+    temperature = t.val_temperature if temperature is None else temperature
+    if do_sample is None:
+        do_sample = t.val_do_sample and temperature > 0
+    return Sampling(n=t.val_n if n is None else n, do_sample=do_sample, temperature=temperature,
+                    top_p=t.val_top_p if top_p is None else top_p,
+                    max_new_tokens=t.max_response_length if max_new_tokens is None else max_new_tokens)
+
+
+def score_samples(run_id: str, benchmark: str, problems: pd.DataFrame, responses: Sequence[Sequence[str]]
+                  ) -> pd.DataFrame:
+    """Per-sample records (SAMPLE_COLUMNS) for ``responses[i][k]`` = sample k of problem row i.
+
+    Problem ids are row positions in the evaluation file, stable across runs of the same file, so
+    runs can be paired problem by problem.
+    """
+    from clipo.rewards import compute_score, extract_answer
+
+    if len(responses) != len(problems):
+        raise ValueError(f"{benchmark}: {len(responses)} response lists for {len(problems)} problems")
+    rows = []
+    for problem_id, (source, reward_model, extra, samples) in enumerate(zip(
+            problems["data_source"], problems["reward_model"], problems["extra_info"], responses)):
+        truth = reward_model["ground_truth"]
+        for sample_id, text in enumerate(samples):
+            rows.append({
+                "run_id": run_id, "benchmark": benchmark, "problem_id": problem_id, "sample_id": sample_id,
+                "response": text, "extracted_answer": extract_answer(source, text),
+                "correct": compute_score(source, text, truth, dict(extra)) >= 1.0,
+            })
+    return pd.DataFrame(rows, columns=["run_id", "benchmark", "problem_id", "sample_id", "response",
+                                       "extracted_answer", "correct"])
+
+
+def aggregate(samples: pd.DataFrame, spec: RunSpec, source: str) -> pd.DataFrame:
+    """One SCORE_COLUMNS row per benchmark: Pass@1 in % = mean correctness over every sample."""
+    rows = []
+    for benchmark, group in samples.groupby("benchmark", sort=False):
+        per_problem = group.groupby("problem_id")["sample_id"].count()
+        if per_problem.nunique() != 1:
+            raise ValueError(f"{benchmark}: problems have different numbers of samples {sorted(per_problem.unique())}")
+        rows.append({
+            "source": source, "track": spec.track, "model": spec.model, "method": spec.method,
+            "clipo": spec.clipo, "tau": spec.tau, "group_size": spec.group_size, "seed": spec.seed,
+            "benchmark": benchmark, "score": 100.0 * group["correct"].astype(float).mean(),
+            "n_problems": len(per_problem), "n_samples": int(per_problem.iloc[0]),
+        })
+    return pd.DataFrame(rows)
+
+
+def generate_responses(model, tokenizer, prompts: Sequence, sampling: Sampling, batch_size: int,
+                       seed: int = 0, progress=None) -> list[list[str]]:
+    """``sampling.n`` responses per prompt, generated ``batch_size`` sequences at a time."""
+    from clipo.mini.generation import decode_responses, encode_prompts, generate
+
+    flat = [p for p in prompts for _ in range(sampling.n)]
+    texts: list[str] = []
+    for start in range(0, len(flat), batch_size):
+        chunk = flat[start:start + batch_size]
+        input_ids, attention_mask = encode_prompts(tokenizer, chunk)
+        ids, mask = generate(model, tokenizer, input_ids.to(model.device), attention_mask.to(model.device),
+                             max_new_tokens=sampling.max_new_tokens, do_sample=sampling.do_sample,
+                             temperature=sampling.temperature, top_p=sampling.top_p,
+                             seed=seed * 1_000_003 + start)
+        texts.extend(decode_responses(tokenizer, ids.cpu(), mask.cpu()))
+        if progress is not None:
+            progress.update(len(chunk))
+    return [texts[i * sampling.n:(i + 1) * sampling.n] for i in range(len(prompts))]
+
+
+def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: str | os.PathLike,
+             out: str | os.PathLike, sampling: Sampling | None = None, limit: int | None = None,
+             batch_size: int = 64, benchmarks: Sequence[str] | None = None, seed: int = 0,
+             device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Evaluate one model folder on its run's track; writes ``out``/samples.parquet and scores.csv."""
+    import torch
+    from tqdm import tqdm
+
+    from clipo.analysis.schema import write_samples, write_scores
+    from clipo.data.registry import by_benchmark, eval_files
+    from clipo.data.schema import load_dataset
+    from clipo.mini.model import load
+
+    spec = RunSpec.parse(run_id)
+    sampling = sampling or sampling_for(spec.track)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"evaluate: --limit={limit} must be >= 1")
+    if batch_size < 1:
+        raise ConfigError(f"evaluate: --batch-size={batch_size} must be >= 1")
+    files = [by_benchmark(spec.track, b) for b in benchmarks] if benchmarks else eval_files(spec.track)
+    datasets = {}
+    for f in files:  # validate every file before spending time on generation
+        df = load_dataset(Path(data_dir) / f.path)
+        datasets[f.benchmark] = df.iloc[:limit] if limit else df
+    model, tokenizer = load(model_path)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+    total = sum(len(df) for df in datasets.values()) * sampling.n
+    bar = tqdm(total=total, desc=f"evaluate {spec.method}/{spec.clipo}", unit="sample", disable=not progress,
+               dynamic_ncols=True)
+    parts = []
+    for benchmark, df in datasets.items():
+        bar.set_postfix(benchmark=benchmark)
+        prompts = [[{"role": m["role"], "content": m["content"]} for m in p] for p in df["prompt"]]
+        responses = generate_responses(model, tokenizer, prompts, sampling, batch_size, seed=seed, progress=bar)
+        parts.append(score_samples(run_id, benchmark, df, responses))
+    bar.close()
+    samples = pd.concat(parts, ignore_index=True)
+    scores = aggregate(samples, spec, source)
+    out = Path(out)
+    write_samples(samples, out / "samples.parquet")
+    write_scores(scores, out / "scores.csv")
+    return scores
+
+
+def main(args: argparse.Namespace) -> int:
+    """Handler of ``clipo evaluate`` (registered in clipo.mini.commands)."""
+    spec = RunSpec.parse(args.run_id)
+    sampling = sampling_for(spec.track, n=args.n, do_sample=args.do_sample, temperature=args.temperature,
+                            top_p=args.top_p, max_new_tokens=args.max_new_tokens)
+    benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()] if args.benchmarks else None
+    scores = evaluate(args.model, args.run_id, args.source, args.data_dir, args.out, sampling=sampling,
+                      limit=args.limit, batch_size=args.batch_size, benchmarks=benchmarks, seed=args.seed,
+                      device=args.device)
+    for row in scores.itertuples():
+        print(f"{row.benchmark:>8}: {row.score:6.2f}%  ({row.n_problems} problems × {row.n_samples})")
+    return 0

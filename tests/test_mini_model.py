@@ -1,0 +1,139 @@
+"""Mini track tokenizer, tiny Qwen2 save/load and the shared generation helpers (tiny sizes, CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from clipo.data.synthetic import generate as synthesise
+from clipo.mini import generation, model as mini_model
+from clipo.mini.tokenizer import MAX_SINGLE_TOKEN_NUMBER, build_tokenizer
+
+TINY = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_position_embeddings=192)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[str]:
+    train = synthesise(seed=0, n_train=200, n_eval=5)["train"]
+    return [p[0]["content"] for p in train["prompt"]] + [e["solution"] for e in train["extra_info"]]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(corpus):
+    return build_tokenizer(corpus)
+
+
+@pytest.fixture(scope="module")
+def tiny(tokenizer):
+    torch.set_num_threads(1)
+    return mini_model.new_model(tokenizer, seed=0, **TINY)
+
+
+def test_tokenizer_is_deterministic(corpus, tokenizer):
+    again = build_tokenizer(corpus)
+    assert again.backend_tokenizer.to_str() == tokenizer.backend_tokenizer.to_str()
+    assert build_tokenizer(corpus[:50]).backend_tokenizer.to_str() != tokenizer.backend_tokenizer.to_str()
+
+
+def test_every_small_number_is_one_token(tokenizer):
+    for n in range(MAX_SINGLE_TOKEN_NUMBER + 1):
+        for text in (str(n), f" {n}"):
+            assert len(tokenizer.encode(text, add_special_tokens=False)) == 1, repr(text)
+    # inside a solution, as the model sees them
+    tokens = tokenizer.tokenize("Tom starts with 18. 18 - 7 = 11. The answer is \\boxed{11}.")
+    assert "Ġ18" in tokens and "11" in tokens and "Ġ11" in tokens
+
+
+def test_tokenizer_special_tokens_round_trip_and_padding(tokenizer, corpus):
+    ids = {tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id}
+    assert len(ids) == 3 and None not in ids
+    assert tokenizer.padding_side == "left"
+    text = corpus[-1]
+    assert tokenizer.decode(tokenizer.encode(text, add_special_tokens=False)) == text
+    # untrusted text outside the corpus still encodes (byte level: no unknown token)
+    weird = "ß∑ 10**10**10 \\boxed{{"
+    assert tokenizer.decode(tokenizer.encode(weird, add_special_tokens=False)) == weird
+
+
+def test_tokenizer_too_small_for_numbers_is_a_clear_error(corpus):
+    with pytest.raises(ValueError, match="vocab_size=300"):
+        build_tokenizer(corpus, vocab_size=300)
+
+
+def test_prompt_rendering_is_bos_content_newline(tokenizer):
+    assert generation.render_prompt(tokenizer, "What is 2 + 3?") == "<|bos|>What is 2 + 3?\n"
+    messages = [{"role": "user", "content": "Hi"}]
+    assert generation.render_prompt(tokenizer, messages) == "<|bos|>Hi\n"
+
+
+def test_save_load_round_trip(tmp_path, tokenizer, tiny):
+    out = mini_model.save(tiny, tokenizer, tmp_path / "m", extra_files={"note.json": "{}"})
+    model2, tok2 = mini_model.load(out)
+    assert model2.config.tie_word_embeddings and model2.config._attn_implementation == "eager"
+    a, b = tiny.state_dict(), model2.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert tok2.get_vocab() == tokenizer.get_vocab()
+    text = "Tom has 18 apples.\nTom starts with 18. 18 * 2 = 36. The answer is \\boxed{36}."
+    assert tok2(text)["input_ids"] == tokenizer(text)["input_ids"]
+    assert tok2.padding_side == "left" and tok2.chat_template == tokenizer.chat_template
+    assert (out / "note.json").read_text() == "{}"
+    # saving again replaces the folder atomically and leaves no temporary folders behind
+    mini_model.save(tiny, tokenizer, out)
+    assert not (out / "note.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_load_errors_name_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        mini_model.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        mini_model.load(tmp_path / "empty")
+
+
+def test_new_model_leaves_the_global_rng_alone(tokenizer):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    mini_model.new_model(tokenizer, seed=7, **TINY)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_encode_prompts_left_pads(tokenizer):
+    ids, mask = generation.encode_prompts(tokenizer, ["Tom has 5 apples.", "Hi"])
+    assert ids.shape == mask.shape and ids.shape[0] == 2
+    assert mask[0].all() and not mask[1, 0] and mask[1, -1]
+    assert ids[1, 0] == tokenizer.pad_token_id
+    assert (ids[:, :][mask.bool()] == tokenizer.bos_token_id).sum() == 2  # one bos each, from the template
+
+
+def test_response_mask_cuts_after_first_stop():
+    ids = torch.tensor([[5, 6, 1, 7, 1], [5, 5, 5, 5, 5], [1, 0, 0, 0, 0]])
+    mask = generation.response_mask_from_ids(ids, [1])
+    assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]
+
+
+def test_generate_shapes_masks_and_determinism(tokenizer, tiny):
+    ids, mask = generation.encode_prompts(tokenizer, ["Tom has 5 apples.", "Ann has 12 coins. She sells 3."])
+    kw = dict(max_new_tokens=12, do_sample=True, temperature=1.0, top_p=1.0)
+    r1, m1 = generation.generate(tiny, tokenizer, ids, mask, seed=3, **kw)
+    r2, m2 = generation.generate(tiny, tokenizer, ids, mask, seed=3, **kw)
+    assert torch.equal(r1, r2) and torch.equal(m1, m2)
+    assert r1.shape == m1.shape and r1.shape[0] == 2 and 1 <= r1.shape[1] <= 12
+    assert (r1[m1 == 0] == tokenizer.pad_token_id).all()
+    # under the global seed too, and a private seed leaves the global stream untouched
+    torch.manual_seed(11)
+    g1, _ = generation.generate(tiny, tokenizer, ids, mask, **kw)
+    torch.manual_seed(11)
+    generation.generate(tiny, tokenizer, ids, mask, seed=99, **kw)
+    g2, _ = generation.generate(tiny, tokenizer, ids, mask, **kw)
+    assert torch.equal(g1, g2)
+    # greedy decoding equals the argmax continuation of a plain forward pass (KV cache changes nothing)
+    greedy, gmask = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=4, do_sample=False)
+    seq, att = ids.clone(), mask.clone()
+    for _ in range(4):
+        pos = (att.cumsum(-1) - 1).clamp(min=0)
+        nxt = tiny(input_ids=seq, attention_mask=att, position_ids=pos).logits[:, -1].argmax(-1, keepdim=True)
+        seq, att = torch.cat([seq, nxt], 1), torch.cat([att, torch.ones_like(nxt)], 1)
+    expected = seq[:, ids.shape[1]:][:, :greedy.shape[1]]
+    assert torch.equal(greedy[gmask.bool()], expected[gmask.bool()])
