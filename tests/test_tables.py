@@ -12,7 +12,7 @@ import pytest
 from clipo.analysis import paper_tables as pt
 from clipo.analysis.results import load_scores
 from clipo.analysis.schema import SCORE_COLUMNS, SchemaError
-from clipo.analysis.tables import BOLD, UNDERLINE, ScoreLookup, compute, fmt, tex_escape
+from clipo.analysis.tables import BOLD, UNDERLINE, ScoreLookup, compute, fmt, tex_escape, to_markdown
 from clipo.cli import main as clipo_main
 from clipo.data.registry import benchmarks
 from clipo.runs import RunSpec
@@ -142,6 +142,12 @@ def test_csv_is_unstyled_and_other_formats_are_styled(paper_csvs):
     assert r"$\Delta$ & 0.23" in tex
 
 
+def test_markdown_escapes_pipes_in_labels():
+    md = to_markdown(compute(pt.PAPER_TABLES["table6"], ScoreLookup(load_scores("paper"))))
+    assert r"| \|G\| = 8 | 77.41 |" in md
+    assert all(line.count(" | ") == 9 for line in md.splitlines() if line.startswith("| "))  # 10 cells
+
+
 def _paper_marks(tid: str):
     r = compute(pt.PAPER_TABLES[tid], ScoreLookup(load_scores("paper")))
     names = [c.name for c in r.spec.columns]
@@ -170,7 +176,9 @@ def test_table2_marks_equal_the_papers_except_its_two_slips():
 
 
 def test_marks_only_where_the_paper_marks_them():
-    assert {t for t, s in pt.PAPER_TABLES.items() if s.marks} == {"table1", "table2", "table5", "table6"}
+    marked = {t: s.marks for t, s in pt.PAPER_TABLES.items() if s.marks}
+    assert marked == {"table1": (BOLD, UNDERLINE), "table2": (BOLD, UNDERLINE), "table5": (BOLD, UNDERLINE),
+                      "table6": (BOLD,)}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -253,6 +261,7 @@ def test_mini_run_set_gets_table_1_3_13_shapes_averaged_over_seeds(tmp_path, cap
     assert "mean over the seeds present (seeds: 0, 1)" in (out / "table1.md").read_text(encoding="utf-8")
     t3 = list(csv.reader((out / "table3.csv").open(encoding="utf-8")))
     assert [r[1] for r in t3[1:]] == ["CLIPO", "CLIPO-fixed", "Δ"] and t3[3][2:] == ["-5.00"] * 3
+    assert t3[1][0] == "mini (τ=0.05)"
     t13 = list(csv.reader((out / "table13.csv").open(encoding="utf-8")))
     assert [r[0] for r in t13[1:]] == ["GRPO", "CLIPO-InfoNCE (τ=0.1)", "Δ", "CLIPO-InfoNCE (τ=0.05)", "Δ",
                                         "CLIPO-SupCon", "Δ", "CLIPO-SoftNN", "Δ"]
@@ -321,3 +330,16 @@ def test_bad_inputs_fail_with_one_clear_error(tmp_path, capsys):
     _write_run(dup, pt.rl("II").run_spec("verl"), {"Math": 51.0})
     with pytest.raises(SchemaError, match="appears more than once"):
         load_scores(dup)
+
+
+def test_only_skips_a_known_table_the_run_set_cannot_fill(tmp_path, capsys):
+    for method, variant, tau in (("grpo", "none", None), ("grpo", "infonce", 0.05)):
+        _write_run(tmp_path / "mini", RunSpec("mini", "mini-base", method, variant, tau, 8, 0, "mini"),
+                   {b: 50.0 for b in benchmarks("mini")}, source="mini")
+    out = tmp_path / "tables"
+    assert clipo_main(["tables", "--source", str(tmp_path / "mini"), "--out", str(out),
+                       "--only", "table1,table3"]) == 0
+    assert "table3: skipped" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["table1.csv", "table1.md", "table1.tex"]
+    assert clipo_main(["tables", "--source", str(tmp_path / "mini"), "--out", str(out), "--only", "table2"]) == 2
+    assert "no table could be rendered" in capsys.readouterr().err

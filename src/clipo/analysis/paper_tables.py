@@ -31,6 +31,9 @@ AVG1, AVG2, AVG = "avg:1", "avg:2", "avg:all"
 METHOD_LABELS = {"base": "Base Model", "grpo": "GRPO", "gspo": "GSPO", "dapo": "DAPO", "gmpo": "GMPO"}
 LOSS_LABELS = {"infonce": "InfoNCE", "supcon": "SupCon", "softnn": "SoftNN"}
 DELTA = "Δ"
+BOLD, UNDERLINE = "bold", "underline"
+BEST_TWO = (BOLD, UNDERLINE)
+"""Best value per column in bold, second best underlined (Tables 1, 2 and 5)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -98,8 +101,8 @@ class TableSpec:
     rows: tuple[Row, ...]
     label_header: str = "Methods"
     group_header: str | None = None
-    marks: bool = False
-    """Best value per column in bold and second best underlined (only where the paper marks them)."""
+    marks: tuple[str, ...] = ()
+    """Ranks the paper marks per column: (BOLD,) = best only, BEST_TWO = best and second best."""
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -173,7 +176,7 @@ def _main_table(track: str, tid: str, title: str, caption: str) -> TableSpec:
     rows = [Row("Base Model", base(track))] + [Row(METHOD_LABELS[m], rl(track, m)) for m in METHODS_ORDER]
     for m in METHODS_ORDER:
         rows += [Row(f"{METHOD_LABELS[m]}+CLIPO", clipo(track, m)), _delta(clipo(track, m), rl(track, m))]
-    return TableSpec(tid, title, caption, _benchmark_columns(track), tuple(rows), marks=True)
+    return TableSpec(tid, title, caption, _benchmark_columns(track), tuple(rows), marks=BEST_TWO)
 
 
 def _fixed_rows(track: str, group: str = "") -> list[Row]:
@@ -216,13 +219,13 @@ def _paper_tables() -> dict[str, TableSpec]:
         "table5", "Table 5", "Effect of the contrastive temperature τ on CLIPO (GRPO, Track II).",
         _avg_columns(("Math-Avg.", "Comp-Avg.", "Avg.")),
         tuple(Row(_tau_label(t), clipo("II", tau=t)) for t in TAUS_TRACK_II),
-        label_header="τ", marks=True,
+        label_header="τ", marks=BEST_TWO,
     )
     t6 = TableSpec(
         "table6", "Table 6", "Effect of the group size on CLIPO (GRPO, Track II, τ = 0.02).",
         _benchmark_columns("II"),
         tuple(Row(f"|G| = {g}", clipo("II", group_size=g)) for g in GROUP_SIZES),
-        label_header="GroupSize", marks=True,
+        label_header="GroupSize", marks=(BOLD,),  # caption: "best results highlighted in bold"
     )
     t7_rows: list[Row] = []
     for model, _, short in MODEL_SECTIONS:
@@ -333,7 +336,7 @@ def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableS
             t1 += section + rows1
         for tau in _taus(available, model=model, method="grpo", clipo="infonce-fixed", group_size=g):
             on, fixed = sel("grpo", "infonce", tau), sel("grpo", "infonce-fixed", tau)
-            group = f"{track} {model} (τ={tau:g})"
+            group = f"{track if len(models) == 1 else model} (τ={tau:g})"
             t3 += [Row("CLIPO", on, group=group), Row("CLIPO-fixed", fixed), _delta(fixed, on)]
         rows13: list[Row] = []
         for loss, name in LOSS_LABELS.items():
@@ -349,7 +352,7 @@ def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableS
         out["table1"] = TableSpec(
             "table1", f"Table 1 ({track} track)",
             f"RLVR methods with and without CLIPO, shaped like the paper's Table 1 ({shape}).",
-            cols, tuple(t1), marks=True)
+            cols, tuple(t1), marks=BEST_TWO)
     if t3:
         out["table3"] = TableSpec(
             "table3", f"Table 3 ({track} track)",

@@ -20,7 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from clipo.analysis.paper_tables import (
+    BOLD,
     PAPER_TABLES,
+    UNDERLINE,
     Select,
     TableSpec,
     column_benchmarks,
@@ -29,7 +31,6 @@ from clipo.analysis.paper_tables import (
 from clipo.analysis.results import RUN_KEY, load_scores
 from clipo.analysis.schema import atomic_write
 
-BOLD, UNDERLINE = "bold", "underline"
 FORMATS = ("md", "tex", "csv")
 
 
@@ -174,7 +175,7 @@ def compute(spec: TableSpec, lookup: ScoreLookup, backend: str = "verl") -> Rend
 
 
 def _marks(spec: TableSpec, values: list[list[float | None]]) -> list[list[str]]:
-    """Bold = best printed value per column, underline = second best, over the non-Δ rows."""
+    """Per column over the non-Δ rows: the spec's marks by rank of the printed value (best first)."""
     marks = [[""] * len(spec.columns) for _ in spec.rows]
     if not spec.marks:
         return marks
@@ -183,10 +184,9 @@ def _marks(spec: TableSpec, values: list[list[float | None]]) -> list[list[str]]
                  if row.select is not None and values[i][j] is not None}
         ranked = sorted(set(shown.values()), reverse=True)
         for i, v in shown.items():
-            if v == ranked[0]:
-                marks[i][j] = BOLD
-            elif len(ranked) > 1 and v == ranked[1]:
-                marks[i][j] = UNDERLINE
+            rank = ranked.index(v)
+            if rank < len(spec.marks):
+                marks[i][j] = spec.marks[rank]
     return marks
 
 
@@ -209,16 +209,21 @@ def _styled_md(text: str, mark: str) -> str:
     return {BOLD: f"**{text}**", UNDERLINE: f"<u>{text}</u>"}.get(mark, text)
 
 
+def _md_cell(text: str) -> str:
+    """A pipe inside a cell ('|G| = 8') would end it."""
+    return text.replace("|", r"\|")
+
+
 def to_markdown(r: Rendered) -> str:
     lines = [f"**{r.spec.title}** | {r.spec.caption}", ""]
-    header = r.header()
+    header = [_md_cell(h) for h in r.header()]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" if k < len(header) - len(r.spec.columns) else "---:"
                                 for k in range(len(header))) + "|")
     for i, row in enumerate(r.spec.rows):
         cells = [("" if row.is_section else _styled_md(fmt(v), m))
                  for v, m in zip(r.values[i], r.marks[i], strict=True)]
-        labels = r.label_cells(i)
+        labels = [_md_cell(t) for t in r.label_cells(i)]
         if row.is_section:
             labels[-1] = f"*{labels[-1]}*"
         lines.append("| " + " | ".join(labels + cells) + " |")
@@ -311,13 +316,16 @@ def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None,
     _check_single_source(scores)
     specs = table_specs(scores)
     wanted = list(specs) if only is None else list(only)
-    unknown = [t for t in wanted if t not in specs]
+    known = set(specs) | set(PAPER_TABLES)
+    unknown = [t for t in wanted if t not in known]
     if unknown:
-        raise UserError(f"--only: unknown table(s) {', '.join(unknown)} for this source; "
-                        f"valid: {', '.join(specs) or 'none'}")
+        raise UserError(f"--only: unknown table(s) {', '.join(unknown)}; valid: {', '.join(PAPER_TABLES)}")
     lookup = ScoreLookup(scores)
     rendered, skipped = [], []
     for tid in wanted:
+        if tid not in specs:  # e.g. a mini run set without fixed-head runs has no Table-3 shape
+            skipped.append(f"{tid}: skipped, this source has none of the runs it compares")
+            continue
         r = compute(specs[tid], lookup, backend)
         if r.has_data:
             rendered.append(r)
