@@ -343,3 +343,11 @@ def test_only_skips_a_known_table_the_run_set_cannot_fill(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["table1.csv", "table1.md", "table1.tex"]
     assert clipo_main(["tables", "--source", str(tmp_path / "mini"), "--out", str(out), "--only", "table2"]) == 2
     assert "no table could be rendered" in capsys.readouterr().err
+
+
+def test_two_sources_scoring_the_same_run_are_refused(tmp_path, capsys):
+    run = pt.rl("II").run_spec("verl")
+    _write_run(tmp_path / "a", run, {"Math": 50.0}, source="gpu-a")
+    _write_run(tmp_path / "b", run, {"Math": 51.0}, source="gpu-b")
+    assert clipo_main(["tables", "--source", str(tmp_path), "--out", str(tmp_path / "t")]) == 2
+    assert "scored by several sources (gpu-a, gpu-b)" in capsys.readouterr().err

@@ -19,7 +19,7 @@ Which run each printed row is (settled in ``results/paper/README.md``):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.methods import TRACKS, ConfigError
@@ -103,7 +103,7 @@ class TableSpec:
     group_header: str | None = None
     marks: tuple[str, ...] = ()
     """Ranks the paper marks per column: (BOLD,) = best only, BEST_TWO = best and second best."""
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def selects(self) -> list[Select]:

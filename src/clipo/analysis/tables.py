@@ -31,8 +31,6 @@ from clipo.analysis.paper_tables import (
 from clipo.analysis.results import RUN_KEY, load_scores
 from clipo.analysis.schema import atomic_write
 
-FORMATS = ("md", "tex", "csv")
-
 
 def round2(value: float) -> float:
     """Round half away from zero to two decimals, as the paper does (Table 1 Avg. 63.255 → 63.26).
