@@ -255,8 +255,20 @@ def test_killed_run_resumes_to_identical_weights_and_metrics(base, tmp_path):
 
 
 def test_resume_refuses_a_checkpoint_of_another_configuration(base, tmp_path):
-    run = train(base, tmp_path / "run", "grpo", "none", 1)
-    assert cli_main(argv(base, run, "gspo", "none", 1)) == 2
+    run = train(base, tmp_path / "run", "grpo", "none", 2)
+    assert cli_main(argv(base, run, "gspo", "none", 2)) == 2
+    assert cli_main(argv(base, run, "grpo", "none", 1)) == 2  # checkpoint beyond --steps
+
+
+def test_extending_a_finished_run_equals_the_longer_run(base, tmp_path):
+    longer = train(base, tmp_path / "longer", "gspo", "infonce", 3)
+    extended = train(base, tmp_path / "extended", "gspo", "infonce", 2)
+    train(base, extended, "gspo", "infonce", 3)
+    a, b = weights(longer), weights(extended)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert without_time(metric_lines(extended)) == without_time(metric_lines(longer))
+    emb = pd.read_parquet(extended / "embeddings.parquet")
+    assert sorted(set(zip(emb["phase"], emb["step"]))) == [("end", 3), ("start", 1)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,9 +108,14 @@ class Config:
         return self.train_batch_size * self.group_size
 
     def comparable(self) -> dict:
-        """The settings a checkpoint must share with this run to be resumed (all but the thread count)."""
+        """The settings a checkpoint must share with this run to be resumed.
+
+        Left out are those that do not change what earlier steps computed: the thread count, the
+        checkpoint interval and the number of steps (so a finished run can be extended).
+        """
         d = asdict(self)
-        d.pop("threads")
+        for name in ("threads", "checkpoint_every", "steps"):
+            d.pop(name)
         return d
 
 
@@ -458,6 +463,8 @@ def train(cfg: Config) -> dict:
         if state["config"] != cfg.comparable():
             raise ConfigError(f"{resume_from} was written by a run with a different configuration; "
                               f"use another --out or delete {ckpt_dir}")
+        if state["step"] > cfg.steps:
+            raise ConfigError(f"{resume_from} is at step {state['step']}, beyond steps={cfg.steps}")
         policy.load_state_dict(state["policy"])
         optimizer.load_state_dict(state["optimizer"])
         if head is not None:
@@ -465,6 +472,8 @@ def train(cfg: Config) -> dict:
         sampler.load_state_dict(state["sampler"])
         checkpoint.restore_rng(state["rng"])
         metric_rows, embedding_rows, start_step = state["metrics"], state["embeddings"], state["step"]
+        if start_step < cfg.steps:  # an extended run: its "end" dump moves to the new last step
+            embedding_rows = [r for r in embedding_rows if r["phase"] == "start"]
     derived = {
         "rollouts_per_step": cfg.rollouts_per_step,
         "minibatches_per_step": cfg.minibatches_per_step,
