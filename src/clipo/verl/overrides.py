@@ -1,0 +1,261 @@
+"""One paper run → the complete list of Hydra overrides for ``python -m clipo.verl.main``.
+
+Every value comes from ``clipo.methods`` (method table, track presets, CLIPO variants) and the dataset
+registry; nothing here is a hyperparameter of its own. The list is deliberately exhaustive — each paper
+value appears explicitly even where it equals verl's default — so the logged command records the run.
+
+Derived values (computed, not chosen):
+- steps per epoch = rows of the training file // train_batch_size (verl's dataloader drops the last
+  partial batch): GSM8K 7473 // 512 = 14, MATH 7500 // 128 = 58 — the paper's Table 8 step counts.
+- head warm-up: verl updates the actor only when ``critic_warmup <= global_step`` and steps start at 1,
+  so N head-only steps need ``critic_warmup = N + 1``. The warm-up epoch consumes data and counts in
+  ``total_epochs`` (Table 8: 6 = 1 + 5 for Track I, 9 = 1 + 8 for Track II).
+- one checkpoint per epoch (``save_freq`` = steps per epoch; verl also saves at the last step).
+
+Documented choices where the paper is silent or ambiguous:
+- Track I evaluation lists "temperature 0.6" next to ``do_sample=False``: greedy decoding, the
+  temperature is recorded but has no effect (see ``clipo.methods.TRACKS``).
+- The micro-batch size of Table 8 is set for the actor update and both log-prob passes; with dynamic
+  batch size on (Table 8) verl packs micro-batches by ``ppo_max_token_len_per_gpu`` instead.
+- verl's in-training validation is off (``test_freq=-1``): evaluation is a separate step
+  (``clipo.verl.evaluate``) with the same sampling settings, which are still passed as ``val_kwargs``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from clipo.data.registry import eval_files, get_dataset
+from clipo.methods import (
+    PAPER_MODELS,
+    Clipo,
+    ConfigError,
+    Method,
+    Track,
+    clipo_variant,
+    get_method,
+    get_track,
+)
+from clipo.runs import RunSpec
+
+ENTRY_POINT = ("python", "-m", "clipo.verl.main")
+TRAINER_MODE = "clipo_sync"
+WORKER_PATCH = "clipo.verl.worker_patch"
+REWARD_FUNCTION = ("pkg://clipo.rewards", "compute_score")
+
+
+def model_short_name(hub_id: str) -> str:
+    """The run-id name of a paper model (PAPER_MODELS key) from its hub id."""
+    for short, hub in PAPER_MODELS.items():
+        if hub == hub_id:
+            return short
+    raise ConfigError(f"model {hub_id!r} is not in clipo.methods.PAPER_MODELS; valid: {', '.join(PAPER_MODELS.values())}")
+
+
+@dataclass(frozen=True)
+class VerlRun:
+    """Everything one verl training run needs, resolved from the paper tables."""
+
+    spec: RunSpec
+    track: Track
+    method: Method
+    clipo: Clipo | None
+    model_path: str
+    data_dir: str
+    out_dir: str
+    steps_per_epoch: int
+    head_warmup_steps: int
+    total_training_steps: int | None = None
+    """Cap on RL steps (smoke tests); None trains ``track.total_epochs`` epochs."""
+
+    @property
+    def critic_warmup(self) -> int:
+        return self.head_warmup_steps + 1 if self.head_warmup_steps > 0 else 0
+
+
+def plan_run(
+    track: str,
+    method: str,
+    clipo: str = "none",
+    *,
+    model: str | None = None,
+    model_path: str | None = None,
+    tau: float | None = None,
+    group_size: int | None = None,
+    seed: int = 0,
+    data_dir: str = "data",
+    out_dir: str | None = None,
+    lam: float | None = None,
+    head_output_size: int | None = None,
+    head_kind: str | None = None,
+    reference_eps: float | None = None,
+    head_warmup_steps: int | None = None,
+    total_training_steps: int | None = None,
+) -> VerlRun:
+    """Resolve a paper run (defaults from the track) and check the values verl would only reject later."""
+    trk = get_track(track)
+    if trk.name == "mini":
+        raise ConfigError("track 'mini' runs on the CPU mini trainer (--backend mini), not on verl")
+    meth = get_method(method)
+    short = model if model is not None else model_short_name(trk.model)
+    if short not in PAPER_MODELS:
+        raise ConfigError(f"--model {short!r}; valid: {', '.join(PAPER_MODELS)}")
+    path = model_path or PAPER_MODELS[short]
+    if clipo != "none" and tau is None:
+        tau = trk.clipo_temperature
+    cfg = clipo_variant(clipo, trk, temperature=tau, lam=lam, head_output_size=head_output_size,
+                        head_kind=head_kind, reference_eps=reference_eps)
+    g = trk.rollout_n if group_size is None else group_size
+    if g < 2:
+        raise ConfigError(f"--group-size {g}: group-relative advantages need at least 2 rollouts per prompt")
+    spec = RunSpec(track=trk.name, model=short, method=meth.name, clipo=clipo,
+                   tau=tau if clipo != "none" else None, group_size=g, seed=seed, backend="verl")
+    train = get_dataset(trk.train_files[0])
+    steps_per_epoch = train.rows // trk.train_batch_size
+    warmup = trk.head_warmup_epochs * steps_per_epoch if head_warmup_steps is None else head_warmup_steps
+    if warmup < 0:
+        raise ConfigError(f"--head-warmup-steps {warmup} must be >= 0")
+    if total_training_steps is not None and total_training_steps < 1:
+        raise ConfigError(f"--steps {total_training_steps} must be >= 1")
+    return VerlRun(
+        spec=spec, track=trk, method=meth, clipo=cfg, model_path=path, data_dir=data_dir,
+        out_dir=out_dir or f"results/verl/runs/{spec.run_id}", steps_per_epoch=steps_per_epoch,
+        head_warmup_steps=warmup, total_training_steps=total_training_steps,
+    )
+
+
+_PLAIN = re.compile(r"[A-Za-z_/.][\w./:+@-]*")
+_RESERVED = {"true", "false", "null", "none", "nan", "inf"}
+
+
+def _value(v) -> str:
+    """A Hydra override value: booleans lower-case; strings double-quoted only where Hydra's grammar
+    needs it (the released file names hold '*')."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_value(x) for x in v) + "]"
+    text = str(v)
+    if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _files(data_dir: str, datasets) -> list[str]:
+    return [str(Path(data_dir) / d.path) for d in datasets]
+
+
+def build_overrides(run: VerlRun) -> list[str]:
+    """The full override list of a run, grouped as verl's config is."""
+    t, m, c = run.track, run.method, run.clipo
+    micro = t.micro_batch_size
+    sections: list[tuple[str, dict]] = [
+        ("data", {
+            "train_files": _files(run.data_dir, [get_dataset(k) for k in t.train_files]),
+            "val_files": _files(run.data_dir, eval_files(t.name)),
+            "train_batch_size": t.train_batch_size,
+            "max_prompt_length": t.max_prompt_length,
+            "max_response_length": t.max_response_length,
+            "filter_overlong_prompts": t.filter_overlong_prompts,
+            "truncation": t.truncation,
+            "seed": run.spec.seed,
+        }),
+        ("algorithm", {
+            "adv_estimator": m.adv_estimator,
+            "norm_adv_by_std_in_grpo": True,
+            "use_kl_in_reward": False,
+            "filter_groups.enable": m.dynamic_sampling,
+            "filter_groups.metric": "reward",
+        }),
+        ("actor_rollout_ref.model", {
+            "path": run.model_path,
+            "enable_gradient_checkpointing": t.gradient_checkpointing,
+            "use_remove_padding": True,
+            "external_lib": WORKER_PATCH,
+        }),
+        ("actor_rollout_ref.actor", {
+            "optim.lr": t.lr,
+            "ppo_mini_batch_size": t.ppo_mini_batch_size,
+            "ppo_micro_batch_size_per_gpu": micro,
+            "use_dynamic_bsz": t.use_dynamic_bsz,
+            "ppo_max_token_len_per_gpu": t.ppo_max_token_len_per_gpu,
+            "policy_loss.loss_mode": m.policy_loss,
+            "loss_agg_mode": m.loss_agg_mode,
+            "clip_ratio_low": m.clip_ratio_low,
+            "clip_ratio_high": m.clip_ratio_high,
+            "use_kl_loss": m.use_kl_loss,
+            "kl_loss_coef": m.kl_loss_coef,
+            "kl_loss_type": m.kl_loss_type,
+            "ulysses_sequence_parallel_size": 1,
+            "fsdp_config.param_offload": t.actor_param_offload,
+            "fsdp_config.optimizer_offload": t.actor_optimizer_offload,
+        }),
+        ("actor_rollout_ref.rollout", {
+            "name": "sglang",
+            "n": run.spec.group_size,
+            "temperature": t.rollout_temperature,
+            "tensor_model_parallel_size": t.tensor_model_parallel_size,
+            "gpu_memory_utilization": t.rollout_gpu_memory_utilization,
+            "log_prob_micro_batch_size_per_gpu": micro,
+            "seed": run.spec.seed,
+            "val_kwargs.n": t.val_n,
+            "val_kwargs.do_sample": t.val_do_sample,
+            "val_kwargs.temperature": t.val_temperature,
+            "val_kwargs.top_p": t.val_top_p,
+        }),
+        ("actor_rollout_ref.ref", {
+            "log_prob_micro_batch_size_per_gpu": micro,
+            "fsdp_config.param_offload": t.ref_param_offload,
+        }),
+        ("reward.custom_reward_function", {"path": REWARD_FUNCTION[0], "name": REWARD_FUNCTION[1]}),
+        ("trainer", {
+            "use_v1": True,
+            "v1.trainer_mode": TRAINER_MODE,
+            "total_epochs": t.total_epochs,
+            "total_training_steps": run.total_training_steps,
+            "critic_warmup": run.critic_warmup,
+            "n_gpus_per_node": t.n_gpus_per_node,
+            "nnodes": t.nnodes,
+            "project_name": "clipo",
+            "experiment_name": run.spec.run_id,
+            "logger": ["console"],
+            "default_local_dir": str(Path(run.out_dir) / "checkpoints"),
+            "resume_mode": "auto",
+            "save_freq": run.steps_per_epoch,
+            "max_actor_ckpt_to_keep": t.max_checkpoints_to_keep,
+            "test_freq": -1,
+            "val_before_train": False,
+        }),
+        ("clipo", _clipo_values(c, run)),
+    ]
+    return [f"{prefix}.{key}={_value(value)}" for prefix, values in sections for key, value in values.items()]
+
+
+def _clipo_values(c: Clipo | None, run: VerlRun) -> dict:
+    values: dict = {"enable": c is not None}
+    if c is not None:
+        values.update({
+            "loss": c.loss, "temperature": c.temperature, "lam": c.lam, "floor": c.floor,
+            "head_output_size": c.head_output_size, "head_kind": c.head_kind, "head_lr": c.head_lr,
+            "head_weight_decay": c.head_weight_decay, "fixed_head": c.fixed_head, "reference_eps": c.reference_eps,
+        })
+    values.update({"seed": run.spec.seed, "out_dir": run.out_dir})
+    return values
+
+
+def command(run: VerlRun) -> list[str]:
+    """argv of the training command (portable: ``python`` from PATH)."""
+    return [*ENTRY_POINT, *build_overrides(run)]
+
+
+def format_command(argv: list[str]) -> str:
+    """The command as one shell line, one override per line for reading."""
+    head, overrides = argv[:len(ENTRY_POINT)], argv[len(ENTRY_POINT):]
+    return " \\\n    ".join([" ".join(head), *(shlex.quote(a) for a in overrides)])
