@@ -119,8 +119,8 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT =
 
     data_path, out = Path(data_path), Path(out)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(out)
-    fingerprint = _fingerprint(cfg, seed, data_path)
     prompts, solutions = load_examples(data_path)
+    fingerprint = _fingerprint(cfg, seed, data_path)
 
     # ---- plumbing: tokenizer, model, optimiser, resume -------------------------------------------
     state = None

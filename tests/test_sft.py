@@ -1,0 +1,101 @@
+"""`clipo sft` on a tiny config: loss masking, learning, checkpoint/resume equality, clear errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from clipo.cli import main as cli_main
+from clipo.data.synthetic import write_mini
+from clipo.methods import ConfigError, MiniSFT
+from clipo.mini import sft
+
+TINY = MiniSFT(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_position_embeddings=192,
+               steps=6, batch_size=8, lr=3e-3, warmup_steps=1, checkpoint_every=3)
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory):
+    torch.set_num_threads(1)
+    data_dir = tmp_path_factory.mktemp("data")
+    return write_mini(data_dir, seed=0, n_train=120, n_eval=5)["train"]
+
+
+def _weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def test_collate_trains_on_solution_tokens_only():
+    examples = [([2, 10, 11], [20, 21, 1]), ([2, 12], [22, 1])]
+    input_ids, attention_mask, labels = sft.collate(examples, pad_id=0)
+    assert input_ids.tolist() == [[2, 10, 11, 20, 21, 1], [2, 12, 22, 1, 0, 0]]
+    assert attention_mask.tolist() == [[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]]
+    assert labels.tolist() == [[-100, -100, -100, 20, 21, 1], [-100, -100, 22, 1, -100, -100]]
+
+
+def test_batch_order_is_a_pure_function_of_seed_and_step():
+    steps = [sft.batch_indices(10, 4, s, seed=1) for s in range(5)]  # 20 draws = two full epochs
+    assert np.array_equal(steps[3], sft.batch_indices(10, 4, 3, seed=1))
+    flat = np.concatenate(steps)
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:]) == list(range(10))
+    assert not np.array_equal(flat[:10], flat[10:])  # a fresh permutation per epoch
+    assert not np.array_equal(sft.batch_indices(10, 4, 0, seed=2), steps[0])
+
+
+def test_examples_render_prompts_like_generation(train_file):
+    from clipo.mini.generation import encode_prompts
+    from clipo.mini.tokenizer import build_tokenizer
+
+    prompts, solutions = sft.load_examples(train_file)
+    tokenizer = build_tokenizer([m["content"] for p in prompts for m in p] + solutions)
+    (prompt_ids, solution_ids), = sft.tokenize_examples(tokenizer, prompts[:1], solutions[:1])
+    input_ids, _ = encode_prompts(tokenizer, prompts[:1])
+    assert input_ids[0].tolist() == prompt_ids
+    assert solution_ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(solution_ids[:-1]) == solutions[0]
+
+
+def test_sft_learns_and_writes_an_hf_folder(tmp_path, train_file):
+    cfg = replace(TINY, steps=12, checkpoint_every=100)
+    info = sft.run_sft(train_file, tmp_path / "base-model", cfg=cfg, seed=0, progress=False)
+    assert np.mean(info["losses"][-3:]) < np.mean(info["losses"][:3]) - 0.5
+    out = tmp_path / "base-model"
+    assert json.loads((out / "training_info.json").read_text())["steps"] == 12
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in out.iterdir()}
+    assert not sft.default_checkpoint_dir(out).exists()  # removed once the output is complete
+    from clipo.mini.model import load
+
+    model, tokenizer = load(out)
+    assert model.config.num_hidden_layers == 1 and len(tokenizer) == model.config.vocab_size
+
+
+def test_kill_and_resume_gives_identical_weights(tmp_path, train_file):
+    straight = tmp_path / "straight"
+    sft.run_sft(train_file, straight, cfg=TINY, seed=0, progress=False)
+    chunked = tmp_path / "chunked"
+    assert sft.run_sft(train_file, chunked, cfg=TINY, seed=0, stop_after=3, progress=False) is None
+    assert not chunked.exists() and (sft.default_checkpoint_dir(chunked) / sft.CHECKPOINT_FILE).exists()
+    info = sft.run_sft(train_file, chunked, cfg=TINY, seed=0, progress=False)
+    a, b = _weights(straight), _weights(chunked)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert info["losses"] == json.loads((straight / "training_info.json").read_text())["losses"]
+
+
+def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, train_file, capsys):
+    out = tmp_path / "m"
+    sft.run_sft(train_file, out, cfg=TINY, seed=0, stop_after=3, progress=False)
+    info = sft.run_sft(train_file, out, cfg=replace(TINY, steps=4, lr=1e-3), seed=0, progress=False)
+    assert "ignoring checkpoint" in capsys.readouterr().out
+    assert len(info["losses"]) == 4
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert cli_main(["sft", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m")]) == 2
+    assert "no such dataset file" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="sft.steps=0"):
+        MiniSFT(steps=0)
