@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from clipo.analysis.schema import SchemaError, atomic_write, read_scores
+from clipo.analysis.results import PAPER, load_scores
+from clipo.analysis.schema import SchemaError, atomic_write
 from clipo.data.registry import benchmark_groups
 from clipo.methods import ConfigError
 from clipo.runs import RunSpec
@@ -328,15 +329,6 @@ def load_samples(results_dir: str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def load_scores(path: str | Path) -> pd.DataFrame:
-    """Scores of a run set (every scores.csv under it) or of one scores.csv file."""
-    path = Path(path)
-    files = [path] if path.is_file() else sorted(path.rglob("scores.csv"))
-    if not files:
-        raise FileNotFoundError(f"no scores.csv under {path}")
-    return pd.concat([read_scores(f) for f in files], ignore_index=True)
-
-
 def se_markdown(table: pd.DataFrame) -> str:
     """The SE table in Markdown: one row per Δ; ✓ where |Δ| > 2 SE."""
     head = ("| Comparison | Benchmark | Δ | SE (conservative) | \\|Δ\\|>2SE | SE (optimistic) | \\|Δ\\|>2SE |\n"
@@ -366,15 +358,11 @@ def summarize_se(table: pd.DataFrame) -> dict:
 
 
 
-def paper_scores_path() -> Path:
-    """The transcription of the paper's numbers, relative to the repository root (the working directory)."""
-    return Path("results") / "paper" / "scores.csv"
-
-
-def significance_tables(results: str | Path, paper: str | Path | None = None, n_boot: int = 10_000,
+def significance_tables(results: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000,
                         seed: int = 0) -> dict[str, pd.DataFrame]:
     """Every significance table for a results folder: 'bootstrap' (per-sample records, each seed and
-    seeds pooled) and 'se_<source>' (binomial SEs) for the folder's scores and the paper's."""
+    seeds pooled) and 'se_<source>' (binomial SEs) for the folder's scores and ``paper``'s ('paper' =
+    the repository's transcription; None to leave it out)."""
     results = Path(results)
     tables: dict[str, pd.DataFrame] = {}
     samples = load_samples(results)
@@ -384,12 +372,13 @@ def significance_tables(results: str | Path, paper: str | Path | None = None, n_
         pooled = pooled[pooled["seeds"].str.contains(",")]  # single-seed comparisons are already in `boot`
         tables["bootstrap"] = pd.concat([boot, pooled], ignore_index=True)
     frames = []
-    for path in (results, paper):
-        if path is not None and Path(path).exists():
-            try:
-                frames.append(load_scores(path))
-            except FileNotFoundError:
-                continue
+    for source in (results, paper):
+        if source is None:
+            continue
+        try:
+            frames.append(load_scores(source))
+        except FileNotFoundError as e:
+            print(f"no scores: {e}")
     if frames:
         scores = pd.concat(frames, ignore_index=True).drop_duplicates()
         for source, sub in scores.groupby("source", sort=True):
@@ -397,13 +386,13 @@ def significance_tables(results: str | Path, paper: str | Path | None = None, n_
     return tables
 
 
-def run_significance_command(results: str | Path, out: str | Path, paper: str | Path | None = None,
+def run_significance_command(results: str | Path, out: str | Path, paper: str | Path | None = PAPER,
                              n_boot: int = 10_000, seed: int = 0) -> int:
     """`clipo significance`: write each table as CSV and Markdown under ``out``."""
     results, out = Path(results), Path(out)
     if not results.exists():
         raise FileNotFoundError(f"--results {results}: no such folder")
-    tables = significance_tables(results, paper if paper is not None else paper_scores_path(), n_boot, seed)
+    tables = significance_tables(results, paper, n_boot, seed)
     if "bootstrap" not in tables:
         print(f"no per-sample records under {results}/eval/*/samples.parquet: no bootstrap table")
     if not any(k.startswith("se_") for k in tables):
