@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from clipo.data.synthetic import generate as synthesise
-from clipo.mini import generation, model as mini_model
+from clipo.mini import generation
+from clipo.mini import model as mini_model
 from clipo.mini.tokenizer import MAX_SINGLE_TOKEN_NUMBER, build_tokenizer
 
 TINY = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_position_embeddings=192)

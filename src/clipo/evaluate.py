@@ -70,7 +70,7 @@ def score_samples(run_id: str, benchmark: str, problems: pd.DataFrame, responses
         raise ValueError(f"{benchmark}: {len(responses)} response lists for {len(problems)} problems")
     rows = []
     for problem_id, (source, reward_model, extra, samples) in enumerate(zip(
-            problems["data_source"], problems["reward_model"], problems["extra_info"], responses)):
+            problems["data_source"], problems["reward_model"], problems["extra_info"], responses, strict=True)):
         truth = reward_model["ground_truth"]
         for sample_id, text in enumerate(samples):
             rows.append({

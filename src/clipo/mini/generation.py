@@ -94,4 +94,4 @@ def generate(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, d
 def decode_responses(tokenizer, response_ids, response_mask) -> list[str]:
     """Response texts without padding or special tokens (what the reward function scores)."""
     return [tokenizer.decode(ids[mask.bool()], skip_special_tokens=True)
-            for ids, mask in zip(response_ids, response_mask)]
+            for ids, mask in zip(response_ids, response_mask, strict=True)]

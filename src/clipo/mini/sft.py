@@ -36,7 +36,7 @@ def load_examples(path: str | os.PathLike) -> tuple[list[list[dict]], list[str]]
 
     df = load_dataset(path)
     prompts, solutions = [], []
-    for row, (prompt, extra) in enumerate(zip(df["prompt"], df["extra_info"])):
+    for row, (prompt, extra) in enumerate(zip(df["prompt"], df["extra_info"], strict=True)):
         solution = extra.get(SOLUTION_KEY)
         if not isinstance(solution, str) or not solution:
             raise SchemaError(f"{path}: row {row}: extra_info[{SOLUTION_KEY!r}] must hold the solution text "
@@ -52,7 +52,7 @@ def tokenize_examples(tokenizer, prompts, solutions) -> list[tuple[list[int], li
 
     prompt_ids = tokenizer([render_prompt(tokenizer, p) for p in prompts], add_special_tokens=False)["input_ids"]
     solution_ids = tokenizer(list(solutions), add_special_tokens=False)["input_ids"]
-    return [(p, s + [tokenizer.eos_token_id]) for p, s in zip(prompt_ids, solution_ids)]
+    return [(p, s + [tokenizer.eos_token_id]) for p, s in zip(prompt_ids, solution_ids, strict=True)]
 
 
 def batch_indices(n_examples: int, batch_size: int, step: int, seed: int) -> np.ndarray:
@@ -102,7 +102,7 @@ def _fingerprint(cfg: MiniSFT, seed: int, data_path: Path) -> dict:
     return {"config": asdict(cfg), "seed": seed, "data": str(data_path.name), "data_bytes": stat.st_size}
 
 
-def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT = MiniSFT(), seed: int = 0,
+def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT | None = None, seed: int = 0,
             checkpoint_dir: str | os.PathLike | None = None, stop_after: int | None = None,
             progress: bool = True) -> dict | None:
     """Train the base model and write it (model + tokenizer + training_info.json) atomically to ``out``.
@@ -117,6 +117,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT =
     from clipo.mini.model import new_model, save
     from clipo.mini.tokenizer import build_tokenizer
 
+    cfg = cfg or MiniSFT()
     data_path, out = Path(data_path), Path(out)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(out)
     prompts, solutions = load_examples(data_path)
