@@ -64,9 +64,11 @@ rule significance:
     input:
         scores(RUNS),
     output:
-        csv=report(f"{RESULTS}/significance/significance.csv", caption="../report/significance.rst",
-                   category="Significance"),
-        md=f"{RESULTS}/significance/significance.md",
+        bootstrap=report(f"{RESULTS}/significance/bootstrap.csv", caption="../report/significance.rst",
+                         category="Significance", labels={"table": "paired bootstrap CI of Δ"}),
+        se=report(f"{RESULTS}/significance/se_{RUN_SET}.csv", caption="../report/standard_errors.rst",
+                  category="Significance", labels={"table": "binomial standard errors"}),
+        md=[f"{RESULTS}/significance/bootstrap.md", f"{RESULTS}/significance/se_{RUN_SET}.md"],
     params:
         results=run_set_dir,
         out=out_dir,

@@ -1,11 +1,20 @@
 # Config → runs and paths. The grid expansion is the only logic here; rules stay thin `clipo` calls.
 import itertools
 import os
+import sys
 from pathlib import Path
 
 from clipo.data.registry import MINI, eval_files, get_dataset
 from clipo.methods import PAPER_MODELS, get_track
 from clipo.runs import RunSpec, format_tau
+
+# Rules call the `clipo` installed beside this Snakemake (e.g. .venv/bin), also when the venv is not
+# activated; a conda env or container activated by --sdm puts its own bin/ in front of this.
+envvars:
+    "PATH",
+
+
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")])
 
 RUN_SET = config["run_set"]
 DATA = config["data_dir"].rstrip("/")
@@ -87,17 +96,12 @@ def data_dir(wildcards, input):
     return str(Path(input.data[0]).parents[1])
 
 
-def opt(flag, value):
-    """A command-line option, or nothing when the config leaves it to the CLI's default."""
-    return "" if value is None else f"{flag} {value}"
+def options(*pairs):
+    """Command-line options from (flag, value) pairs; a None value leaves it to the CLI's default."""
+    return " ".join(f"{flag} {value}" for flag, value in pairs if value is not None)
 
 
-EVAL_OPTS = " ".join(
-    opt(flag, config["evaluate"][key])
-    for flag, key in [("--limit", "limit"), ("--n", "n"), ("--temperature", "temperature"),
-                      ("--top-p", "top_p"), ("--max-new-tokens", "max_new_tokens"),
-                      ("--batch-size", "batch_size")]
-)
+EVAL_OPTS = options(*[(f"--{key.replace('_', '-')}", value) for key, value in config["evaluate"].items()])
 
 
 def run_of(wildcards):
@@ -107,9 +111,19 @@ def run_of(wildcards):
 def run_args(wildcards):
     """The run's axes as `clipo train` flags (the run id is the single source of truth)."""
     r = run_of(wildcards)
-    return " ".join([f"--track {r.track} --model {r.model} --method {r.method} --clipo {r.clipo}",
-                     opt("--tau", None if r.tau is None else format_tau(r.tau)),
-                     f"--group-size {r.group_size} --seed {r.seed}"])
+    return options(("--track", r.track), ("--model", r.model), ("--method", r.method), ("--clipo", r.clipo),
+                   ("--tau", None if r.tau is None else format_tau(r.tau)),
+                   ("--group-size", r.group_size), ("--seed", r.seed))
+
+
+def train_opts(wildcards):
+    """Config options of `clipo train`; the head warm-up only for runs that have a head."""
+    t, r = config["train"], run_of(wildcards)
+    flags = [("--head-warmup-steps", t["head_warmup_steps"] if r.clipo != "none" else None)]
+    if r.backend == "mini":  # the verl backend trains for the track's epochs at the paper's sizes
+        flags += [("--steps", t["steps"]), ("--checkpoint-every", t["checkpoint_every"]),
+                  ("--train-batch-size", t["train_batch_size"]), ("--max-new-tokens", t["max_new_tokens"])]
+    return options(*flags)
 
 
 def base_model_path(run):

@@ -6,9 +6,8 @@ rule synth_data:
         data=[f"{DATA}/{d.path}" for d in MINI],
     params:
         data_dir=lambda w, output: Path(output[0]).parents[1],
-        opts=" ".join([opt("--seed", config["synth"]["seed"]),
-                       opt("--n-train", config["synth"]["n_train"]),
-                       opt("--n-eval", config["synth"]["n_eval"])]),
+        opts=options(("--seed", config["synth"]["seed"]), ("--n-train", config["synth"]["n_train"]),
+                     ("--n-eval", config["synth"]["n_eval"])),
     log:
         f"{LOGS}/data/synth.log",
     benchmark:
@@ -36,7 +35,7 @@ for _track in ("I", "II"):
         params:
             track=_track,
             data_dir=lambda w, output: Path(output[0]).parents[1],
-            opts=opt("--from", config["fetch_from"]),
+            opts=options(("--from", config["fetch_from"])),
         log:
             f"{LOGS}/data/fetch_track_{_track}.log",
         benchmark:

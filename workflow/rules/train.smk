@@ -10,7 +10,7 @@ rule sft:
         directory(f"{RESULTS}/base-model"),
     params:
         data_dir=data_dir,
-        opts=" ".join([opt("--steps", config["sft"]["steps"]), opt("--seed", config["sft"]["seed"])]),
+        opts=options(("--steps", config["sft"]["steps"]), ("--seed", config["sft"]["seed"])),
     log:
         f"{LOGS}/sft.log",
     benchmark:
@@ -40,9 +40,7 @@ rule train_mini:
         run=run_args,
         data_dir=data_dir,
         out=out_dir,
-        opts=" ".join([opt("--steps", config["train"]["steps"]),
-                       opt("--checkpoint-every", config["train"]["checkpoint_every"]),
-                       opt("--head-warmup-steps", config["train"]["head_warmup_steps"])]),
+        opts=train_opts,
     log:
         f"{LOGS}/train/{{run_id}}.log",
     benchmark:
@@ -73,7 +71,7 @@ rule train_verl:
         model_path=lambda w: base_model_path(run_of(w)),
         data_dir=data_dir,
         out=out_dir,
-        opts=opt("--head-warmup-steps", config["train"]["head_warmup_steps"]),
+        opts=train_opts,
     log:
         f"{LOGS}/train/{{run_id}}.log",
     benchmark:
