@@ -170,8 +170,10 @@ def test_se_table_hand_computed():
     assert table.loc["C-Avg.", "delta"] == pytest.approx(2 / 3)
     assert table.loc["C-Avg.", "se_delta"] == pytest.approx(expected)
     assert list(table.index[-3:]) == ["M-Avg.", "C-Avg.", "Avg."]
+    assert set(table["printed_in"]) == {"2,14"}  # Table 2's and Table 14's GRPO+CLIPO Δ rows
     summary = stats.summarize_se(stats.se_table(paper_like()))
-    assert summary["benchmark"]["n"] == 6 and summary["average"]["n"] == 3
+    assert summary["printed"]["benchmark"]["n"] == 6 and summary["printed"]["average"]["n"] == 3
+    assert summary["all"]["benchmark"]["positive"] == 4 and summary["all"]["benchmark"]["exceeds_2se"] == 0
 
 
 def test_se_table_fixed_head_against_learned_head():

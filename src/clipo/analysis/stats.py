@@ -130,16 +130,43 @@ def _with_se(rows: pd.DataFrame, track: str) -> dict[str, tuple[float, float, fl
     return out
 
 
+def printed_deltas() -> dict[tuple, list[str]]:
+    """(variant, reference) run keys → ids of the paper tables that print their Δ row."""
+    from clipo.analysis.paper_tables import PAPER_TABLES
+
+    out: dict[tuple, list[str]] = {}
+    for tid, spec in PAPER_TABLES.items():
+        for row in spec.rows:
+            if row.is_delta:
+                key = tuple(_select_key(s) for s in row.minus)
+                out.setdefault(key, []).append(tid.removeprefix("table"))
+    return out
+
+
+def _select_key(sel) -> tuple:
+    """A run's axes as a hashable key comparable between table specs and score rows (τ rounded)."""
+    tau = sel["tau"] if isinstance(sel, dict) else sel.tau
+    tau = None if tau is None or pd.isna(tau) else round(float(tau), 6)
+    get = sel.get if isinstance(sel, dict) else lambda k: getattr(sel, k)
+    return (str(get("track")), get("model"), get("method"), get("clipo"), tau, int(get("group_size")),
+            int(get("seed")))
+
+
 def se_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Every Δ that can be formed from ``scores`` with its binomial SE and whether |Δ| > 2 SE.
+
+    ``printed_in`` names the paper tables that print the comparison as a Δ row (for the paper's own
+    numbers: the Δ the paper reports; the others, e.g. τ-sweep runs against GRPO, are formed here).
 
     The two runs are treated as independent evaluations, SE(Δ) = sqrt(SE₁² + SE₂²). They share the
     same problems, which correlates their errors positively, so this overstates SE(Δ) for a fixed
     problem set; it is the right scale for "would the gain hold on a fresh draw of problems".
     """
     records = []
+    printed = printed_deltas()
     for var, ref in comparisons(scores):
         track = var["track"]
+        tables = ",".join(printed.get((_select_key(var), _select_key(ref)), []))
         try:
             v, r = _with_se(_cell_scores(scores, var), track), _with_se(_cell_scores(scores, ref), track)
         except ConfigError:
@@ -151,6 +178,7 @@ def se_table(scores: pd.DataFrame) -> pd.DataFrame:
             se_o = math.hypot(v[b][2], r[b][2])
             records.append({
                 **{c: var[c] for c in CELL}, "reference": ref["clipo"], "pair": pair_label(var, ref),
+                "printed_in": tables,
                 "benchmark": b, "is_average": b in AVERAGES,
                 "score": v[b][0], "score_reference": r[b][0], "delta": delta,
                 "se_delta": se_c, "se_delta_optimistic": se_o,
@@ -159,7 +187,7 @@ def se_table(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=_SE_COLUMNS)
 
 
-_SE_COLUMNS = [*CELL, "reference", "pair", "benchmark", "is_average", "score", "score_reference", "delta",
+_SE_COLUMNS = [*CELL, "reference", "pair", "printed_in", "benchmark", "is_average", "score", "score_reference", "delta",
                "se_delta", "se_delta_optimistic", "exceeds_2se", "exceeds_2se_optimistic"]
 
 
@@ -330,12 +358,12 @@ def load_samples(results_dir: str | Path) -> pd.DataFrame:
 
 
 def se_markdown(table: pd.DataFrame) -> str:
-    """The SE table in Markdown: one row per Δ; ✓ where |Δ| > 2 SE."""
-    head = ("| Comparison | Benchmark | Δ | SE (conservative) | \\|Δ\\|>2SE | SE (optimistic) | \\|Δ\\|>2SE |\n"
-            "|---|---|---:|---:|:-:|---:|:-:|\n")
-    lines = [f"| {r.pair} | {r.benchmark} | {r.delta:+.2f} | {r.se_delta:.2f} | {'✓' if r.exceeds_2se else ''} "
-             f"| {r.se_delta_optimistic:.2f} | {'✓' if r.exceeds_2se_optimistic else ''} |"
-             for r in table.itertuples()]
+    """The SE table in Markdown: one row per Δ; ✓ where |Δ| > 2 SE; 'Paper tables' = where it is printed."""
+    head = ("| Comparison | Paper tables | Benchmark | Δ | SE (conservative) | \\|Δ\\|>2SE | SE (optimistic) "
+            "| \\|Δ\\|>2SE |\n|---|---|---|---:|---:|:-:|---:|:-:|\n")
+    lines = [f"| {r.pair} | {r.printed_in} | {r.benchmark} | {r.delta:+.2f} | {r.se_delta:.2f} "
+             f"| {'✓' if r.exceeds_2se else ''} | {r.se_delta_optimistic:.2f} "
+             f"| {'✓' if r.exceeds_2se_optimistic else ''} |" for r in table.itertuples()]
     return head + "\n".join(lines) + "\n"
 
 
@@ -348,14 +376,18 @@ def bootstrap_markdown(table: pd.DataFrame) -> str:
 
 
 def summarize_se(table: pd.DataFrame) -> dict:
-    """Counts for the write-up: how many Δ exceed 2 SE, per-benchmark and for averages."""
+    """Counts for the write-up, for every Δ ('all') and for the Δ rows the paper prints ('printed'):
+    how many there are, how many are positive and how many exceed 2 SE, per benchmark and for averages."""
+    printed = table["printed_in"].fillna("").astype(str) != ""
     out = {}
-    for kind, sub in (("benchmark", table[~table["is_average"]]), ("average", table[table["is_average"]])):
-        out[kind] = {"n": len(sub), "exceeds_2se": int(sub["exceeds_2se"].sum()),
-                     "exceeds_2se_optimistic": int(sub["exceeds_2se_optimistic"].sum()),
-                     "positive": int((sub["delta"] > 0).sum())}
+    for subset, rows in (("all", table), ("printed", table[printed])):
+        out[subset] = {}
+        for kind, sub in (("benchmark", rows[~rows["is_average"].astype(bool)]),
+                          ("average", rows[rows["is_average"].astype(bool)])):
+            out[subset][kind] = {"n": len(sub), "positive": int((sub["delta"] > 0).sum()),
+                                 "exceeds_2se": int(sub["exceeds_2se"].sum()),
+                                 "exceeds_2se_optimistic": int(sub["exceeds_2se_optimistic"].sum())}
     return out
-
 
 
 def significance_tables(results: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000,
