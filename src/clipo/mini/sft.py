@@ -97,9 +97,10 @@ def default_checkpoint_dir(out: Path) -> Path:
     return out.parent / f"{out.name}.sft-checkpoint"
 
 
-def _fingerprint(cfg: MiniSFT, seed: int, data_path: Path) -> dict:
-    stat = data_path.stat()
-    return {"config": asdict(cfg), "seed": seed, "data": str(data_path.name), "data_bytes": stat.st_size}
+def _fingerprint(cfg: MiniSFT, seed: int, data_path: Path, tokenizer) -> dict:
+    """What a checkpoint must match to be resumed: settings, data and the (deterministic) tokenizer."""
+    return {"config": asdict(cfg), "seed": seed, "data": data_path.name, "data_bytes": data_path.stat().st_size,
+            "tokenizer": tokenizer.backend_tokenizer.to_str()}
 
 
 def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT | None = None, seed: int = 0,
@@ -114,6 +115,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     import torch
     from tqdm import tqdm
 
+    from clipo.analysis.schema import atomic_write
     from clipo.mini.model import new_model, save
     from clipo.mini.tokenizer import build_tokenizer
 
@@ -121,22 +123,16 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     data_path, out = Path(data_path), Path(out)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(out)
     prompts, solutions = load_examples(data_path)
-    fingerprint = _fingerprint(cfg, seed, data_path)
 
     # ---- plumbing: tokenizer, model, optimiser, resume -------------------------------------------
+    tokenizer = build_tokenizer([m["content"] for p in prompts for m in p] + solutions, vocab_size=cfg.vocab_size)
+    fingerprint = _fingerprint(cfg, seed, data_path, tokenizer)
     state = None
     if (ckpt_dir / CHECKPOINT_FILE).is_file():
         state = torch.load(ckpt_dir / CHECKPOINT_FILE, weights_only=False)
-        if state["fingerprint"] != fingerprint:
+        if state.get("fingerprint") != fingerprint:
             print(f"clipo sft: ignoring checkpoint {ckpt_dir} (made with other settings or data)")
             state = None
-    if state is not None:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(ckpt_dir / "tokenizer")
-    else:
-        tokenizer = build_tokenizer(
-            [m["content"] for p in prompts for m in p] + solutions, vocab_size=cfg.vocab_size)
     examples = tokenize_examples(tokenizer, prompts, solutions)
     model = new_model(tokenizer, hidden_size=cfg.hidden_size, num_layers=cfg.num_layers,
                       num_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
@@ -157,15 +153,10 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
         step, losses, seconds = state["step"], state["losses"], state["seconds"]
 
     def checkpoint() -> None:
-        tmp = ckpt_dir.parent / f".{ckpt_dir.name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        tokenizer.save_pretrained(tmp / "tokenizer")
-        torch.save({"fingerprint": fingerprint, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(), "step": step,
-                    "losses": losses, "seconds": seconds}, tmp / CHECKPOINT_FILE)
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
-        os.replace(tmp, ckpt_dir)
+        state = {"fingerprint": fingerprint, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(), "step": step,
+                 "losses": losses, "seconds": seconds}
+        atomic_write(ckpt_dir / CHECKPOINT_FILE, lambda tmp: torch.save(state, tmp))
 
     # ---- the algorithm: next-token cross-entropy on solution tokens ----------------------------
     model.train()
