@@ -30,9 +30,23 @@ def assert_images(stem):
 
 
 def score_rows(source, track, model, clipo, tau, seed, values, group_size=16, method="grpo"):
-    return [{"source": source, "track": track, "model": model, "method": method, "clipo": clipo, "tau": tau,
-             "group_size": group_size, "seed": seed, "benchmark": b, "score": v, "n_problems": 100, "n_samples": 1}
-            for b, v in values.items()]
+    return [
+        {
+            "source": source,
+            "track": track,
+            "model": model,
+            "method": method,
+            "clipo": clipo,
+            "tau": tau,
+            "group_size": group_size,
+            "seed": seed,
+            "benchmark": b,
+            "score": v,
+            "n_problems": 100,
+            "n_samples": 1,
+        }
+        for b, v in values.items()
+    ]
 
 
 def table13_like() -> pd.DataFrame:
@@ -41,8 +55,15 @@ def table13_like() -> pd.DataFrame:
     grpo = dict(zip(TRACK_I, rng.uniform(30, 90, len(TRACK_I))))
     rows = score_rows("paper", "I", "qwen2.5-3b-instruct", "none", math.nan, 0, grpo)
     for loss in ("infonce", "supcon", "softnn"):
-        rows += score_rows("paper", "I", "qwen2.5-3b-instruct", loss, 0.05, 0,
-                           {b: v + rng.normal(0.5, 1) for b, v in grpo.items()})
+        rows += score_rows(
+            "paper",
+            "I",
+            "qwen2.5-3b-instruct",
+            loss,
+            0.05,
+            0,
+            {b: v + rng.normal(0.5, 1) for b, v in grpo.items()},
+        )
     rows += score_rows("paper", "I", "qwen2.5-3b-instruct", "infonce", 0.05, 1, {b: 0.0 for b in TRACK_I})
     rows += score_rows("paper", "I", "qwen2.5-3b-instruct", "infonce", 0.2, 0, {b: 0.0 for b in TRACK_I})
     return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
@@ -76,20 +97,46 @@ def test_fig3_paper_numbers(tmp_path):
     }
     rows = []
     for loss, values in t13.items():
-        rows += score_rows("paper", "I", "qwen2.5-3b-instruct", loss, math.nan if loss == "none" else 0.05, 0,
-                           dict(zip(TRACK_I, values)))
+        rows += score_rows(
+            "paper",
+            "I",
+            "qwen2.5-3b-instruct",
+            loss,
+            math.nan if loss == "none" else 0.05,
+            0,
+            dict(zip(TRACK_I, values)),
+        )
     data = figures.fig3(pd.DataFrame(rows), tmp_path).set_index(["loss", "average"])["gain"]
-    printed = {("infonce", "M-Avg."): 1.41, ("infonce", "G-Avg."): 0.83, ("infonce", "Avg."): 1.12,
-               ("supcon", "M-Avg."): 0.55, ("supcon", "G-Avg."): 0.57, ("supcon", "Avg."): 0.56,
-               ("softnn", "M-Avg."): 1.01, ("softnn", "G-Avg."): -0.04, ("softnn", "Avg."): 0.48}
+    printed = {
+        ("infonce", "M-Avg."): 1.41,
+        ("infonce", "G-Avg."): 0.83,
+        ("infonce", "Avg."): 1.12,
+        ("supcon", "M-Avg."): 0.55,
+        ("supcon", "G-Avg."): 0.57,
+        ("supcon", "Avg."): 0.56,
+        ("softnn", "M-Avg."): 1.01,
+        ("softnn", "G-Avg."): -0.04,
+        ("softnn", "Avg."): 0.48,
+    }
     for key, value in printed.items():
         assert data[key] == pytest.approx(value, abs=0.011)
 
 
 def test_fig3_error_bars_and_missing_base(tmp_path):
     df = table13_like()
-    errors = pd.DataFrame([{"loss": "infonce", "average": "Avg.", "model": "qwen2.5-3b-instruct",
-                            "group_size": 16, "tau": 0.05, "ci_low": -1.0, "ci_high": 3.0}])
+    errors = pd.DataFrame(
+        [
+            {
+                "loss": "infonce",
+                "average": "Avg.",
+                "model": "qwen2.5-3b-instruct",
+                "group_size": 16,
+                "tau": 0.05,
+                "ci_low": -1.0,
+                "ci_high": 3.0,
+            }
+        ]
+    )
     data = figures.fig3(df, tmp_path, errors=errors)
     row = data[(data["loss"] == "infonce") & (data["average"] == "Avg.")].iloc[0]
     assert (row["ci_low"], row["ci_high"]) == (-1.0, 3.0)
@@ -103,8 +150,15 @@ def embeddings(n_per_phase: int, dim: int = 8, seed: int = 0) -> pd.DataFrame:
     rows = []
     for phase, step in (("start", 0), ("end", 30)):
         for i in range(n_per_phase):
-            rows.append({"step": step, "phase": phase, "group_id": i // 4, "correct": bool(i % 3),
-                         "embedding": rng.normal(size=dim).astype(np.float32).tolist()})
+            rows.append(
+                {
+                    "step": step,
+                    "phase": phase,
+                    "group_id": i // 4,
+                    "correct": bool(i % 3),
+                    "embedding": rng.normal(size=dim).astype(np.float32).tolist(),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -150,7 +204,7 @@ def test_fig5_raw_equals_input_and_smoothing_is_an_ema(tmp_path):
         # bias-corrected EMA by hand: s_t = Σ (1-a)^i x_{t-i} / Σ (1-a)^i
         x = d["raw"].to_numpy()
         w = 0.5 ** np.arange(len(x))
-        hand = [np.dot(w[:t + 1][::-1], x[:t + 1]) / w[:t + 1].sum() for t in range(len(x))]
+        hand = [np.dot(w[: t + 1][::-1], x[: t + 1]) / w[: t + 1].sum() for t in range(len(x))]
         np.testing.assert_allclose(d["smooth"], hand)
     with pytest.raises(figures.MissingInput):
         figures.fig5({0.1: pd.DataFrame({"step": [0, 1], "loss/policy": [1.0, 2.0]})}, tmp_path)
@@ -175,18 +229,44 @@ def make_run_set(root):
         d = root / "eval" / spec.run_id
         d.mkdir(parents=True)
         correct = {b: rng.random((60, 1)) < (0.5 if loss == "none" else 0.6) for b in names}
-        samples = pd.concat([pd.DataFrame({"run_id": spec.run_id, "benchmark": b, "problem_id": np.arange(60),
-                                           "sample_id": 0, "correct": c[:, 0]}) for b, c in correct.items()])
+        samples = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "run_id": spec.run_id,
+                        "benchmark": b,
+                        "problem_id": np.arange(60),
+                        "sample_id": 0,
+                        "correct": c[:, 0],
+                    }
+                )
+                for b, c in correct.items()
+            ]
+        )
         samples.to_parquet(d / "samples.parquet")
-        write_scores(pd.DataFrame(score_rows("mini", "mini", "mini-base", loss, spec.tau, 0,
-                                             {b: 100 * c.mean() for b, c in correct.items()}, 8)),
-                     d / "scores.csv")
+        write_scores(
+            pd.DataFrame(
+                score_rows(
+                    "mini",
+                    "mini",
+                    "mini-base",
+                    loss,
+                    spec.tau,
+                    0,
+                    {b: 100 * c.mean() for b, c in correct.items()},
+                    8,
+                )
+            ),
+            d / "scores.csv",
+        )
     for tau in (0.2, 0.05, 0.1):
         spec = RunSpec("mini", "mini-base", "grpo", "infonce", tau, 8, 0, "mini")
         d = root / "runs" / spec.run_id
         d.mkdir(parents=True)
-        lines = [json.dumps({"step": s, "clipo/cos_pos": float(rng.uniform()), "reward/outcome": 0.5})
-                 for s in range(25)]
+        lines = [
+            json.dumps({"step": s, "clipo/cos_pos": float(rng.uniform()), "reward/outcome": 0.5})
+            for s in range(25)
+        ]
         (d / "metrics.jsonl").write_text("\n".join(lines) + "\n")
         if tau == 0.05:
             embeddings(16).to_parquet(d / "embeddings.parquet")
@@ -195,8 +275,9 @@ def make_run_set(root):
 def test_clipo_figures_all_in_seconds(tmp_path, capsys):
     make_run_set(tmp_path / "mini")
     t = time.perf_counter()
-    rc = clipo_main(["figures", "--results", str(tmp_path / "mini"), "--out", str(tmp_path / "figs"),
-                     "--error-bars"])
+    rc = clipo_main(
+        ["figures", "--results", str(tmp_path / "mini"), "--out", str(tmp_path / "figs"), "--error-bars"]
+    )
     assert rc == 0 and time.perf_counter() - t < 30
     for name in ("fig3_loss_gains", "fig4_tsne", "fig5_pos_cos"):
         assert_images(tmp_path / "figs" / name)
@@ -210,9 +291,14 @@ def test_clipo_figures_missing_inputs(tmp_path, capsys):
     assert clipo_main(["figures", "--results", str(tmp_path / "mini"), "--out", str(out)]) == 0
     assert "fig4: no embeddings.parquet under" in capsys.readouterr().out
     assert not (out / "fig4_tsne.png").exists() and (out / "fig5_pos_cos.png").exists()
-    assert clipo_main(["figures", "--results", str(tmp_path / "mini"), "--out", str(out), "--only", "fig4"]) == 2
+    assert (
+        clipo_main(["figures", "--results", str(tmp_path / "mini"), "--out", str(out), "--only", "fig4"]) == 2
+    )
     assert "embeddings.parquet" in capsys.readouterr().err
-    assert clipo_main(["figures", "--results", str(tmp_path / "nothing"), "--out", str(out), "--only", "fig3"]) == 2
+    assert (
+        clipo_main(["figures", "--results", str(tmp_path / "nothing"), "--out", str(out), "--only", "fig3"])
+        == 2
+    )
 
 
 def test_fig5_picks_the_tau_family_of_a_run(tmp_path):

@@ -21,11 +21,17 @@ def samples_for(run: RunSpec, correct: dict[str, np.ndarray]) -> pd.DataFrame:
     frames = []
     for bench, c in correct.items():
         n, k = c.shape
-        frames.append(pd.DataFrame({
-            "run_id": run.run_id, "benchmark": bench,
-            "problem_id": np.repeat([f"{bench}-{i}" for i in range(n)], k),
-            "sample_id": np.tile(np.arange(k), n), "correct": c.ravel(),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "run_id": run.run_id,
+                    "benchmark": bench,
+                    "problem_id": np.repeat([f"{bench}-{i}" for i in range(n)], k),
+                    "sample_id": np.tile(np.arange(k), n),
+                    "correct": c.ravel(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -64,8 +70,9 @@ def test_zero_difference_covers_zero_and_width_shrinks_with_n():
         shared = bernoulli(rng, 0.4, n, k=4)
         flips = rng.random((n, 4)) < 0.2  # the variant differs on some samples, with no net effect
         other = np.where(flips, bernoulli(rng, 0.4, n, k=4), shared)
-        table = stats.bootstrap_table(pd.concat([samples_for(BASE, {"SYM": shared}),
-                                                 samples_for(CLIPO, {"SYM": other})]), n_boot=4000)
+        table = stats.bootstrap_table(
+            pd.concat([samples_for(BASE, {"SYM": shared}), samples_for(CLIPO, {"SYM": other})]), n_boot=4000
+        )
         row = table.iloc[0]
         assert row["ci_low"] < 0 < row["ci_high"] and not row["significant"]
         assert row["n_problems"] == n
@@ -78,8 +85,9 @@ def test_averages_are_unweighted_means_resampled_jointly():
     names = benchmarks("mini")  # Test, SYM, P1, P2 (M) and MC (G)
     base = {b: bernoulli(rng, 0.5, 300 + 100 * i) for i, b in enumerate(names)}
     var = {b: bernoulli(rng, 0.55, 300 + 100 * i) for i, b in enumerate(names)}
-    table = stats.bootstrap_table(pd.concat([samples_for(BASE, base), samples_for(CLIPO, var)]),
-                                  n_boot=2000).set_index("benchmark")
+    table = stats.bootstrap_table(
+        pd.concat([samples_for(BASE, base), samples_for(CLIPO, var)]), n_boot=2000
+    ).set_index("benchmark")
     assert list(table.index) == [*names, "M-Avg.", "G-Avg.", "Avg."]
     assert table.loc["Avg.", "delta"] == pytest.approx(table.loc[names, "delta"].mean())
     assert table.loc["M-Avg.", "delta"] == pytest.approx(table.loc[names[:4], "delta"].mean())
@@ -93,18 +101,22 @@ def test_pairs_only_same_problems_and_matching_runs():
     rng = np.random.default_rng(3)
     other_seed = RunSpec("mini", "mini-base", "grpo", "infonce", 0.05, 8, 1, "mini")  # no base at seed 1
     fixed = RunSpec("mini", "mini-base", "grpo", "infonce-fixed", 0.05, 8, 0, "mini")
-    s = pd.concat([
-        samples_for(BASE, {"Test": bernoulli(rng, 0.5, 50)}),
-        samples_for(CLIPO, {"Test": bernoulli(rng, 0.5, 40)}),  # answered only the first 40 problems
-        samples_for(other_seed, {"Test": bernoulli(rng, 0.5, 50)}),
-        samples_for(fixed, {"Test": bernoulli(rng, 0.5, 50)}),
-    ])
+    s = pd.concat(
+        [
+            samples_for(BASE, {"Test": bernoulli(rng, 0.5, 50)}),
+            samples_for(CLIPO, {"Test": bernoulli(rng, 0.5, 40)}),  # answered only the first 40 problems
+            samples_for(other_seed, {"Test": bernoulli(rng, 0.5, 50)}),
+            samples_for(fixed, {"Test": bernoulli(rng, 0.5, 50)}),
+        ]
+    )
     table = stats.bootstrap_table(s, n_boot=500)
     assert set(table["pair"]) == {
         "mini mini-base grpo+infonce τ=0.05 G=8 s0 vs grpo",
         "mini mini-base grpo+infonce-fixed τ=0.05 G=8 s0 vs grpo+infonce",
     }
-    assert table.set_index("pair").loc["mini mini-base grpo+infonce τ=0.05 G=8 s0 vs grpo", "n_problems"] == 40
+    assert (
+        table.set_index("pair").loc["mini mini-base grpo+infonce τ=0.05 G=8 s0 vs grpo", "n_problems"] == 40
+    )
 
 
 def test_pooled_seeds_average_the_per_seed_differences():
@@ -112,7 +124,9 @@ def test_pooled_seeds_average_the_per_seed_differences():
     runs = []
     for seed in (0, 1):
         for spec in (BASE, CLIPO):
-            s = RunSpec(spec.track, spec.model, spec.method, spec.clipo, spec.tau, spec.group_size, seed, "mini")
+            s = RunSpec(
+                spec.track, spec.model, spec.method, spec.clipo, spec.tau, spec.group_size, seed, "mini"
+            )
             runs.append(samples_for(s, {"P1": bernoulli(rng, 0.5, 200)}))
     samples = pd.concat(runs)
     single = stats.bootstrap_table(samples, n_boot=500)
@@ -136,7 +150,7 @@ def test_binomial_se_bounds():
     assert cons == pytest.approx(100 * math.sqrt(0.16 / 30))
     assert opt == pytest.approx(100 * math.sqrt(0.16 / 480))
     # GSM8K: 1319 x 1 at 88%: both bounds coincide
-    assert stats.binomial_se(88.0, 1319, 1) == pytest.approx((100 * math.sqrt(.88 * .12 / 1319),) * 2)
+    assert stats.binomial_se(88.0, 1319, 1) == pytest.approx((100 * math.sqrt(0.88 * 0.12 / 1319),) * 2)
 
 
 def paper_like() -> pd.DataFrame:
@@ -145,12 +159,28 @@ def paper_like() -> pd.DataFrame:
     grpo = {"Math": 76.0, "Math_S": 65.0, "Math_H": 38.0, "AMC": 47.0, "AIME": 18.0, "AIME25": 10.0}
     clipo = {"Math": 77.0, "Math_S": 67.0, "Math_H": 39.0, "AMC": 49.0, "AIME": 18.0, "AIME25": 10.0}
     rows = []
-    for variant, tau, seed, values in (("none", math.nan, 0, grpo), ("infonce", 0.02, 0, clipo),
-                                       ("infonce", 0.05, 1, clipo)):
+    for variant, tau, seed, values in (
+        ("none", math.nan, 0, grpo),
+        ("infonce", 0.02, 0, clipo),
+        ("infonce", 0.05, 1, clipo),
+    ):
         for b, v in values.items():
-            rows.append({"source": "paper", "track": "II", "model": "qwen2.5-7b-instruct", "method": "grpo",
-                         "clipo": variant, "tau": tau, "group_size": 16, "seed": seed, "benchmark": b,
-                         "score": v, "n_problems": sizes[b], "n_samples": 16})
+            rows.append(
+                {
+                    "source": "paper",
+                    "track": "II",
+                    "model": "qwen2.5-7b-instruct",
+                    "method": "grpo",
+                    "clipo": variant,
+                    "tau": tau,
+                    "group_size": 16,
+                    "seed": seed,
+                    "benchmark": b,
+                    "score": v,
+                    "n_problems": sizes[b],
+                    "n_samples": 16,
+                }
+            )
     return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
 
 
@@ -162,7 +192,9 @@ def test_se_table_hand_computed():
     assert table.loc["Math", "delta"] == pytest.approx(1.0)
     assert table.loc["Math", "se_delta"] == pytest.approx(math_se)
     assert table.loc["Math", "se_delta_optimistic"] == pytest.approx(math_se / 4)
-    assert not table.loc["Math", "exceeds_2se"] and table.loc["Math", "exceeds_2se_optimistic"] == (1 > 2 * math_se / 4)
+    assert not table.loc["Math", "exceeds_2se"] and table.loc["Math", "exceeds_2se_optimistic"] == (
+        1 > 2 * math_se / 4
+    )
     # C-Avg.: mean of AMC, AIME, AIME25; its SE is the root-sum-square of the members' SEs / 3
     c_var = [se(0.49, 83), se(0.18, 30), se(0.10, 30)]
     c_base = [se(0.47, 83), se(0.18, 30), se(0.10, 30)]
@@ -173,7 +205,7 @@ def test_se_table_hand_computed():
     assert set(table["printed_in"]) == {"2,14"}  # Table 2's and Table 14's GRPO+CLIPO Δ rows
     summary = stats.summarize_se(stats.se_table(paper_like()))
     assert summary["printed"]["benchmark"]["n"] == 6 and summary["printed"]["average"]["n"] == 3
-    assert summary["all"]["benchmark"]["positive"] == 4 and summary["all"]["benchmark"]["exceeds_2se"] == 0
+    assert summary["all"]["benchmark"]["favourable"] == 4 and summary["all"]["benchmark"]["exceeds_2se"] == 0
 
 
 def test_se_table_fixed_head_against_learned_head():
@@ -198,20 +230,47 @@ def test_significance_command_writes_tables(tmp_path):
         (rs / "eval" / spec.run_id).mkdir(parents=True)
         s.to_parquet(rs / "eval" / spec.run_id / "samples.parquet")
         per = s.groupby("benchmark")["correct"].mean() * 100
-        write_scores(pd.DataFrame([{"source": "mini", "track": "mini", "model": spec.model, "method": spec.method,
-                                    "clipo": spec.clipo, "tau": spec.tau, "group_size": 8, "seed": 0,
-                                    "benchmark": b, "score": v, "n_problems": 100, "n_samples": 1}
-                                   for b, v in per.items()]), rs / "eval" / spec.run_id / "scores.csv")
+        write_scores(
+            pd.DataFrame(
+                [
+                    {
+                        "source": "mini",
+                        "track": "mini",
+                        "model": spec.model,
+                        "method": spec.method,
+                        "clipo": spec.clipo,
+                        "tau": spec.tau,
+                        "group_size": 8,
+                        "seed": 0,
+                        "benchmark": b,
+                        "score": v,
+                        "n_problems": 100,
+                        "n_samples": 1,
+                    }
+                    for b, v in per.items()
+                ]
+            ),
+            rs / "eval" / spec.run_id / "scores.csv",
+        )
     paper = tmp_path / "paper.csv"
     write_scores(paper_like(), paper)
     t = time.perf_counter()
     assert stats.run_significance_command(rs, rs / "significance", paper=paper) == 0
     assert time.perf_counter() - t < 10
     out = {p.name for p in (rs / "significance").iterdir()}
-    assert out == {"bootstrap.csv", "bootstrap.md", "se_mini.csv", "se_mini.md", "se_paper.csv", "se_paper.md"}
+    assert out == {
+        "bootstrap.csv",
+        "bootstrap.md",
+        "se_mini.csv",
+        "se_mini.md",
+        "se_paper.csv",
+        "se_paper.md",
+    }
     boot = pd.read_csv(rs / "significance" / "bootstrap.csv")
     assert len(boot) == 5 + 3
     assert "| Comparison | Benchmark |" in (rs / "significance" / "bootstrap.md").read_text()
     se_mini = pd.read_csv(rs / "significance" / "se_mini.csv")
     # the bootstrap and the SE table agree on every Δ
-    assert np.allclose(boot.set_index("benchmark")["delta"], se_mini.set_index("benchmark")["delta"].loc[boot["benchmark"]])
+    assert np.allclose(
+        boot.set_index("benchmark")["delta"], se_mini.set_index("benchmark")["delta"].loc[boot["benchmark"]]
+    )

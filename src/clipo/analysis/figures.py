@@ -58,8 +58,14 @@ def _pick_tau(cands: pd.DataFrame, track: str) -> float | None:
     return float(default) if default in set(best) else float(min(best))
 
 
-def loss_gains(scores: pd.DataFrame, track: str, model: str | None = None, method: str = "grpo",
-               tau: float | None = None, group_size: int | None = None) -> pd.DataFrame:
+def loss_gains(
+    scores: pd.DataFrame,
+    track: str,
+    model: str | None = None,
+    method: str = "grpo",
+    tau: float | None = None,
+    group_size: int | None = None,
+) -> pd.DataFrame:
     """Gain of each contrastive loss over ``method`` on the track's averages, from tidy scores.
 
     Picks one model (default: the track's most frequent), the track's default group size when present,
@@ -81,9 +87,11 @@ def loss_gains(scores: pd.DataFrame, track: str, model: str | None = None, metho
         tau = _pick_tau(cands, track)
     cands = cands[np.isclose(cands["tau"], tau)] if tau is not None else cands.iloc[0:0]
     if base.empty or cands.empty:
-        raise MissingInput(f"fig3: need {method} without CLIPO and with at least one of {', '.join(LOSSES)} "
-                           f"on track {track} (model {model}, G={group_size}); found "
-                           f"{'no base run' if base.empty else 'no CLIPO run'}")
+        raise MissingInput(
+            f"fig3: need {method} without CLIPO and with at least one of {', '.join(LOSSES)} "
+            f"on track {track} (model {model}, G={group_size}); found "
+            f"{'no base run' if base.empty else 'no CLIPO run'}"
+        )
     rows = []
     for loss in LOSSES:
         runs = cands[cands["clipo"] == loss]
@@ -94,16 +102,33 @@ def loss_gains(scores: pd.DataFrame, track: str, model: str | None = None, metho
         base_avg = pd.DataFrame([_averages(base[base["seed"] == s], track) for s in seeds])
         for name in avg.columns.intersection(base_avg.columns):
             gains = avg[name] - base_avg[name]
-            rows.append({"loss": loss, "average": name, "gain": float(gains.mean()), "score": float(avg[name].mean()),
-                         "base_score": float(base_avg[name].mean()), "n_seeds": len(seeds), "tau": tau,
-                         "group_size": group_size, "model": model})
+            rows.append(
+                {
+                    "loss": loss,
+                    "average": name,
+                    "gain": float(gains.mean()),
+                    "score": float(avg[name].mean()),
+                    "base_score": float(base_avg[name].mean()),
+                    "n_seeds": len(seeds),
+                    "tau": tau,
+                    "group_size": group_size,
+                    "model": model,
+                }
+            )
     if not rows:
         raise MissingInput(f"fig3: no average of track {track} has every member benchmark in both runs")
     return pd.DataFrame(rows)
 
 
-def fig3(scores: pd.DataFrame, out_dir: str | Path, track: str | None = None, model: str | None = None,
-         method: str = "grpo", tau: float | None = None, errors: pd.DataFrame | None = None) -> pd.DataFrame:
+def fig3(
+    scores: pd.DataFrame,
+    out_dir: str | Path,
+    track: str | None = None,
+    model: str | None = None,
+    method: str = "grpo",
+    tau: float | None = None,
+    errors: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Grouped bars: one group per average, one bar per loss. ``errors`` (from ``gain_errors``: loss,
     average, model, group_size, tau, ci_low, ci_high) draws each gain's bootstrap CI as an error bar."""
     track = track or _default_track(scores)
@@ -122,9 +147,18 @@ def fig3(scores: pd.DataFrame, out_dir: str | Path, track: str | None = None, mo
             yerr = None
             if "ci_low" in d and d["ci_low"].notna().any():
                 yerr = np.vstack([(d["gain"] - d["ci_low"]).fillna(0), (d["ci_high"] - d["gain"]).fillna(0)])
-            bars = ax.bar(x, d["gain"], width * 0.92, yerr=yerr, capsize=2, error_kw={"linewidth": 0.7},
-                          label=LOSS_LABELS[loss], color=style.OKABE_ITO[i])
-            ax.bar_label(bars, fmt="%+.2f", fontsize=6, padding=1.5)
+            bars = ax.bar(
+                x,
+                d["gain"],
+                width * 0.92,
+                yerr=yerr,
+                capsize=2,
+                error_kw={"linewidth": 0.7},
+                label=LOSS_LABELS[loss],
+                color=style.OKABE_ITO[i],
+            )
+            if yerr is None:  # with error bars the value labels would collide with the caps
+                ax.bar_label(bars, fmt="%+.2f", fontsize=6, padding=1.5)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xticks(np.arange(len(averages)), averages)
         ax.set_ylabel(f"Gain over {method.upper()} (pp)")
@@ -152,7 +186,9 @@ def read_embeddings(path: str | Path) -> pd.DataFrame:
     df = pd.read_parquet(path)
     missing = [c for c in EMBEDDING_COLUMNS if c not in df.columns]
     if missing:
-        raise SchemaError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(EMBEDDING_COLUMNS)}")
+        raise SchemaError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(EMBEDDING_COLUMNS)}"
+        )
     return df
 
 
@@ -183,23 +219,48 @@ def fig4(embeddings: pd.DataFrame, out_dir: str | Path, seed: int = 0, title: st
         if len(d) < 2:
             raise MissingInput(f"fig4: phase {phase!r} has {len(d)} embedding(s); t-SNE needs at least 2")
         x = np.stack([np.asarray(e, dtype=np.float32) for e in d["embedding"]])
-        tsne = TSNE(n_components=2, perplexity=tsne_perplexity(len(d)), random_state=seed, init="pca",
-                    learning_rate="auto", max_iter=TSNE_ITERATIONS)
+        tsne = TSNE(
+            n_components=2,
+            perplexity=tsne_perplexity(len(d)),
+            random_state=seed,
+            init="pca",
+            learning_rate="auto",
+            max_iter=TSNE_ITERATIONS,
+        )
         # One OpenMP thread: on a busy machine sklearn's spinning threads made t-SNE 5-15x slower.
         with threadpool_limits(limits=1):
             xy = tsne.fit_transform(x)
-        data[phase] = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "correct": d["correct"].astype(bool).to_numpy(),
-                                    "group_id": d["group_id"].to_numpy(), "step": d["step"].to_numpy()})
+        data[phase] = pd.DataFrame(
+            {
+                "x": xy[:, 0],
+                "y": xy[:, 1],
+                "correct": d["correct"].astype(bool).to_numpy(),
+                "group_id": d["group_id"].to_numpy(),
+                "step": d["step"].to_numpy(),
+            }
+        )
     with style.context():
         fig, axes = style.new_figure(style.FULL_WIDTH, 3.0, ncols=2)
         for ax, phase in zip(axes, ("start", "end")):
             d = data[phase]
-            for ok, colour, marker, label in ((True, style.CORRECT, "o", "correct"),
-                                              (False, style.INCORRECT, "x", "incorrect")):
+            for ok, colour, marker, label in (
+                (True, style.CORRECT, "o", "correct"),
+                (False, style.INCORRECT, "x", "incorrect"),
+            ):
                 sel = d[d["correct"] == ok]
-                ax.scatter(sel["x"], sel["y"], s=7, c=colour, marker=marker, linewidths=0.7, alpha=0.8,
-                           label=f"{label} ({len(sel)})")
-            ax.set_title(f"{'Start of training' if phase == 'start' else 'After training'} (step {d['step'].iloc[0]})")
+                ax.scatter(
+                    sel["x"],
+                    sel["y"],
+                    s=7,
+                    c=colour,
+                    marker=marker,
+                    linewidths=0.7,
+                    alpha=0.8,
+                    label=f"{label} ({len(sel)})",
+                )
+            ax.set_title(
+                f"{'Start of training' if phase == 'start' else 'After training'} (step {d['step'].iloc[0]})"
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
@@ -217,7 +278,7 @@ COS_KEY = "clipo/cos_pos"
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:
-    """metrics.jsonl as a frame; a torn last line (a run still writing) is skipped, any other bad line fails."""
+    """metrics.jsonl as a frame; a torn last line (run still writing) is skipped, any other bad line fails."""
     path = Path(path)
     lines = path.read_text().splitlines()
     records = []
@@ -279,9 +340,10 @@ def tau_family(runs_dir: str | Path, run: str | None = None) -> dict[float, Path
     return dict(sorted(best.items()))
 
 
-def fig5(curves: dict[float, pd.DataFrame], out_dir: str | Path, alpha: float = 0.3,
-         title: str | None = None) -> dict[float, pd.DataFrame]:
-    """One line per τ (``curves``: τ → metrics with 'step' and 'clipo/cos_pos'); returns τ → step, raw, smooth."""
+def fig5(
+    curves: dict[float, pd.DataFrame], out_dir: str | Path, alpha: float = 0.3, title: str | None = None
+) -> dict[float, pd.DataFrame]:
+    """One line per τ (``curves``: τ → metrics with 'step', 'clipo/cos_pos'); returns τ → step/raw/smooth."""
     data = {}
     for tau, m in sorted(curves.items()):
         if COS_KEY not in m.columns or "step" not in m.columns:
@@ -328,12 +390,21 @@ def find_embedding_run(runs_dir: str | Path, run: str | None = None) -> Path:
     raise MissingInput(f"fig4: no embeddings.parquet under {runs_dir}/*/ (written by CLIPO training runs)")
 
 
-def render(name: str, results: Path, out: Path, *, run: str | None = None, scores: pd.DataFrame | None = None,
-           errors: pd.DataFrame | None = None, track: str | None = None):
+def render(
+    name: str,
+    results: Path,
+    out: Path,
+    *,
+    run: str | None = None,
+    scores: pd.DataFrame | None = None,
+    errors: pd.DataFrame | None = None,
+    track: str | None = None,
+):
     """Draw one figure from a run set folder; ``scores`` overrides the run set's scores (fig3 --source)."""
     if name == "fig3":
         if scores is None:
             from clipo.analysis.results import load_scores
+
             try:
                 scores = load_scores(results)
             except FileNotFoundError as e:
@@ -346,7 +417,9 @@ def render(name: str, results: Path, out: Path, *, run: str | None = None, score
         family = tau_family(results / "runs", run)
         curves = {tau: read_metrics(d / "metrics.jsonl") for tau, d in family.items()}
         spec = RunSpec.parse(next(iter(family.values())).name)
-        return fig5(curves, out, title=f"{spec.track} {spec.method}+{spec.clipo} G={spec.group_size} s{spec.seed}")
+        return fig5(
+            curves, out, title=f"{spec.track} {spec.method}+{spec.clipo} G={spec.group_size} s{spec.seed}"
+        )
     raise ConfigError(f"unknown figure {name!r}; valid: {', '.join(NAMES)}")
 
 
@@ -355,16 +428,27 @@ def gain_errors(samples: pd.DataFrame, track: str, n_boot: int = 10_000) -> pd.D
     from clipo.analysis.stats import bootstrap_table
 
     table = bootstrap_table(samples, n_boot=n_boot, pool_seeds=True)
-    table = table[(table["track"] == track) & (table["method"] == "grpo") & (table["reference"] == "none")
-                  & table["clipo"].isin(LOSSES) & table["is_average"]]
+    table = table[
+        (table["track"] == track)
+        & (table["method"] == "grpo")
+        & (table["reference"] == "none")
+        & table["clipo"].isin(LOSSES)
+        & table["is_average"]
+    ]
     table = table.rename(columns={"clipo": "loss", "benchmark": "average"})
     return table[["loss", "average", "model", "group_size", "tau", "ci_low", "ci_high"]]
 
 
-
-def run_figures_command(results: str | Path, out: str | Path, only: str | None = None, run: str | None = None,
-                        source: str | None = None, error_bars: bool = False, track: str | None = None,
-                        paper_scores: str | Path | None = None) -> int:
+def run_figures_command(
+    results: str | Path,
+    out: str | Path,
+    only: str | None = None,
+    run: str | None = None,
+    source: str | None = None,
+    error_bars: bool = False,
+    track: str | None = None,
+    paper_scores: str | Path | None = None,
+) -> int:
     """`clipo figures`: draw every figure (or ``only`` those), report the ones whose inputs are missing.
 
     A missing input is fatal only for a figure asked for by name; otherwise it is reported and skipped.
@@ -386,7 +470,10 @@ def run_figures_command(results: str | Path, out: str | Path, only: str | None =
     if error_bars and "fig3" in names:
         samples = load_samples(results) if source is None else None
         if samples is None or samples.empty:
-            print(f"fig3: no per-sample records under {results}/eval/*/samples.parquet; drawn without error bars")
+            print(
+                f"fig3: no per-sample records under {results}/eval/*/samples.parquet; "
+                "drawn without error bars"
+            )
         else:
             track = track or _default_track(load_scores(results))
             errors = gain_errors(samples, track)

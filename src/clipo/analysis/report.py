@@ -14,22 +14,40 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipo.analysis.results import PAPER, load_scores
+from clipo.analysis.results import PAPER, load_scores, paper_scores_path
 from clipo.analysis.schema import atomic_write
 from clipo.analysis.stats import bootstrap_markdown, se_markdown, significance_tables, summarize_se
 from clipo.data.registry import benchmark_groups
 
 FIGURES = (
-    ("fig3_loss_gains", "Figure 3",
-     "Gain of each contrastive loss (InfoNCE, SupCon, SoftNN) over GRPO on the track's averages."),
-    ("fig4_tsne", "Figure 4",
-     "t-SNE of contrastive-head embeddings at the start of training and after training; green = correct, "
-     "red = incorrect rollouts."),
-    ("fig5_pos_cos", "Figure 5",
-     "Mean within-group cosine similarity of positive pairs vs training step, one line per τ "
-     "(faint: raw; solid: exponential moving average)."),
+    (
+        "fig3_loss_gains",
+        "Figure 3",
+        "Gain of each contrastive loss (InfoNCE, SupCon, SoftNN) over GRPO on the track's averages.",
+    ),
+    (
+        "fig4_tsne",
+        "Figure 4",
+        "t-SNE of contrastive-head embeddings at the start of training and after training; green = correct, "
+        "red = incorrect rollouts.",
+    ),
+    (
+        "fig5_pos_cos",
+        "Figure 5",
+        "Mean within-group cosine similarity of positive pairs vs training step, one line per τ "
+        "(faint: raw; solid: exponential moving average).",
+    ),
 )
 CELL_KEY = ["track", "model", "method", "clipo", "tau", "group_size", "benchmark"]
+
+
+def _paper_name(paper) -> str:
+    if str(paper) != PAPER:
+        return str(paper)
+    try:
+        return os.path.relpath(paper_scores_path())
+    except FileNotFoundError:
+        return PAPER
 
 
 def _natural(path: Path):
@@ -64,11 +82,16 @@ def side_by_side(run_set: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     The run set's seeds are averaged; for the paper the lowest seed is its main batch (the Track I τ
     sweep is a separate batch keyed seed 1, see results/paper/README.md).
     """
+
     def keyed(df):
         return df.assign(tau=df["tau"].round(6), track=df["track"].astype(str))
 
-    ours = keyed(run_set).groupby(CELL_KEY, dropna=False).agg(
-        reproduced=("score", "mean"), seeds=("seed", "nunique")).reset_index()
+    ours = (
+        keyed(run_set)
+        .groupby(CELL_KEY, dropna=False)
+        .agg(reproduced=("score", "mean"), seeds=("seed", "nunique"))
+        .reset_index()
+    )
     theirs = keyed(paper)
     theirs = theirs[theirs["seed"] == theirs.groupby(CELL_KEY[:-1], dropna=False)["seed"].transform("min")]
     theirs = theirs[CELL_KEY + ["score"]].rename(columns={"score": "paper"})
@@ -81,11 +104,17 @@ def side_by_side(run_set: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 
 def side_by_side_markdown(table: pd.DataFrame) -> str:
-    head = ("| Track | Model | Method | CLIPO | τ | G | Benchmark | Paper | Reproduced | Seeds | Reproduced − paper |\n"
-            "|---|---|---|---|---|---:|---|---:|---:|---:|---:|\n")
-    lines = [f"| {r.track} | {r.model} | {r.method} | {r.clipo} | {'' if pd.isna(r.tau) else f'{r.tau:g}'} "
-             f"| {r.group_size} | {r.benchmark} | {r.paper:.2f} | {r.reproduced:.2f} | {int(r.seeds)} "
-             f"| {r.difference:+.2f} |" for r in table.itertuples()]
+    head = (
+        "| Track | Model | Method | CLIPO | τ | G | Benchmark | Paper | Reproduced | Seeds "
+        "| Reproduced − paper |\n"
+        "|---|---|---|---|---|---:|---|---:|---:|---:|---:|\n"
+    )
+    lines = [
+        f"| {r.track} | {r.model} | {r.method} | {r.clipo} | {'' if pd.isna(r.tau) else f'{r.tau:g}'} "
+        f"| {r.group_size} | {r.benchmark} | {r.paper:.2f} | {r.reproduced:.2f} | {int(r.seeds)} "
+        f"| {r.difference:+.2f} |"
+        for r in table.itertuples()
+    ]
     return head + "\n".join(lines) + "\n"
 
 
@@ -108,19 +137,39 @@ def paper_se_paragraph(table: pd.DataFrame) -> str:
     return (
         f"The paper prints {b['n']} per-benchmark Δ and {a['n']} Δ of averages (M/G/C-Avg., Avg.) for "
         f"{printed['pair'].nunique()} comparisons (CLIPO vs its base method, and the fixed head vs CLIPO). "
-        f"{b['positive']} of the {b['n']} per-benchmark Δ and {a['positive']} of the {a['n']} average Δ are "
-        f"positive. With the conservative binomial standard error (problems are the sampling unit, "
-        f"SE = sqrt(p(1−p)/n_problems) per score, the two runs independent), **{b['exceeds_2se']} of {b['n']}** "
+        f"{b['favourable']} of the {b['n']} per-benchmark Δ and {a['favourable']} of the {a['n']} average Δ "
+        f"point the way the paper claims (CLIPO above its base, the fixed head below CLIPO). With the "
+        f"conservative binomial standard error (problems are the sampling unit, "
+        f"SE = sqrt(p(1−p)/n_problems) per score, the two runs independent), "
+        f"**{b['exceeds_2se']} of {b['n']}** "
         f"per-benchmark Δ and **{a['exceeds_2se']} of {a['n']}** average Δ exceed two standard errors; "
         f"with the optimistic one (every sample independent, SE = sqrt(p(1−p)/(n_problems·k))) "
         f"{b['exceeds_2se_optimistic']} and {a['exceeds_2se_optimistic']}. The largest Δ relative to its "
         f"conservative SE is {top['delta']:+.2f} ± {top['se_delta']:.2f} on {top['benchmark']} "
-        f"({top['pair']}, {where}). These errors cover evaluation noise only: the paper "
+        f"({top['pair']}, {where}).{_listing(printed[printed['exceeds_2se'].astype(bool)])} If CLIPO changed "
+        f"nothing, about 1 Δ in 20 (≈{(b['n'] + a['n']) / 20:.0f} of these {b['n'] + a['n']}) would exceed "
+        f"2 SE by "
+        f"chance. Both runs answer the same problems, which the independent-runs SE ignores; per-problem "
+        f"records (not published) would allow the sharper paired test used for our own runs. These errors "
+        f"cover evaluation noise only: the paper "
         f"reports one training run per cell, so run-to-run variation of RL training, which these numbers "
         f"cannot see, would widen them further."
-        + (f" The table below also lists {extra} per-benchmark Δ of runs the paper shows without a Δ row "
-           f"(e.g. its τ sweep against GRPO); they are not counted above." if extra else "")
+        + (
+            f" The table below also lists {extra} per-benchmark Δ of runs the paper shows without a Δ row "
+            f"(e.g. its τ sweep against GRPO); they are not counted above."
+            if extra
+            else ""
+        )
     )
+
+
+def _listing(rows: pd.DataFrame, limit: int = 10) -> str:
+    if rows.empty:
+        return ""
+    shown = "; ".join(
+        f"{r.benchmark} {r.delta:+.2f} ± {r.se_delta:.2f} ({r.pair})" for r in rows.head(limit).itertuples()
+    )
+    return f" Beyond 2 conservative SE: {shown}" + (" …" if len(rows) > limit else "") + "."
 
 
 def bootstrap_paragraph(table: pd.DataFrame) -> str:
@@ -130,12 +179,16 @@ def bootstrap_paragraph(table: pd.DataFrame) -> str:
     bench = table[~table["is_average"].astype(bool)]
     avg = table[table["is_average"].astype(bool)]
     sig = table[table["significant"].astype(bool)]
-    text = (f"{table['pair'].nunique()} comparison(s) have per-sample records for both runs. The 95% paired "
-            f"bootstrap CI excludes 0 for **{int(bench['significant'].sum())} of {len(bench)}** per-benchmark Δ "
-            f"and **{int(avg['significant'].sum())} of {len(avg)}** average Δ.")
+    text = (
+        f"{table['pair'].nunique()} comparison(s) have per-sample records for both runs. The 95% paired "
+        f"bootstrap CI excludes 0 for **{int(bench['significant'].sum())} of {len(bench)}** per-benchmark Δ "
+        f"and **{int(avg['significant'].sum())} of {len(avg)}** average Δ."
+    )
     if len(sig):
-        shown = ", ".join(f"{r.benchmark} {r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] ({r.pair})"
-                          for r in sig.head(8).itertuples())
+        shown = ", ".join(
+            f"{r.benchmark} {r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] ({r.pair})"
+            for r in sig.head(8).itertuples()
+        )
         text += f" Those that do: {shown}" + (" …" if len(sig) > 8 else "") + "."
     return text
 
@@ -143,8 +196,9 @@ def bootstrap_paragraph(table: pd.DataFrame) -> str:
 # ------------------------------------------------------------------------------------------------
 # Assembly
 # ------------------------------------------------------------------------------------------------
-def build_report(results: str | Path, out: str | Path, paper: str | Path | None = PAPER,
-                 n_boot: int = 10_000) -> str:
+def build_report(
+    results: str | Path, out: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000
+) -> str:
     results, out = Path(results), Path(out)
     missing: list[str] = []
     parts: list[str] = []
@@ -163,8 +217,10 @@ def build_report(results: str | Path, out: str | Path, paper: str | Path | None 
         for t in tables:
             parts.append(t.read_text().strip() + "\n")
     else:
-        missing.append(f"tables: nothing under `{results / 'tables'}` "
-                       f"(run `clipo tables --source {results} --out {results / 'tables'}`)")
+        missing.append(
+            f"tables: nothing under `{results / 'tables'}` "
+            f"(run `clipo tables --source {results} --out {results / 'tables'}`)"
+        )
         parts.append("_No tables rendered._\n")
 
     # Figures
@@ -178,7 +234,9 @@ def build_report(results: str | Path, out: str | Path, paper: str | Path | None 
             parts.append(f"**{name}.** {caption} ([PDF]({pdf}))\n\n![{name}]({rel})\n")
             drawn += 1
         else:
-            missing.append(f"{name}: no `{png}` (run `clipo figures --results {results} --out {results / 'figures'}`)")
+            missing.append(
+                f"{name}: no `{png}` (run `clipo figures --results {results} --out {results / 'figures'}`)"
+            )
     if not drawn:
         parts.append("_No figures drawn._\n")
 
@@ -187,10 +245,12 @@ def build_report(results: str | Path, out: str | Path, paper: str | Path | None 
     parts.append("## Is a Δ real?\n")
     parts.append("### This run set: paired bootstrap over problems\n")
     if "bootstrap" in sig:
-        parts.append("Δ = CLIPO minus its base method (same track, model, method, group size and seed; the "
-                     "fixed head minus learned-head CLIPO), in percentage points, on the problems both runs "
-                     f"answered; 95% percentile CI from {n_boot:,} resamples of problems, drawn jointly for both "
-                     "runs and for every benchmark of an average.\n")
+        parts.append(
+            "Δ = CLIPO minus its base method (same track, model, method, group size and seed; the "
+            "fixed head minus learned-head CLIPO), in percentage points, on the problems both runs "
+            f"answered; 95% percentile CI from {n_boot:,} resamples of problems, drawn jointly for both "
+            "runs and for every benchmark of an average.\n"
+        )
         parts.append(bootstrap_paragraph(sig["bootstrap"]) + "\n")
         parts.append(bootstrap_markdown(sig["bootstrap"]))
     else:
@@ -203,8 +263,10 @@ def build_report(results: str | Path, out: str | Path, paper: str | Path | None 
     for name, table in sig.items():
         if name.startswith("se_") and name != "se_paper" and len(table):
             parts.append(f"### This run set ({name[3:]}): binomial standard errors\n")
-            parts.append("The same binomial standard errors for the run set's own scores, for comparison with "
-                         "the bootstrap above.\n")
+            parts.append(
+                "The same binomial standard errors for the run set's own scores, for comparison with "
+                "the bootstrap above.\n"
+            )
             parts.append(se_markdown(table))
 
     # Reproduced vs paper
@@ -213,24 +275,34 @@ def build_report(results: str | Path, out: str | Path, paper: str | Path | None 
         ours = run_scores[run_scores["source"] != "paper"]
         both = side_by_side(ours, paper_scores) if len(ours) else pd.DataFrame()
         if len(both):
-            parts.append(f"{len(both)} cell(s) (same track, model, method, CLIPO variant, τ, G and benchmark) "
-                         f"are scored both here and in the paper; mean |reproduced − paper| = "
-                         f"{both['difference'].abs().mean():.2f} points.\n")
+            parts.append(
+                f"{len(both)} cell(s) (same track, model, method, CLIPO variant, τ, G and benchmark) "
+                f"are scored both here and in the paper; mean |reproduced − paper| = "
+                f"{both['difference'].abs().mean():.2f} points.\n"
+            )
             parts.append(side_by_side_markdown(both))
+        elif ours.empty:
+            parts.append("The results folder holds only the paper's numbers: nothing to compare.\n")
         else:
-            mine = sorted(set(ours["track"].astype(str))) if len(ours) else []
+            mine = sorted(set(ours["track"].astype(str)))
             theirs = sorted(set(paper_scores["track"].astype(str)))
-            why = (f"its track(s) {', '.join(mine)} are not the paper's ({', '.join(theirs)}); the mini track is "
-                   "a CPU-sized analogue that exercises the pipeline, not a reproduction of the paper's numbers"
-                   if mine and not set(mine) & set(theirs) else "no run of it matches a run the paper reports")
+            why = (
+                f"its track(s) {', '.join(mine)} are not the paper's ({', '.join(theirs)}); "
+                "the mini track is "
+                "a CPU-sized analogue that exercises the pipeline, not a reproduction of the paper's numbers"
+                if not set(mine) & set(theirs)
+                else "no run of it matches a run the paper reports"
+            )
             parts.append(f"No overlap: the run set shares no cell with the paper — {why}.\n")
     else:
         parts.append("_Needs both the run set's and the paper's scores._\n")
 
-    head = [f"# CLIPO results report: `{results.name}`\n",
-            f"Generated by `clipo report` from `{results}`"
-            + (f" and the paper's transcription (`{paper}`)" if paper is not None else "")
-            + ". Every number below is read from those files or computed from them.\n"]
+    head = [
+        f"# CLIPO results report: `{results.name}`\n",
+        f"Generated by `clipo report` from `{results}`"
+        + (f" and the paper's transcription (`{_paper_name(paper)}`)" if paper is not None else "")
+        + ". Every number below is read from those files or computed from them.\n",
+    ]
     if missing:
         head.append("**Missing inputs** (the sections below show what exists):\n")
         head.append("\n".join(f"- {m}" for m in missing) + "\n")

@@ -75,8 +75,10 @@ def pair_label(var: dict, ref: dict) -> str:
     """Readable name of one comparison, e.g. 'I qwen2.5-3b-instruct grpo+infonce τ=0.05 G=16 s0 vs grpo'."""
     tau = "" if pd.isna(var["tau"]) else f" τ={float(var['tau']):g}"
     against = ref["method"] if ref["clipo"] == "none" else f"{ref['method']}+{ref['clipo']}"
-    return (f"{var['track']} {var['model']} {var['method']}+{var['clipo']}{tau} "
-            f"G={var['group_size']} s{var['seed']} vs {against}")
+    return (
+        f"{var['track']} {var['model']} {var['method']}+{var['clipo']}{tau} "
+        f"G={var['group_size']} s{var['seed']} vs {against}"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -118,7 +120,10 @@ def _with_se(rows: pd.DataFrame, track: str) -> dict[str, tuple[float, float, fl
     """benchmark or average name → (score, se_conservative, se_optimistic); averages need every member."""
     out = {}
     for b, r in rows.iterrows():
-        out[b] = (float(r["score"]), *binomial_se(float(r["score"]), int(r["n_problems"]), int(r["n_samples"])))
+        out[b] = (
+            float(r["score"]),
+            *binomial_se(float(r["score"]), int(r["n_problems"]), int(r["n_samples"])),
+        )
     for name, members in benchmark_groups(track).items():
         if all(m in out for m in members):
             k = len(members)
@@ -148,8 +153,15 @@ def _select_key(sel) -> tuple:
     tau = sel["tau"] if isinstance(sel, dict) else sel.tau
     tau = None if tau is None or pd.isna(tau) else round(float(tau), 6)
     get = sel.get if isinstance(sel, dict) else lambda k: getattr(sel, k)
-    return (str(get("track")), get("model"), get("method"), get("clipo"), tau, int(get("group_size")),
-            int(get("seed")))
+    return (
+        str(get("track")),
+        get("model"),
+        get("method"),
+        get("clipo"),
+        tau,
+        int(get("group_size")),
+        int(get("seed")),
+    )
 
 
 def se_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -176,19 +188,41 @@ def se_table(scores: pd.DataFrame) -> pd.DataFrame:
             delta = v[b][0] - r[b][0]
             se_c = math.hypot(v[b][1], r[b][1])
             se_o = math.hypot(v[b][2], r[b][2])
-            records.append({
-                **{c: var[c] for c in CELL}, "reference": ref["clipo"], "pair": pair_label(var, ref),
-                "printed_in": tables,
-                "benchmark": b, "is_average": b in AVERAGES,
-                "score": v[b][0], "score_reference": r[b][0], "delta": delta,
-                "se_delta": se_c, "se_delta_optimistic": se_o,
-                "exceeds_2se": abs(delta) > 2 * se_c, "exceeds_2se_optimistic": abs(delta) > 2 * se_o,
-            })
+            records.append(
+                {
+                    **{c: var[c] for c in CELL},
+                    "reference": ref["clipo"],
+                    "pair": pair_label(var, ref),
+                    "printed_in": tables,
+                    "benchmark": b,
+                    "is_average": b in AVERAGES,
+                    "score": v[b][0],
+                    "score_reference": r[b][0],
+                    "delta": delta,
+                    "se_delta": se_c,
+                    "se_delta_optimistic": se_o,
+                    "exceeds_2se": abs(delta) > 2 * se_c,
+                    "exceeds_2se_optimistic": abs(delta) > 2 * se_o,
+                }
+            )
     return pd.DataFrame.from_records(records, columns=_SE_COLUMNS)
 
 
-_SE_COLUMNS = [*CELL, "reference", "pair", "printed_in", "benchmark", "is_average", "score", "score_reference", "delta",
-               "se_delta", "se_delta_optimistic", "exceeds_2se", "exceeds_2se_optimistic"]
+_SE_COLUMNS = [
+    *CELL,
+    "reference",
+    "pair",
+    "printed_in",
+    "benchmark",
+    "is_average",
+    "score",
+    "score_reference",
+    "delta",
+    "se_delta",
+    "se_delta_optimistic",
+    "exceeds_2se",
+    "exceeds_2se_optimistic",
+]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -200,7 +234,12 @@ def per_problem(samples: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise SchemaError(f"samples: missing column(s) {', '.join(missing)}")
     s = samples.assign(correct=samples["correct"].astype(float))
-    return s.groupby(["run_id", "benchmark", "problem_id"], sort=True)["correct"].mean().rename("p").reset_index()
+    return (
+        s.groupby(["run_id", "benchmark", "problem_id"], sort=True)["correct"]
+        .mean()
+        .rename("p")
+        .reset_index()
+    )
 
 
 def bootstrap_means(d: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -281,8 +320,9 @@ def paired_differences(pp: pd.DataFrame, pair: SeedPairs) -> dict[str, np.ndarra
     return out
 
 
-def bootstrap_ci(diffs: dict[str, np.ndarray], track: str, n_boot: int = 10_000, seed: int = 0,
-                 level: float = 0.95) -> pd.DataFrame:
+def bootstrap_ci(
+    diffs: dict[str, np.ndarray], track: str, n_boot: int = 10_000, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
     """Δ (percentage points) and its percentile bootstrap CI per benchmark and per average.
 
     Each replicate resamples the problems of every benchmark once; an average's replicate is the
@@ -304,13 +344,23 @@ def bootstrap_ci(diffs: dict[str, np.ndarray], track: str, n_boot: int = 10_000,
     rows = []
     for b in order:
         lo, hi = np.quantile(reps[b], [alpha, 1 - alpha])
-        rows.append({"benchmark": b, "is_average": b in AVERAGES, "n_problems": sizes[b], "delta": point[b],
-                     "ci_low": float(lo), "ci_high": float(hi), "significant": bool(lo > 0 or hi < 0)})
+        rows.append(
+            {
+                "benchmark": b,
+                "is_average": b in AVERAGES,
+                "n_problems": sizes[b],
+                "delta": point[b],
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+                "significant": bool(lo > 0 or hi < 0),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def bootstrap_table(samples: pd.DataFrame, n_boot: int = 10_000, seed: int = 0,
-                    pool_seeds: bool = False) -> pd.DataFrame:
+def bootstrap_table(
+    samples: pd.DataFrame, n_boot: int = 10_000, seed: int = 0, pool_seeds: bool = False
+) -> pd.DataFrame:
     """Paired bootstrap CI of every comparison found among the runs in ``samples``."""
     pp = per_problem(samples)
     frames = []
@@ -321,15 +371,38 @@ def bootstrap_table(samples: pd.DataFrame, n_boot: int = 10_000, seed: int = 0,
         ci = bootstrap_ci(diffs, pair.variant.track, n_boot=n_boot, seed=seed)
         v = pair.variant
         ci.insert(0, "pair", pair.label)
-        for i, (col, val) in enumerate((("track", v.track), ("model", v.model), ("method", v.method),
-                                        ("clipo", v.clipo), ("tau", math.nan if v.tau is None else v.tau),
-                                        ("group_size", v.group_size),
-                                        ("seeds", ",".join(str(RunSpec.parse(a).seed) for a, _ in pair.runs)),
-                                        ("reference", pair.reference.clipo))):
+        for i, (col, val) in enumerate(
+            (
+                ("track", v.track),
+                ("model", v.model),
+                ("method", v.method),
+                ("clipo", v.clipo),
+                ("tau", math.nan if v.tau is None else v.tau),
+                ("group_size", v.group_size),
+                ("seeds", ",".join(str(RunSpec.parse(a).seed) for a, _ in pair.runs)),
+                ("reference", pair.reference.clipo),
+            )
+        ):
             ci.insert(1 + i, col, val)
         frames.append(ci)
-    cols = ["pair", "track", "model", "method", "clipo", "tau", "group_size", "seeds", "reference", "benchmark",
-            "is_average", "n_problems", "delta", "ci_low", "ci_high", "significant"]
+    cols = [
+        "pair",
+        "track",
+        "model",
+        "method",
+        "clipo",
+        "tau",
+        "group_size",
+        "seeds",
+        "reference",
+        "benchmark",
+        "is_average",
+        "n_problems",
+        "delta",
+        "ci_low",
+        "ci_high",
+        "significant",
+    ]
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
 
@@ -348,7 +421,9 @@ def load_samples(results_dir: str | Path) -> pd.DataFrame:
         missing = [c for c in ("benchmark", "problem_id", "correct") if c not in names]
         if missing:
             raise SchemaError(f"{path}: missing column(s) {', '.join(missing)}")
-        df = pd.read_parquet(path, columns=[c for c in ("run_id", "benchmark", "problem_id", "correct") if c in names])
+        df = pd.read_parquet(
+            path, columns=[c for c in ("run_id", "benchmark", "problem_id", "correct") if c in names]
+        )
         if "run_id" not in df.columns:
             df["run_id"] = path.parent.name
         frames.append(df[["run_id", "benchmark", "problem_id", "correct"]])
@@ -359,39 +434,55 @@ def load_samples(results_dir: str | Path) -> pd.DataFrame:
 
 def se_markdown(table: pd.DataFrame) -> str:
     """The SE table in Markdown: one row per Δ; ✓ where |Δ| > 2 SE; 'Paper tables' = where it is printed."""
-    head = ("| Comparison | Paper tables | Benchmark | Δ | SE (conservative) | \\|Δ\\|>2SE | SE (optimistic) "
-            "| \\|Δ\\|>2SE |\n|---|---|---|---:|---:|:-:|---:|:-:|\n")
-    lines = [f"| {r.pair} | {r.printed_in} | {r.benchmark} | {r.delta:+.2f} | {r.se_delta:.2f} "
-             f"| {'✓' if r.exceeds_2se else ''} | {r.se_delta_optimistic:.2f} "
-             f"| {'✓' if r.exceeds_2se_optimistic else ''} |" for r in table.itertuples()]
+    head = (
+        "| Comparison | Paper tables | Benchmark | Δ | SE (conservative) | \\|Δ\\|>2SE | SE (optimistic) "
+        "| \\|Δ\\|>2SE |\n|---|---|---|---:|---:|:-:|---:|:-:|\n"
+    )
+    lines = [
+        f"| {r.pair} | {r.printed_in} | {r.benchmark} | {r.delta:+.2f} | {r.se_delta:.2f} "
+        f"| {'✓' if r.exceeds_2se else ''} | {r.se_delta_optimistic:.2f} "
+        f"| {'✓' if r.exceeds_2se_optimistic else ''} |"
+        for r in table.itertuples()
+    ]
     return head + "\n".join(lines) + "\n"
 
 
 def bootstrap_markdown(table: pd.DataFrame) -> str:
     """The bootstrap table in Markdown: Δ with its 95% CI; ✓ where the CI excludes 0."""
     head = "| Comparison | Benchmark | Problems | Δ | 95% CI | CI excludes 0 |\n|---|---|---:|---:|:-:|:-:|\n"
-    lines = [f"| {r.pair} | {r.benchmark} | {r.n_problems} | {r.delta:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
-             f"| {'✓' if r.significant else ''} |" for r in table.itertuples()]
+    lines = [
+        f"| {r.pair} | {r.benchmark} | {r.n_problems} | {r.delta:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
+        f"| {'✓' if r.significant else ''} |"
+        for r in table.itertuples()
+    ]
     return head + "\n".join(lines) + "\n"
 
 
 def summarize_se(table: pd.DataFrame) -> dict:
     """Counts for the write-up, for every Δ ('all') and for the Δ rows the paper prints ('printed'):
-    how many there are, how many are positive and how many exceed 2 SE, per benchmark and for averages."""
+    how many there are, how many point the way the paper claims (CLIPO above its base, the fixed head
+    below learned-head CLIPO) and how many exceed 2 SE, per benchmark and for averages."""
     printed = table["printed_in"].fillna("").astype(str) != ""
     out = {}
     for subset, rows in (("all", table), ("printed", table[printed])):
         out[subset] = {}
-        for kind, sub in (("benchmark", rows[~rows["is_average"].astype(bool)]),
-                          ("average", rows[rows["is_average"].astype(bool)])):
-            out[subset][kind] = {"n": len(sub), "positive": int((sub["delta"] > 0).sum()),
-                                 "exceeds_2se": int(sub["exceeds_2se"].sum()),
-                                 "exceeds_2se_optimistic": int(sub["exceeds_2se_optimistic"].sum())}
+        for kind, sub in (
+            ("benchmark", rows[~rows["is_average"].astype(bool)]),
+            ("average", rows[rows["is_average"].astype(bool)]),
+        ):
+            favour = np.where(sub["reference"] == "none", sub["delta"] > 0, sub["delta"] < 0)
+            out[subset][kind] = {
+                "n": len(sub),
+                "favourable": int(favour.sum()),
+                "exceeds_2se": int(sub["exceeds_2se"].sum()),
+                "exceeds_2se_optimistic": int(sub["exceeds_2se_optimistic"].sum()),
+            }
     return out
 
 
-def significance_tables(results: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000,
-                        seed: int = 0) -> dict[str, pd.DataFrame]:
+def significance_tables(
+    results: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000, seed: int = 0
+) -> dict[str, pd.DataFrame]:
     """Every significance table for a results folder: 'bootstrap' (per-sample records, each seed and
     seeds pooled) and 'se_<source>' (binomial SEs) for the folder's scores and ``paper``'s ('paper' =
     the repository's transcription; None to leave it out)."""
@@ -418,8 +509,13 @@ def significance_tables(results: str | Path, paper: str | Path | None = PAPER, n
     return tables
 
 
-def run_significance_command(results: str | Path, out: str | Path, paper: str | Path | None = PAPER,
-                             n_boot: int = 10_000, seed: int = 0) -> int:
+def run_significance_command(
+    results: str | Path,
+    out: str | Path,
+    paper: str | Path | None = PAPER,
+    n_boot: int = 10_000,
+    seed: int = 0,
+) -> int:
     """`clipo significance`: write each table as CSV and Markdown under ``out``."""
     results, out = Path(results), Path(out)
     if not results.exists():
