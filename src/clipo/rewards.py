@@ -1,0 +1,541 @@
+"""Verifiable outcome rewards: is the model's final ``\\boxed{...}`` answer correct?
+
+``compute_score`` has the signature verl's ``reward.custom_reward_function`` expects, and the mini
+trainer and the evaluators call the same function, so every backend scores answers identically.
+
+Model output is untrusted text. Every public function here returns instead of raising, and each call has a
+bounded cost: only the tail of a response is searched, answers longer than any benchmark answer skip the
+symbolic path, numbers too large to build (``10^{10^{10}}``, ``(10^{100})!``) are rejected from the parsed
+but still unevaluated expression tree before math-verify compares anything, and in the main thread a
+wall-clock deadline interrupts whatever work remains (signals cannot be used in other threads, where the
+structural guards alone apply).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+
+logger = logging.getLogger(__name__)
+
+# Responses are searched only in their last characters: the final answer sits at the end, and regexes over a
+# 100k-character string would otherwise dominate the cost of a call.
+TAIL_CHARS = 8_000
+# Longest boxed content that is handed to the symbolic checker; benchmark answers are far shorter.
+MAX_SYMBOLIC_CHARS = 400
+# Longest boxed content that is extracted at all.
+MAX_ANSWER_CHARS = 2_000
+# Wall-clock budget for the symbolic comparison of one response (main thread only).
+SYMBOLIC_DEADLINE_S = 1.0
+# How many earlier \boxed openings are tried when the last ones are unbalanced (truncated responses).
+MAX_BOX_CANDIDATES = 32
+
+Scorer = Callable[[str, str], bool]
+
+
+# --------------------------------------------------------------------------------------------- extraction
+
+_BOX_OPEN = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BOX_BARE = re.compile(r"\\boxed[ \t]+([^\s${}\\]+)")
+
+
+def _as_text(value: object) -> str | None:
+    """Coerce a response/ground truth to text; None for what cannot be text (None, containers of junk)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, numbers.Number) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _balanced_content(text: str, start: int) -> str | None:
+    """Content from ``start`` (just after an opening brace) up to its matching brace, or None."""
+    depth = 1
+    end = min(len(text), start + MAX_ANSWER_CHARS + 1)
+    for i in range(start, end):
+        ch = text[i]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:i]
+    return None
+
+
+def _last_boxed(text: str) -> str | None:
+    tail = text[-TAIL_CHARS:]
+    braced = [m.end() for m in _BOX_OPEN.finditer(tail)]
+    bare = [(m.start(), m.group(1)) for m in _BOX_BARE.finditer(tail)]
+    last_bare = bare[-1] if bare else None
+    for content_start in reversed(braced[-MAX_BOX_CANDIDATES:]):
+        if last_bare is not None and last_bare[0] > content_start:
+            return last_bare[1]
+        content = _balanced_content(tail, content_start)
+        if content is not None:
+            return content
+    return last_bare[1] if last_bare is not None else None
+
+
+def extract_boxed(text: object) -> str | None:
+    """The content of the last ``\\boxed{...}``/``\\fbox{...}`` with balanced braces (or ``\\boxed 5``).
+
+    Nested boxes (``\\boxed{\\boxed{5}}``) are unwrapped. None when there is no complete box.
+    """
+    try:
+        s = _as_text(text)
+        if not s:
+            return None
+        content = _last_boxed(s)
+        for _ in range(4):
+            if content is None or not _BOX_OPEN.match(content.strip()):
+                break
+            inner = _last_boxed(content.strip())
+            if inner is None:
+                break
+            content = inner
+        return content.strip() if content is not None else None
+    except Exception:  # noqa: BLE001 - untrusted input must never raise
+        logger.debug("extract_boxed failed", exc_info=True)
+        return None
+
+
+# ------------------------------------------------------------------------------------- normalisation
+
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|textit|operatorname)\s*\{([^{}]*)\}")
+_LATEX_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|~")
+_THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d])")
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,4})?")
+_FRACTION_LATEX = re.compile(r"^(-?)\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(-?\d+)\s*\}$")
+_SLASH_FRACTION = re.compile(r"^(-?\d+)\s*/\s*(-?\d+)$")
+_UNIT_WORDS = re.compile(r"^(.*?\d\.?)\s*(?:[a-zA-Z][a-zA-Z.\s/]*)$")
+
+
+def _strip_wrappers(s: str) -> str:
+    """Remove LaTeX text wrappers and spacing so ``\\text{18 dollars}`` reads as ``18 dollars``."""
+    previous = None
+    for _ in range(4):
+        if s == previous:
+            break
+        previous = s
+        s = _TEXT_WRAPPER.sub(r"\1", s)
+    s = _LATEX_SPACING.sub(" ", s)
+    s = s.replace("\\left", "").replace("\\right", "")
+    return s.strip().strip("$").strip()
+
+
+def normalize_number(answer: str, allow_units: bool = False) -> Fraction | None:
+    """A GSM-style answer as an exact number: ``1,000``, ``$18``, ``18.0``, ``18\\%``, ``3/4``.
+
+    With ``allow_units`` a trailing word is dropped (``18 dollars``); only word problems want that, since in
+    competition maths ``2 pi`` is not 2. None when the answer is not a single plain number.
+    """
+    if len(answer) > 100:
+        return None
+    s = _strip_wrappers(answer)
+    s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = re.sub(r"^[a-zA-Z]\s*=\s*", "", s.strip())  # "x = 5"
+    s = _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), s).strip().rstrip(".").strip()
+    if m := _FRACTION_LATEX.match(s):
+        sign, num, den = m.groups()
+        return _fraction(int(num), int(den), negative=sign == "-")
+    if m := _SLASH_FRACTION.match(s):
+        return _fraction(int(m.group(1)), int(m.group(2)))
+    if allow_units and not _NUMBER.fullmatch(s) and (m := _UNIT_WORDS.match(s)):
+        s = m.group(1).rstrip(".")  # "18 dollars", "5 cm", "3 apples."
+    if not _NUMBER.fullmatch(s):
+        return None
+    try:
+        return Fraction(s)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+
+
+def _fraction(num: int, den: int, negative: bool = False) -> Fraction | None:
+    if den == 0:
+        return None
+    value = Fraction(num, den)
+    return -value if negative else value
+
+
+def _canonical_string(answer: str) -> str:
+    """Exact-match form: wrappers, spacing, case and surrounding punctuation removed."""
+    s = _strip_wrappers(answer)
+    s = re.sub(r"\s+", "", s).rstrip(".").lower()
+    return s
+
+
+# -------------------------------------------------------------------------- symbolic (math-verify) path
+
+
+class _DeadlineExceeded(BaseException):
+    """Raised from SIGALRM; a BaseException so math-verify's ``except Exception`` cannot swallow it."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` in the main thread; a no-op elsewhere (signals need it).
+
+    Restores a timer the caller may have armed (e.g. a test timeout), minus the time spent here.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def _on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise _DeadlineExceeded
+
+    try:
+        previous_handler = signal.signal(signal.SIGALRM, _on_alarm) or signal.SIG_DFL
+    except ValueError:  # not the main interpreter
+        yield
+        return
+    started = time.monotonic()
+    previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        remaining, interval = previous_timer
+        if remaining > 0:
+            left = max(remaining - (time.monotonic() - started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
+
+
+# Constructs never found in a benchmark's final answer whose symbolic evaluation can run unbounded.
+_UNEVALUATED_CALCULUS = re.compile(r"\\(?:[io]+int|int|lim|sum|prod|limsup|liminf)(?![a-zA-Z])")
+# LaTeX that latex2sympy evaluates while parsing (so the tree guard comes too late for it).
+_EVALUATED_AT_PARSE = re.compile(r"!|\\[dt]?binom|\\choose|\\Gamma|\\gamma|\\operatorname")
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _plausible_answer(answer: str) -> bool:
+    """Cheap string checks that keep inputs with unbounded parse/evaluation cost away from sympy."""
+    if len(answer) > MAX_SYMBOLIC_CHARS or _UNEVALUATED_CALCULUS.search(answer):
+        return False
+    if answer.count("^") + answer.count("**") > 8:
+        return False
+    longest = max((len(run) for run in _DIGIT_RUN.findall(answer)), default=0)
+    if _EVALUATED_AT_PARSE.search(answer) and longest > 4:
+        return False
+    if ("^" in answer or "**" in answer) and longest > 6:
+        return False
+    return True
+
+
+class _TooLarge(Exception):
+    """The expression denotes a number too large to build or compare in bounded time."""
+
+
+# Log10 of the largest magnitude an answer may denote; benchmark answers are nowhere near it.
+_MAX_LOG10 = 10_000.0
+# Largest argument (log10) of functions whose cost grows with the value itself (n!, sums over n terms).
+_MAX_COMBINATORIAL_LOG10 = 5.0
+# Largest argument (log10) of any other function (trig, log, ...): evaluation precision grows with it.
+_MAX_FUNCTION_ARG_LOG10 = 30.0
+_COMBINATORIAL = {
+    "factorial",
+    "factorial2",
+    "subfactorial",
+    "gamma",
+    "loggamma",
+    "binomial",
+    "RisingFactorial",
+    "FallingFactorial",
+    "Sum",
+    "Product",
+    "fibonacci",
+    "lucas",
+    "bell",
+    "catalan",
+    "harmonic",
+    "prime",
+    "primepi",
+    "bernoulli",
+    "euler",
+    "partition",
+    "multinomial_coefficients",
+}
+
+
+def _log10_bound(expr) -> float:
+    """Upper bound on log10 of the magnitude any numeric evaluation of ``expr`` can reach.
+
+    Works on the unevaluated tree math-verify's parser returns, so nothing large is ever computed.
+    Symbols count as magnitude 1: only the numbers written in the answer can make evaluation explode.
+    """
+    import sympy
+
+    if isinstance(expr, sympy.Integer):
+        return int(expr).bit_length() * 0.30103
+    if isinstance(expr, sympy.Rational):
+        return max(int(expr.p).bit_length(), int(expr.q).bit_length()) * 0.30103
+    if isinstance(expr, sympy.Float):
+        _, mantissa, exponent, bits = expr._mpf_
+        return abs(exponent + bits) * 0.30103 if mantissa else 0.0
+    args = getattr(expr, "args", ())
+    if not isinstance(args, tuple) or not args:
+        return 0.0
+    bounds = [_log10_bound(a) for a in args if isinstance(a, sympy.Basic)]
+    if not bounds:
+        return 0.0
+    if isinstance(expr, sympy.Pow):
+        base, exponent = bounds[0], bounds[1]
+        if exponent > 6:
+            raise _TooLarge
+        # (x+1)^5000 parses instantly but verify() expands it; x^5000 (a bare symbol) is harmless.
+        if exponent > 1.5 and not expr.base.is_Symbol and expr.base.free_symbols:
+            raise _TooLarge
+        result = max(base, 1.0) * (10.0**exponent)
+    elif isinstance(expr, sympy.exp):  # e^{e^{e^{10}}} written as exp()
+        if bounds[0] > 6:
+            raise _TooLarge
+        result = 0.4343 * (10.0 ** bounds[0])
+    elif isinstance(expr, sympy.Mul):
+        result = sum(bounds)
+    elif isinstance(expr, sympy.Add):
+        result = max(bounds) + math.log10(len(bounds))
+    elif type(expr).__name__ in _COMBINATORIAL:
+        largest = max(bounds)
+        if largest > _MAX_COMBINATORIAL_LOG10:
+            raise _TooLarge
+        result = (10.0**largest) * max(largest, 1.0)
+    elif isinstance(expr, sympy.Function) and max(bounds) > _MAX_FUNCTION_ARG_LOG10:
+        raise _TooLarge  # sin(10^{1000}) needs 1000-digit precision to evaluate
+    else:
+        result = max(bounds)
+    if result > _MAX_LOG10:
+        raise _TooLarge
+    return result
+
+
+def _safe_to_compare(parsed: list) -> bool:
+    import sympy
+
+    try:
+        for item in parsed:
+            if isinstance(item, sympy.Basic):
+                _log10_bound(item)
+        return True
+    except (_TooLarge, RecursionError):
+        return False
+
+
+class _QuietTimeoutWarning(logging.Filter):
+    """math-verify warns once that its own timeouts are off; ours (``_deadline``) replace them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Timeout is disabled" not in record.getMessage()
+
+
+_MATH_VERIFY_READY = False
+
+
+def _math_verify():
+    """math-verify, warmed up once: its first parse builds the LaTeX grammar (~1 s), which must not be
+    charged to the first response's deadline."""
+    global _MATH_VERIFY_READY
+    import math_verify
+
+    if not _MATH_VERIFY_READY:
+        for name in ("math_verify.parser", "math_verify.grader"):
+            logging.getLogger(name).addFilter(_QuietTimeoutWarning())
+        warm = math_verify.parse("\\boxed{\\frac{1}{2}}", parsing_timeout=None)
+        math_verify.verify(warm, math_verify.parse("$0.5$", parsing_timeout=None), timeout_seconds=None)
+        _MATH_VERIFY_READY = True
+    return math_verify
+
+
+def symbolic_equal(gold: str, answer: str) -> bool:
+    """Mathematical equivalence of two boxed answers via math-verify, guarded against hostile sizes.
+
+    math-verify's own timeouts use ``signal.alarm`` with whole seconds and refuse to run outside the main
+    thread, so they are switched off and ``_deadline`` plus the size guard take their place.
+    """
+    if not (_plausible_answer(gold) and _plausible_answer(answer)):
+        return False
+    try:
+        mv = _math_verify()
+        with _deadline(SYMBOLIC_DEADLINE_S):
+            gold_parsed = mv.parse("\\boxed{" + gold + "}", parsing_timeout=None)
+            answer_parsed = mv.parse("\\boxed{" + answer + "}", parsing_timeout=None)
+            if not gold_parsed or not answer_parsed:
+                return False
+            if not (_safe_to_compare(gold_parsed) and _safe_to_compare(answer_parsed)):
+                return False
+            return bool(mv.verify(gold_parsed, answer_parsed, timeout_seconds=None))
+    except _DeadlineExceeded:
+        logger.debug("symbolic comparison exceeded %.1f s", SYMBOLIC_DEADLINE_S)
+        return False
+    except Exception:  # noqa: BLE001 - untrusted input must never raise
+        logger.debug("symbolic comparison failed", exc_info=True)
+        return False
+
+
+# ------------------------------------------------------------------------------------------------ scorers
+
+
+def _numbers_equal(gold: str, answer: str, allow_units: bool = False) -> bool:
+    g, a = normalize_number(gold, allow_units), normalize_number(answer, allow_units)
+    return g is not None and a is not None and g == a
+
+
+def _strings_equal(gold: str, answer: str) -> bool:
+    g, a = _canonical_string(gold), _canonical_string(answer)
+    return bool(g) and g == a
+
+
+def score_math(gold: str, answer: str) -> bool:
+    """Competition maths: symbolic equivalence first, then plain numbers, then the exact string."""
+    return symbolic_equal(gold, answer) or _numbers_equal(gold, answer) or _strings_equal(gold, answer)
+
+
+def score_gsm(gold: str, answer: str) -> bool:
+    """Grade-school arithmetic: the number decides ("1,000" = "1000" = "$1,000.00"); symbolic as fallback."""
+    return (
+        _numbers_equal(gold, answer, allow_units=True)
+        or _strings_equal(gold, answer)
+        or symbolic_equal(gold, answer)
+    )
+
+
+_CHOICE = re.compile(
+    r"^(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\s*(?:is)?\s*:?\s*)?"
+    r"[(\[]?\s*([A-Za-z])\s*(?:[)\]]\s*[.:]?|[.:])?(?:(?<=[.:)\]])\s*.*)?$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def choice_letter(answer: str) -> str | None:
+    """The option letter of ``B``, ``(B)``, ``B)``, ``B. text``, ``\\text{B}``, ``Option B``; None otherwise.
+
+    A lower-case letter counts only on its own, so ``\\boxed{a dog}`` is not option A.
+    """
+    s = _strip_wrappers(answer).strip()
+    if not s or len(s) > 300:
+        return None
+    m = _CHOICE.match(s)
+    if m is None:
+        return None
+    letter = m.group(1)
+    if letter.islower() and len(s.strip("()[]. ")) > 1:
+        return None
+    return letter.upper()
+
+
+def score_multiple_choice(gold: str, answer: str) -> bool:
+    """Multiple choice (cQA, tQA, MMLU, the mini "mc" split): the option letters must agree."""
+    g, a = choice_letter(gold), choice_letter(answer)
+    if g is not None:
+        return a == g
+    return _strings_equal(gold, answer)
+
+
+# Named scorers, chosen by data_source (the same idea as verl's registries: one entry per family).
+SCORERS: dict[str, Scorer] = {
+    "math": score_math,
+    "gsm": score_gsm,
+    "mc": score_multiple_choice,
+}
+
+# data_source values of the released CLIPO files and the mini track, mapped to their scorer.
+DATA_SOURCES: dict[str, str] = {
+    "conrl/gsm8k": "gsm",
+    "conrl/gsm_symbolic": "gsm",
+    "conrl/gsm_p1": "gsm",
+    "conrl/gsm_p2": "gsm",
+    "conrl/math": "math",
+    "conrl/math75": "math",
+    "conrl/math_perturb_simple": "math",
+    "conrl/math_perturb_hard": "math",
+    "conrl/aime": "math",
+    "conrl/aime2025": "math",
+    "conrl/amc": "math",
+    "conrl/theoremqa": "math",
+    "conrl/mmlu": "mc",
+    "conrl/mmlu2k": "mc",
+    "conrl/commonsense_qa": "mc",
+    "conrl/truthfulqa": "mc",
+    **{f"clipo/mini/{split}": "gsm" for split in ("train", "test", "sym", "p1", "p2")},
+    "clipo/mini/mc": "mc",
+}
+
+_MC_FRAGMENTS = ("mmlu", "commonsense", "csqa", "truthful", "multiple_choice", "multiplechoice")
+_GSM_FRAGMENTS = ("gsm", "clipo/mini")
+
+
+def scorer_name(data_source: object) -> str:
+    """The scorer family for a data_source; unknown names are matched by fragments, default maths."""
+    name = (_as_text(data_source) or "").strip().lower()
+    if name in DATA_SOURCES:
+        return DATA_SOURCES[name]
+    tokens = set(re.split(r"[/_\-.\s]+", name))
+    if "mc" in tokens or any(f in name for f in _MC_FRAGMENTS):
+        return "mc"
+    if any(f in name for f in _GSM_FRAGMENTS):
+        return "gsm"
+    return "math"
+
+
+def _gold_answer(ground_truth: object) -> str | None:
+    """The reference answer: the boxed answer of a full worked solution (MATH train) or the text itself."""
+    text = _as_text(ground_truth)
+    if text is None:
+        return None
+    boxed = extract_boxed(text) if "\\boxed" in text or "\\fbox" in text else None
+    if boxed is None and "####" in text:  # GSM8K's original "solution #### answer" form
+        boxed = text.rsplit("####", 1)[1].strip()
+    answer = boxed if boxed is not None else text.strip()
+    if answer.startswith("$") and answer.endswith("$") and len(answer) > 1:
+        answer = answer.strip("$").strip()
+    return answer or None
+
+
+def _gold_answers(ground_truth: object) -> list[str]:
+    if isinstance(ground_truth, (list, tuple)) or type(ground_truth).__name__ == "ndarray":
+        items = list(ground_truth)[:16]
+    else:
+        items = [ground_truth]
+    return [g for g in (_gold_answer(item) for item in items) if g is not None]
+
+
+def extract_answer(data_source: object, text: object) -> str | None:
+    """The answer the scorer reads from a response: the option letter for multiple choice, else the box."""
+    boxed = extract_boxed(text)
+    if boxed is None:
+        return None
+    if scorer_name(data_source) == "mc":
+        return choice_letter(boxed) or boxed
+    return boxed
+
+
+def compute_score(data_source, solution_str, ground_truth, extra_info=None) -> float:
+    """1.0 when the last boxed answer of ``solution_str`` matches ``ground_truth``, else 0.0.
+
+    verl's custom reward signature. Never raises; anything unparseable scores 0.0. ``ground_truth`` may be
+    a bare answer, a full solution containing ``\\boxed{}``, or a list of acceptable answers.
+    """
+    del extra_info  # part of verl's signature; the answer alone decides
+    try:
+        answer = extract_boxed(solution_str)
+        if answer is None:
+            return 0.0
+        scorer = SCORERS[scorer_name(data_source)]
+        return 1.0 if any(scorer(gold, answer) for gold in _gold_answers(ground_truth)) else 0.0
+    except Exception:  # noqa: BLE001 - untrusted input must never raise
+        logger.debug("compute_score failed", exc_info=True)
+        return 0.0
