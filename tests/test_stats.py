@@ -274,3 +274,11 @@ def test_significance_command_writes_tables(tmp_path):
     assert np.allclose(
         boot.set_index("benchmark")["delta"], se_mini.set_index("benchmark")["delta"].loc[boot["benchmark"]]
     )
+
+
+def test_significance_without_samples_writes_an_empty_bootstrap_table(tmp_path):
+    write_scores(paper_like(), tmp_path / "paper" / "scores.csv")
+    assert stats.run_significance_command(tmp_path / "paper", tmp_path / "sig", paper=None) == 0
+    assert pd.read_csv(tmp_path / "sig" / "bootstrap.csv").empty
+    assert "No comparison" in (tmp_path / "sig" / "bootstrap.md").read_text()
+    assert len(pd.read_csv(tmp_path / "sig" / "se_paper.csv")) == 9

@@ -244,7 +244,7 @@ def build_report(
     sig = significance_tables(results, paper, n_boot=n_boot)
     parts.append("## Is a Δ real?\n")
     parts.append("### This run set: paired bootstrap over problems\n")
-    if "bootstrap" in sig:
+    if len(sig["bootstrap"]):
         parts.append(
             "Δ = CLIPO minus its base method (same track, model, method, group size and seed; the "
             "fixed head minus learned-head CLIPO), in percentage points, on the problems both runs "
@@ -254,8 +254,11 @@ def build_report(
         parts.append(bootstrap_paragraph(sig["bootstrap"]) + "\n")
         parts.append(bootstrap_markdown(sig["bootstrap"]))
     else:
-        missing.append(f"per-sample records: no `{results}/eval/*/samples.parquet`, so no bootstrap CIs")
-        parts.append("_No per-sample records._\n")
+        missing.append(
+            f"per-sample records: no CLIPO run and its base run both have `{results}/eval/<run_id>/"
+            "samples.parquet`, so no bootstrap CIs"
+        )
+        parts.append(bootstrap_markdown(sig["bootstrap"]))
     if "se_paper" in sig:
         parts.append("### The paper's numbers: binomial standard errors\n")
         parts.append(paper_se_paragraph(sig["se_paper"]) + "\n")
