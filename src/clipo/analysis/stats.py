@@ -523,8 +523,10 @@ def run_significance_command(
         raise FileNotFoundError(f"--results {results}: no such folder")
     tables = significance_tables(results, paper, n_boot, seed)
     if tables["bootstrap"].empty:
-        print(f"no comparison with per-sample records under {results}/eval/*/samples.parquet: "
-              "bootstrap table is empty")
+        print(
+            f"no comparison with per-sample records under {results}/eval/*/samples.parquet: "
+            "bootstrap table is empty"
+        )
     if not any(k.startswith("se_") for k in tables):
         print(f"no scores.csv under {results} nor paper scores: no standard-error table")
     for name, table in tables.items():
