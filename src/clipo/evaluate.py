@@ -100,7 +100,11 @@ def aggregate(samples: pd.DataFrame, spec: RunSpec, source: str) -> pd.DataFrame
 
 def generate_responses(model, tokenizer, prompts: Sequence, sampling: Sampling, batch_size: int,
                        seed: int = 0, progress=None) -> list[list[str]]:
-    """``sampling.n`` responses per prompt, generated ``batch_size`` sequences at a time."""
+    """``sampling.n`` responses per prompt, generated ``batch_size`` sequences at a time.
+
+    Each batch samples from its own stream seeded by (seed, position), so a rerun reproduces every
+    response; sampled (not greedy) responses change if the batch size changes.
+    """
     from clipo.mini.generation import decode_responses, encode_prompts, generate
 
     flat = [p for p in prompts for _ in range(sampling.n)]
