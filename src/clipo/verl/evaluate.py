@@ -1,0 +1,137 @@
+"""GPU evaluation of a trained (or base) model with SGLang's offline engine — same records as the mini evaluator.
+
+``python -m clipo.verl.evaluate --model RUNSET/runs/<run_id>/final --run-id <run_id> --source RUNSET
+--data-dir data --out RUNSET/eval/<run_id> [--tp-size 1] [--dp-size 8]``
+
+Why SGLang's offline engine (``sglang.Engine``) and not verl's validation dumps:
+- it evaluates any HF folder, including the base-model pseudo-run that never trains;
+- every sample keeps its problem id (the row of the evaluation file), which paired bootstrap CIs need;
+  verl's validation shuffles, filters overlong prompts and dumps text without stable ids;
+- prompts, scoring and aggregation are the mini evaluator's own functions (``clipo.evaluate``:
+  ``sampling_for``, ``score_samples``, ``aggregate``), so samples.parquet and scores.csv cannot differ in
+  format between backends; SGLang is also the rollout engine of training, with the paper's
+  ``val_kwargs`` (Table 8: n 1/16, greedy/sampling, T 0.6, top-p 0.95) as defaults.
+Prompts are rendered with the model's chat template exactly as verl's RL dataset does
+(``apply_chat_template(..., add_generation_prompt=True)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from clipo.evaluate import Sampling, aggregate, sampling_for, score_samples
+from clipo.methods import ConfigError
+from clipo.runs import RunSpec
+
+
+def engine_sampling_params(sampling: Sampling) -> dict:
+    """SGLang sampling parameters of one request; greedy decoding is temperature 0 (top-p then unused)."""
+    if sampling.do_sample:
+        return {"max_new_tokens": sampling.max_new_tokens, "temperature": sampling.temperature,
+                "top_p": sampling.top_p}
+    return {"max_new_tokens": sampling.max_new_tokens, "temperature": 0.0, "top_p": 1.0}
+
+
+def build_prompts(tokenizer, problems: pd.DataFrame) -> list[str]:
+    """Input text of every problem: the file's chat messages through the model's chat template."""
+    from clipo.mini.generation import render_prompt
+
+    return [render_prompt(tokenizer, [{"role": m["role"], "content": m["content"]} for m in p])
+            for p in problems["prompt"]]
+
+
+def expand(prompts: Sequence[str], n: int) -> list[str]:
+    """n copies of each prompt, problem-major (sample k of problem i is entry i·n + k)."""
+    return [p for p in prompts for _ in range(n)]
+
+
+def regroup(outputs: Sequence[dict], n: int) -> list[list[str]]:
+    """SGLang outputs (dicts with "text") back to one list of n responses per problem."""
+    if len(outputs) % n:
+        raise ValueError(f"{len(outputs)} outputs are not a multiple of n={n}")
+    texts = [o["text"] for o in outputs]
+    return [texts[i:i + n] for i in range(0, len(texts), n)]
+
+
+def evaluate(model_path: str, run_id: str, source: str, data_dir: str, out: str, sampling: Sampling | None = None,
+             limit: int | None = None, tp_size: int = 1, dp_size: int = 1, seed: int = 0,
+             mem_fraction: float = 0.85) -> pd.DataFrame:
+    """Evaluate on every benchmark of the run's track; writes ``out``/samples.parquet and scores.csv."""
+    import sglang
+    from transformers import AutoTokenizer
+
+    from clipo.analysis.schema import write_samples, write_scores
+    from clipo.data.registry import eval_files
+    from clipo.data.schema import load_dataset
+
+    spec = RunSpec.parse(run_id)
+    if spec.track == "mini":
+        raise ConfigError("track 'mini' is evaluated on CPU with `clipo evaluate`")
+    sampling = sampling or sampling_for(spec.track)
+    datasets = {}
+    for f in eval_files(spec.track):  # validate every file before the engine takes the GPUs
+        df = load_dataset(Path(data_dir) / f.path)
+        datasets[f.benchmark] = df.iloc[:limit] if limit else df
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    engine = sglang.Engine(model_path=model_path, tp_size=tp_size, dp_size=dp_size, random_seed=seed,
+                           mem_fraction_static=mem_fraction)
+    try:
+        parts = []
+        for benchmark, df in datasets.items():
+            print(f"evaluate {run_id}: {benchmark} ({len(df)} problems × {sampling.n})", file=sys.stderr)
+            outputs = engine.generate(prompt=expand(build_prompts(tokenizer, df), sampling.n),
+                                      sampling_params=engine_sampling_params(sampling))
+            parts.append(score_samples(run_id, benchmark, df, regroup(outputs, sampling.n)))
+    finally:
+        engine.shutdown()
+    samples = pd.concat(parts, ignore_index=True)
+    scores = aggregate(samples, spec, source)
+    write_samples(samples, Path(out) / "samples.parquet")
+    write_scores(scores, Path(out) / "scores.csv")
+    return scores
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m clipo.verl.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="HF model folder or hub id")
+    p.add_argument("--run-id", required=True, help="run id whose fields label the score rows")
+    p.add_argument("--source", required=True, help="run-set name for the 'source' column")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--out", required=True, help="folder for samples.parquet and scores.csv")
+    p.add_argument("--n", type=int, help="samples per problem (default: the track's)")
+    p.add_argument("--do-sample", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--max-new-tokens", type=int, help="default: the track's max response length")
+    p.add_argument("--limit", type=int, help="only the first K problems of each benchmark")
+    p.add_argument("--tp-size", type=int, default=1, help="tensor parallel size of the engine")
+    p.add_argument("--dp-size", type=int, default=1, help="data parallel replicas (e.g. the GPUs of the node)")
+    p.add_argument("--mem-fraction", type=float, default=0.85, help="GPU memory share of SGLang")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    spec = RunSpec.parse(args.run_id)
+    sampling = sampling_for(spec.track, n=args.n, do_sample=args.do_sample, temperature=args.temperature,
+                            top_p=args.top_p, max_new_tokens=args.max_new_tokens)
+    scores = evaluate(args.model, args.run_id, args.source, args.data_dir, args.out, sampling=sampling,
+                      limit=args.limit, tp_size=args.tp_size, dp_size=args.dp_size, seed=args.seed,
+                      mem_fraction=args.mem_fraction)
+    for row in scores.itertuples():
+        print(f"{row.benchmark:>8}: {row.score:6.2f}%  ({row.n_problems} problems × {row.n_samples})")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (ConfigError, FileNotFoundError) as e:
+        print(f"clipo.verl.evaluate: error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,95 @@
+"""GPU evaluation's pure parts on CPU: prompts, SGLang request parameters, record assembly, Pass@1 —
+and the whole ``evaluate`` orchestration against a stand-in SGLang engine (no GPU, no sglang install)."""
+
+import sys
+import types
+
+import pandas as pd
+import pytest
+
+from clipo.analysis.schema import SAMPLE_COLUMNS, SCORE_COLUMNS, read_scores
+from clipo.data.registry import eval_files
+from clipo.data.synthetic import generate_split
+from clipo.evaluate import sampling_for
+from clipo.verl import evaluate as gpu_eval
+
+RUN_ID = "I_qwen2.5-3b-instruct_grpo_infonce_tau0.05_g16_s0_verl"
+
+
+class Tokenizer:
+    """Records how prompts are rendered (verl renders with add_generation_prompt=True, untokenized)."""
+
+    chat_template = "{{ messages }}"
+
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+        assert tokenize is False and add_generation_prompt is True
+        return "|".join(f"{m['role']}:{m['content']}" for m in messages) + "|assistant:"
+
+
+def _problems(n=4):
+    return generate_split("test", n, seed=0, seen=set())
+
+
+def _answer(problems, i):
+    return problems["reward_model"].iloc[i]["ground_truth"]
+
+
+def test_request_parameters_follow_the_tracks_protocol():
+    assert gpu_eval.engine_sampling_params(sampling_for("I")) == {"max_new_tokens": 2048, "temperature": 0.0,
+                                                                  "top_p": 1.0}  # Table 8: greedy
+    assert gpu_eval.engine_sampling_params(sampling_for("II")) == {"max_new_tokens": 4096, "temperature": 0.6,
+                                                                   "top_p": 0.95}
+    assert sampling_for("II").n == 16
+
+
+def test_prompts_records_and_pass_at_1():
+    problems = _problems()
+    prompts = gpu_eval.build_prompts(Tokenizer(), problems)
+    assert prompts[0].startswith("user:") and prompts[0].endswith("|assistant:")
+    flat = gpu_eval.expand(prompts, 2)
+    assert flat[:2] == [prompts[0]] * 2 and len(flat) == 8
+    # sample 0 of every problem is right, sample 1 only for problem 0 → Pass@1 = 5/8
+    outputs = [{"text": f"so \\boxed{{{_answer(problems, i // 2) if i % 2 == 0 or i == 1 else 999}}}"}
+               for i in range(len(flat))]
+    responses = gpu_eval.regroup(outputs, 2)
+    samples = gpu_eval.score_samples(RUN_ID, "GSM8K", problems, responses)
+    assert list(samples.columns) == list(SAMPLE_COLUMNS)
+    assert samples["problem_id"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and samples["sample_id"].tolist() == [0, 1] * 4
+    assert samples["correct"].tolist() == [True, True, True, False, True, False, True, False]
+    with pytest.raises(ValueError, match="multiple of n=3"):
+        gpu_eval.regroup(outputs, 3)
+
+
+def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
+    problems = _problems(3)
+    for f in eval_files("I"):
+        path = tmp_path / "data" / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        problems.to_parquet(path)
+    calls = []
+
+    class Engine:
+        def __init__(self, **kwargs):
+            calls.append(kwargs)
+
+        def generate(self, prompt, sampling_params):
+            calls.append(sampling_params)
+            return [{"text": f"\\boxed{{{_answer(problems, i)}}}" if i != 2 else "no box"}
+                    for i in range(len(prompt))]
+
+        def shutdown(self):
+            calls.append("shutdown")
+
+    monkeypatch.setitem(sys.modules, "sglang", types.SimpleNamespace(Engine=Engine))
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", staticmethod(lambda path: Tokenizer()))
+    scores = gpu_eval.evaluate("/models/final", RUN_ID, "paper-gpu", str(tmp_path / "data"), str(tmp_path / "out"),
+                               tp_size=1, dp_size=8)
+    assert calls[0]["dp_size"] == 8 and calls[0]["model_path"] == "/models/final" and calls[-1] == "shutdown"
+    assert list(scores["benchmark"]) == [f.benchmark for f in eval_files("I")]
+    assert scores["score"].tolist() == pytest.approx([200 / 3] * 8)  # the third problem has no boxed answer
+    on_disk = read_scores(tmp_path / "out" / "scores.csv")
+    assert list(on_disk.columns) == list(SCORE_COLUMNS) and set(on_disk["method"]) == {"grpo"}
+    samples = pd.read_parquet(tmp_path / "out" / "samples.parquet")
+    assert list(samples.columns) == list(SAMPLE_COLUMNS) and len(samples) == 3 * 8
