@@ -83,7 +83,9 @@ class Config:
     ppo_mini_batch_size: int
     """Prompts per optimiser update (train_batch_size / this = updates per step)."""
     max_prompt_length: int
-    """Longest prompt in tokens; a longer one is a data error."""
+    """Longest prompt in tokens."""
+    filter_overlong_prompts: bool
+    """Drop longer prompts up front (verl's data.filter_overlong_prompts); otherwise they are an error."""
     max_new_tokens: int
     """Response length limit in tokens."""
     temperature: float
@@ -161,6 +163,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
         group_size=group_size,
         ppo_mini_batch_size=arg("mini_batch_size", track.ppo_mini_batch_size),
         max_prompt_length=track.max_prompt_length,
+        filter_overlong_prompts=track.filter_overlong_prompts,
         max_new_tokens=arg("max_new_tokens", track.max_response_length),
         temperature=track.rollout_temperature,
         lr=arg("lr", track.lr),
@@ -225,14 +228,19 @@ def load_problems(cfg: Config, tokenizer) -> list[Problem]:
                 dict(row["extra_info"]) if isinstance(row.get("extra_info"), dict) else None)
         for row in df.to_dict("records")
     ]
-    if len(problems) < cfg.train_batch_size:
-        raise ConfigError(f"{path}: {len(problems)} prompts, fewer than train_batch_size={cfg.train_batch_size}")
     lengths = [len(ids) for ids in tokenizer([render_prompt(tokenizer, p.prompt) for p in problems],
                                              add_special_tokens=False)["input_ids"]]
     too_long = [i for i, n in enumerate(lengths) if n > cfg.max_prompt_length]
-    if too_long:
+    if too_long and not cfg.filter_overlong_prompts:
         raise ConfigError(f"{path}: row {too_long[0]} has a {lengths[too_long[0]]}-token prompt, longer than "
                           f"max_prompt_length={cfg.max_prompt_length} ({len(too_long)} such rows)")
+    if too_long:
+        print(f"{path}: dropped {len(too_long)} of {len(problems)} prompts longer than "
+              f"max_prompt_length={cfg.max_prompt_length} tokens", file=sys.stderr)
+        problems = [p for p, n in zip(problems, lengths) if n <= cfg.max_prompt_length]
+    if len(problems) < cfg.train_batch_size:
+        raise ConfigError(f"{path}: {len(problems)} usable prompts, fewer than train_batch_size="
+                          f"{cfg.train_batch_size}")
     return problems
 
 
