@@ -43,7 +43,8 @@ class Method:
     kl_loss_coef: float = 0.0
     kl_loss_type: str = "low_var_kl"
     dynamic_sampling: bool = False
-    """DAPO's dynamic sampling: drop groups whose rewards have zero variance and refill the batch."""
+    """DAPO's dynamic sampling: drop groups whose rewards have zero variance and refill the batch.
+    Implemented in the mini trainer (clipo.mini.train; at most ``Track.max_gen_rounds`` rounds per step)."""
     adv_estimator: str = "grpo"
     """verl advantage-estimator registry key; all four methods use GRPO's group normalisation."""
 
