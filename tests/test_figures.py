@@ -186,6 +186,14 @@ def test_fig4_deterministic_and_needs_two_points(tmp_path):
         figures.fig4(emb[(emb["phase"] == "start") | (emb.index == emb.index[-1])], tmp_path)
 
 
+def test_fig4_prefers_head_embeddings_over_hidden_states(tmp_path):
+    head = embeddings(6).assign(space="head")
+    hidden = embeddings(9, seed=1).assign(space="hidden")
+    data = figures.fig4(pd.concat([hidden, head], ignore_index=True), tmp_path)
+    assert len(data["start"]) == 6 and len(data["end"]) == 6
+    assert len(figures.fig4(hidden, tmp_path)["end"]) == 9
+
+
 def test_fig5_raw_equals_input_and_smoothing_is_an_ema(tmp_path):
     curves = {}
     for tau in (0.2, 0.05):

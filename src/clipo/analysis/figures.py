@@ -209,10 +209,20 @@ def _phase_points(df: pd.DataFrame, phase: str, seed: int) -> pd.DataFrame:
 
 
 def fig4(embeddings: pd.DataFrame, out_dir: str | Path, seed: int = 0, title: str | None = None) -> dict:
-    """Two t-SNE panels (start, end); returns phase → DataFrame(x, y, correct, group_id, step)."""
+    """Two t-SNE panels (start, end); returns phase → DataFrame(x, y, correct, group_id, step).
+
+    Dumps may carry a ``space`` column: 'head' (contrastive-head embeddings, what the paper plots) or
+    'hidden' (pooled hidden states, what trainers dump when CLIPO is off); head rows win, and a
+    hidden-state figure says so in its title.
+    """
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
+    if "space" in embeddings.columns and embeddings["space"].nunique() > 0:
+        space = "head" if (embeddings["space"] == "head").any() else str(embeddings["space"].iloc[0])
+        embeddings = embeddings[embeddings["space"] == space]
+        if space != "head":
+            title = f"{title or ''} ({space} states; no contrastive head)".strip()
     data = {}
     for phase in ("start", "end"):
         d = _phase_points(embeddings, phase, seed)
@@ -353,7 +363,11 @@ def fig5(
             raw = d[COS_KEY].astype(float).reset_index(drop=True)
             data[tau] = pd.DataFrame({"step": d["step"].to_numpy(), "raw": raw, "smooth": smooth(raw, alpha)})
     if not data:
-        raise MissingInput(f"fig5: no run logs {COS_KEY!r} with 'step' in its metrics")
+        taus = ", ".join(f"{t:g}" for t in sorted(curves))
+        raise MissingInput(
+            f"fig5: the metrics of the runs with τ = {taus} hold no value of {COS_KEY!r} with a 'step' "
+            "(it is null at steps where no group has two correct rollouts)"
+        )
     with style.context():
         fig, (ax,) = style.new_figure(style.COLUMN_WIDTH, 2.2)
         for i, (tau, d) in enumerate(data.items()):
