@@ -122,6 +122,34 @@ def test_fig3_paper_numbers(tmp_path):
         assert data[key] == pytest.approx(value, abs=0.011)
 
 
+def test_fig3_from_the_papers_transcription(tmp_path):
+    """`--source paper`: Track I is the paper's Figure 3; Track II gains match Table 14's Δ rows."""
+    for track in ("I", "II"):
+        out = tmp_path / track
+        args = [
+            "figures",
+            "--results",
+            str(tmp_path),
+            "--out",
+            str(out),
+            "--only",
+            "fig3",
+            "--source",
+            "paper",
+        ]
+        assert clipo_main([*args, "--track", track]) == 0
+        assert_images(out / "fig3_loss_gains")
+    from clipo.analysis.results import load_scores
+
+    for track, printed in (
+        ("I", {"infonce": 1.12, "supcon": 0.56, "softnn": 0.48}),
+        ("II", {"infonce": 1.35, "supcon": 0.43, "softnn": 1.35}),
+    ):
+        gains = figures.loss_gains(load_scores("paper"), track).set_index(["loss", "average"])["gain"]
+        for loss, value in printed.items():
+            assert gains[(loss, "Avg.")] == pytest.approx(value, abs=0.011)
+
+
 def test_fig3_error_bars_and_missing_base(tmp_path):
     df = table13_like()
     errors = pd.DataFrame(
