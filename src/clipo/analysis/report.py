@@ -249,7 +249,9 @@ def build_report(
             "Δ = CLIPO minus its base method (same track, model, method, group size and seed; the "
             "fixed head minus learned-head CLIPO), in percentage points, on the problems both runs "
             f"answered; 95% percentile CI from {n_boot:,} resamples of problems, drawn jointly for both "
-            "runs and for every benchmark of an average.\n"
+            "runs and for every benchmark of an average. The CI covers which problems a benchmark happens "
+            "to hold and the sampling of answers; it does not cover run-to-run variation of training "
+            "unless several seeds are pooled (rows with seeds '0,1,…').\n"
         )
         parts.append(bootstrap_paragraph(sig["bootstrap"]) + "\n")
         parts.append(bootstrap_markdown(sig["bootstrap"]))
