@@ -16,6 +16,7 @@ pytest.importorskip("transfer_queue", reason="verl's v1 trainer needs TransferQu
 
 from transformers import Qwen2Config, Qwen2ForCausalLM  # noqa: E402
 
+import clipo.verl.pooling as pooling  # noqa: E402
 import clipo.verl.worker_patch as wp  # noqa: E402
 from clipo.verl import HIDDEN_FIELD, HIDDEN_FLAG, HIDDEN_SHIFT  # noqa: E402
 
@@ -121,19 +122,19 @@ def test_no_pooling_without_the_flag_or_when_training(engine):
 
 def test_pooling_index_and_empty_responses():
     cu = torch.tensor([0, 5, 9, 12])
-    pos, rows, counts = wp.pooling_index(cu, torch.tensor([3, 2, 3]),
+    pos, rows, counts = pooling.pooling_index(cu, torch.tensor([3, 2, 3]),
                                          [torch.tensor([1, 1]), torch.tensor([0, 1]), torch.zeros(0)])
     assert pos.tolist() == [3, 4, 8] and rows.tolist() == [0, 0, 1] and counts.tolist() == [2, 1, 0]
-    pooled = wp.pool_packed(torch.arange(24.0).view(12, 2), pos, rows, counts)
+    pooled = pooling.pool_packed(torch.arange(24.0).view(12, 2), pos, rows, counts)
     assert pooled.tolist() == [[7.0, 8.0], [16.0, 17.0], [0.0, 0.0]]  # an empty response pools to zeros
     with pytest.raises(ValueError, match="hidden_shift"):
-        wp.pooling_index(cu, torch.tensor([3, 2, 3]), [torch.ones(1)] * 3, shift=2)
+        pooling.pooling_index(cu, torch.tensor([3, 2, 3]), [torch.ones(1)] * 3, shift=2)
 
 
 def test_final_norm_is_found_through_wrappers(model):
-    assert wp.final_norm(model) is model.model.norm
+    assert pooling.final_norm(model) is model.model.norm
     with pytest.raises(RuntimeError, match="final norm"):
-        wp.final_norm(torch.nn.Linear(2, 2))
+        pooling.final_norm(torch.nn.Linear(2, 2))
 
 
 def test_patch_is_installed_once():

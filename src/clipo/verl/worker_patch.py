@@ -25,56 +25,9 @@ import functools
 import torch
 
 from clipo.verl import HIDDEN_FIELD, HIDDEN_FLAG, HIDDEN_SHIFT
+from clipo.verl.pooling import capture_pooled, pooling_index
 from verl.utils import tensordict_utils as tu
 from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
-
-_WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
-
-
-def pooling_index(
-    cu_seqlens: torch.Tensor, prompt_lengths: torch.Tensor, response_masks: list[torch.Tensor], shift: int = 0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Packed positions to pool, the row each belongs to, and the number of positions per row.
-
-    ``cu_seqlens`` [B+1] are the packed offsets of prompt+response rows; ``response_masks`` holds one
-    [R_i] mask per row (multi-turn tool tokens are 0 and not pooled).
-    """
-    if shift not in (0, 1):
-        raise ValueError(f"clipo.hidden_shift={shift!r}; valid: 0, 1")
-    positions, rows = [], []
-    for i, mask in enumerate(response_masks):
-        offsets = torch.nonzero(mask.reshape(-1) > 0).reshape(-1)
-        positions.append(int(cu_seqlens[i]) + int(prompt_lengths[i]) - shift + offsets)
-        rows.append(torch.full_like(offsets, i))
-    counts = torch.tensor([len(p) for p in positions], dtype=torch.long)
-    if not positions:
-        empty = torch.zeros(0, dtype=torch.long)
-        return empty, empty, counts
-    return torch.cat(positions).long(), torch.cat(rows).long(), counts
-
-
-def pool_packed(
-    hidden: torch.Tensor, positions: torch.Tensor, rows: torch.Tensor, counts: torch.Tensor
-) -> torch.Tensor:
-    """Mean over the listed positions of a packed [T, H] tensor, per row → [B, H] float32 (zeros if empty)."""
-    device = hidden.device
-    pooled = torch.zeros(len(counts), hidden.shape[-1], dtype=torch.float32, device=device)
-    pooled.index_add_(0, rows.to(device), hidden[positions.to(device)].float())
-    return pooled / counts.to(device).clamp(min=1).unsqueeze(1).float()
-
-
-def final_norm(model: torch.nn.Module) -> torch.nn.Module:
-    """The decoder's final norm (``model.norm`` of Qwen2/Llama), seen through FSDP/checkpoint wrappers."""
-    found = []
-    for name, module in model.named_modules():
-        for prefix in _WRAPPER_PREFIXES:
-            name = name.replace(prefix, "")
-        if name == "model.norm" or name.endswith(".model.norm"):
-            found.append(module)
-    if not found:
-        raise RuntimeError(f"clipo.verl.worker_patch: no final norm 'model.norm' in {type(model).__name__}; "
-                           "CLIPO's hidden-state hook supports decoder-only HF models (Qwen2, Llama)")
-    return found[-1]
 
 
 def _pooling_request(micro_batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
@@ -101,17 +54,8 @@ def _with_pooled_hidden(forward_step):
             return forward_step(self, micro_batch, loss_function, forward_only)
         if getattr(self, "use_ulysses_sp", False):
             raise RuntimeError("CLIPO's hidden-state hook needs ulysses_sequence_parallel_size=1")
-        captured: dict[str, torch.Tensor] = {}
-
-        def hook(_module, _inputs, output):
-            hidden = output[0] if isinstance(output, tuple) else output
-            captured["pooled"] = pool_packed(hidden.detach().reshape(-1, hidden.shape[-1]), *request)
-
-        handle = final_norm(self.module).register_forward_hook(hook)
-        try:
+        with capture_pooled(self.module, request) as captured:
             loss, output = forward_step(self, micro_batch, loss_function, forward_only)
-        finally:
-            handle.remove()
         if "pooled" not in captured:
             raise RuntimeError("CLIPO's hidden-state hook did not fire: the final norm was not called")
         output["model_output"][HIDDEN_FIELD] = captured["pooled"]
