@@ -44,18 +44,44 @@ def use_parity_reward() -> None:
     """Outcome reward = even response length: mixed groups from a model that cannot solve anything."""
     import clipo.rewards
 
-    clipo.rewards.compute_score = lambda data_source, text, ground_truth, extra_info=None: float(len(text) % 2 == 0)
+    clipo.rewards.compute_score = lambda data_source, text, ground_truth, extra_info=None: float(
+        len(text) % 2 == 0
+    )
 
 
-def train_args(model: Path, data: Path, out: Path, clipo: str, steps: int, chunk: int, threads: int,
-               extra: list[str]) -> argparse.Namespace:
+def train_args(
+    model: Path, data: Path, out: Path, clipo: str, steps: int, chunk: int, threads: int, extra: list[str]
+) -> argparse.Namespace:
     from clipo.cli import build_parser
 
-    return build_parser().parse_args([
-        "train", "--backend", "mini", "--track", "mini", "--method", "grpo", "--clipo", clipo, "--seed", "0",
-        "--model-path", str(model), "--data-dir", str(data), "--out", str(out), "--steps", str(steps),
-        "--checkpoint-every", str(chunk), "--threads", str(threads), *extra,
-    ])
+    return build_parser().parse_args(
+        [
+            "train",
+            "--backend",
+            "mini",
+            "--track",
+            "mini",
+            "--method",
+            "grpo",
+            "--clipo",
+            clipo,
+            "--seed",
+            "0",
+            "--model-path",
+            str(model),
+            "--data-dir",
+            str(data),
+            "--out",
+            str(out),
+            "--steps",
+            str(steps),
+            "--checkpoint-every",
+            str(chunk),
+            "--threads",
+            str(threads),
+            *extra,
+        ]
+    )
 
 
 def main() -> None:
@@ -77,24 +103,37 @@ def main() -> None:
         else:
             model, data = prepare_random_base(tmp)
             use_parity_reward()
-        runs = {"baseline": (tmp / "off", "none", []), "clipo": (tmp / "on", "infonce", ["--lam", str(args.lam)])}
+        runs = {
+            "baseline": (tmp / "off", "none", []),
+            "clipo": (tmp / "on", "infonce", ["--lam", str(args.lam)]),
+        }
         for until in range(args.chunk, args.steps + 1, args.chunk):
             for name, (out, clipo, extra) in runs.items():
                 with contextlib.redirect_stderr(io.StringIO()):  # progress bars of 2-step chunks are noise
                     train_main(train_args(model, data, out, clipo, until, args.chunk, args.threads, extra))
                 print(f"{name}: steps {until - args.chunk + 1}-{until} done", flush=True)
-        rows = {name: [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-                for name, (out, _, _) in runs.items()}
+        rows = {
+            name: [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+            for name, (out, _, _) in runs.items()
+        }
 
     measured = {name: [r for r in rs if r["step"] > args.chunk] for name, rs in rows.items()}
     for name, rs in measured.items():
-        parts = " ".join(f"{k.removeprefix('time/')}={statistics.mean(r[k] for r in rs):.3f}s"
-                         for k in ("time/rollout", "time/scoring", "time/forward", "time/clipo", "time/update"))
-        print(f"{name:8s}: {statistics.mean(r['time/step'] for r in rs):.3f} s/step over {len(rs)} steps ({parts})")
-    print(f"CLIPO anchors per step (mean fraction of rollouts): "
-          f"{statistics.mean(r['clipo/anchor_frac'] for r in measured['clipo']):.2f}")
-    ratio = (statistics.mean(r["time/step"] for r in measured["clipo"])
-             / statistics.mean(r["time/step"] for r in measured["baseline"]))
+        parts = " ".join(
+            f"{k.removeprefix('time/')}={statistics.mean(r[k] for r in rs):.3f}s"
+            for k in ("time/rollout", "time/scoring", "time/forward", "time/clipo", "time/update")
+        )
+        print(
+            f"{name:8s}: {statistics.mean(r['time/step'] for r in rs):.3f} s/step "
+            f"over {len(rs)} steps ({parts})"
+        )
+    print(
+        f"CLIPO anchors per step (mean fraction of rollouts): "
+        f"{statistics.mean(r['clipo/anchor_frac'] for r in measured['clipo']):.2f}"
+    )
+    ratio = statistics.mean(r["time/step"] for r in measured["clipo"]) / statistics.mean(
+        r["time/step"] for r in measured["baseline"]
+    )
     print(f"ratio (CLIPO ÷ baseline step time) = {ratio:.3f}")
 
 

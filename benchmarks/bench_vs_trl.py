@@ -37,11 +37,31 @@ def ours(model: Path, data: Path, out: Path, steps: int, threads: int) -> list[f
     from clipo.cli import build_parser
     from clipo.mini.train import main
 
-    args = build_parser().parse_args([
-        "train", "--backend", "mini", "--track", "mini", "--method", "grpo", "--clipo", "none", "--seed", "0",
-        "--model-path", str(model), "--data-dir", str(data), "--out", str(out), "--steps", str(steps),
-        "--threads", str(threads),
-    ])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--backend",
+            "mini",
+            "--track",
+            "mini",
+            "--method",
+            "grpo",
+            "--clipo",
+            "none",
+            "--seed",
+            "0",
+            "--model-path",
+            str(model),
+            "--data-dir",
+            str(data),
+            "--out",
+            str(out),
+            "--steps",
+            str(steps),
+            "--threads",
+            str(threads),
+        ]
+    )
     with contextlib.redirect_stderr(io.StringIO()):
         main(args)
     return [json.loads(line)["time/step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -63,24 +83,52 @@ def trl(model_path: Path, data: Path, out: Path, steps: int, threads: int) -> li
     torch.set_num_threads(threads)
     mini, grpo = TRACKS["mini"], METHODS["grpo"]
     df = load_dataset(data / get_dataset(mini.train_files[0]).path)
-    dataset = Dataset.from_list([
-        {"prompt": [dict(m) for m in row["prompt"]], "ground_truth": str(row["reward_model"]["ground_truth"]),
-         "data_source": row["data_source"]}
-        for row in df.to_dict("records")
-    ])
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [dict(m) for m in row["prompt"]],
+                "ground_truth": str(row["reward_model"]["ground_truth"]),
+                "data_source": row["data_source"],
+            }
+            for row in df.to_dict("records")
+        ]
+    )
 
     def outcome_reward(completions, ground_truth, data_source, **_):
-        return [compute_score(ds, c[0]["content"], gt) for c, gt, ds in zip(completions, ground_truth, data_source)]
+        return [
+            compute_score(ds, c[0]["content"], gt)
+            for c, gt, ds in zip(completions, ground_truth, data_source)
+        ]
 
     updates = mini.train_batch_size // mini.ppo_mini_batch_size
     config = GRPOConfig(
-        output_dir=str(out), use_cpu=True, bf16=False, report_to="none", save_strategy="no", disable_tqdm=True,
-        logging_steps=10**6, seed=0, max_steps=steps * updates,
-        per_device_train_batch_size=mini.ppo_mini_batch_size * mini.rollout_n, gradient_accumulation_steps=1,
-        steps_per_generation=updates, num_generations=mini.rollout_n, num_iterations=1,
-        max_completion_length=mini.max_response_length, temperature=mini.rollout_temperature, top_p=1.0, top_k=0,
-        learning_rate=mini.lr, lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.01, max_grad_norm=1.0,
-        beta=grpo.kl_loss_coef, epsilon=grpo.clip_ratio_low, epsilon_high=grpo.clip_ratio_high, loss_type="dapo",
+        output_dir=str(out),
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        logging_steps=10**6,
+        seed=0,
+        max_steps=steps * updates,
+        per_device_train_batch_size=mini.ppo_mini_batch_size * mini.rollout_n,
+        gradient_accumulation_steps=1,
+        steps_per_generation=updates,
+        num_generations=mini.rollout_n,
+        num_iterations=1,
+        max_completion_length=mini.max_response_length,
+        temperature=mini.rollout_temperature,
+        top_p=1.0,
+        top_k=0,
+        learning_rate=mini.lr,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        beta=grpo.kl_loss_coef,
+        epsilon=grpo.clip_ratio_low,
+        epsilon_high=grpo.clip_ratio_high,
+        loss_type="dapo",
     )
 
     class StepClock(TrainerCallback):
@@ -95,8 +143,14 @@ def trl(model_path: Path, data: Path, out: Path, steps: int, threads: int) -> li
 
     policy, tokenizer = load(model_path)
     clock = StepClock()
-    trainer = GRPOTrainer(model=policy, reward_funcs=outcome_reward, args=config, train_dataset=dataset,
-                          processing_class=tokenizer, callbacks=[clock])
+    trainer = GRPOTrainer(
+        model=policy,
+        reward_funcs=outcome_reward,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[clock],
+    )
     trainer.train()
     return [b - a for a, b in zip(clock.ends, clock.ends[1:])]
 
@@ -125,13 +179,19 @@ def main() -> None:
         for i in range(args.repeats):
             for name in ("ours", "trl") if i % 2 == 0 else ("trl", "ours"):
                 ts = trainers[name](model, data, tmp / f"{name}{i}", args.steps, args.threads)
-                counted[name] += ts[args.warmup:]
-                print(f"{name} run {i + 1}: s/step {', '.join(f'{t:.2f}' for t in ts)} "
-                      f"(first {args.warmup} not counted)", flush=True)
+                counted[name] += ts[args.warmup :]
+                print(
+                    f"{name} run {i + 1}: s/step {', '.join(f'{t:.2f}' for t in ts)} "
+                    f"(first {args.warmup} not counted)",
+                    flush=True,
+                )
 
     per_step = {name: statistics.mean(ts) for name, ts in counted.items()}
     for name, ts in counted.items():
-        print(f"{name:4s}: {per_step[name]:.3f} s/step (mean of {len(ts)} steps, median {statistics.median(ts):.3f})")
+        print(
+            f"{name:4s}: {per_step[name]:.3f} s/step "
+            f"(mean of {len(ts)} steps, median {statistics.median(ts):.3f})"
+        )
     print(f"threads: {args.threads} (torch.get_num_threads() = {torch.get_num_threads()})")
     print(f"ratio (TRL s/step ÷ ours) = {per_step['trl'] / per_step['ours']:.3f}")
 

@@ -24,8 +24,18 @@ from clipo.cli import build_parser
 from clipo.cli import main as cli_main
 from clipo.methods import METHODS, TRACKS, Clipo
 
-TINY = ["--train-batch-size", "2", "--mini-batch-size", "1", "--group-size", "4", "--max-new-tokens", "8",
-        "--threads", "1"]
+TINY = [
+    "--train-batch-size",
+    "2",
+    "--mini-batch-size",
+    "1",
+    "--group-size",
+    "4",
+    "--max-new-tokens",
+    "8",
+    "--threads",
+    "1",
+]
 
 
 def fake_score(data_source, solution_str, ground_truth, extra_info=None) -> float:
@@ -50,8 +60,11 @@ def base(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("mini")
     write_mini(root / "data", seed=0, n_train=32, n_eval=2)
     tokenizer = build_tokenizer(mini_corpus(root / "data"), vocab_size=600)
-    save(new_model(tokenizer, hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64), tokenizer,
-         root / "base")
+    save(
+        new_model(tokenizer, hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64),
+        tokenizer,
+        root / "base",
+    )
     return root
 
 
@@ -61,9 +74,29 @@ def _fake_reward(monkeypatch):
 
 
 def argv(base: Path, out: Path, method="grpo", clipo="none", steps=2, *extra) -> list[str]:
-    return ["train", "--backend", "mini", "--track", "mini", "--method", method, "--clipo", clipo, "--seed", "0",
-            "--model-path", str(base / "base"), "--data-dir", str(base / "data"), "--out", str(out),
-            "--steps", str(steps), *TINY, *extra]
+    return [
+        "train",
+        "--backend",
+        "mini",
+        "--track",
+        "mini",
+        "--method",
+        method,
+        "--clipo",
+        clipo,
+        "--seed",
+        "0",
+        "--model-path",
+        str(base / "base"),
+        "--data-dir",
+        str(base / "data"),
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        *TINY,
+        *extra,
+    ]
 
 
 def train(base: Path, out: Path, method="grpo", clipo="none", steps=2, *extra) -> Path:
@@ -100,37 +133,51 @@ def fresh_head(clipo_cfg: Clipo):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_each_method_loss_path_is_verls_function(base, tmp_path, monkeypatch, method):
-    """Every minibatch loss the trainer backpropagates equals a direct call of verl's loss on the same tensors."""
+    """Every minibatch loss the trainer backpropagates equals verl's loss called directly on its tensors."""
     from omegaconf import OmegaConf
-
-    import clipo.mini.train as mt
     from verl.trainer.ppo import core_algos
     from verl.utils.config import omega_conf_to_dataclass
+
+    import clipo.mini.train as mt
 
     calls = []
     real = mt.minibatch_loss
 
     def spy(actor_cfg, log_prob, old_log_prob, advantages, response_mask, ref_log_prob=None):
         loss, metrics = real(actor_cfg, log_prob, old_log_prob, advantages, response_mask, ref_log_prob)
-        calls.append([t.detach().clone() if t is not None else None
-                      for t in (log_prob, old_log_prob, advantages, response_mask, ref_log_prob, loss)])
+        calls.append(
+            [
+                t.detach().clone() if t is not None else None
+                for t in (log_prob, old_log_prob, advantages, response_mask, ref_log_prob, loss)
+            ]
+        )
         return loss, metrics
 
     monkeypatch.setattr(mt, "minibatch_loss", spy)
     run = train(base, tmp_path / method, method, "none", 2)
 
     m = METHODS[method]
-    expected_cfg = omega_conf_to_dataclass(OmegaConf.create({
-        "_target_": "verl.workers.config.ActorConfig", "strategy": "fsdp", "rollout_n": 4,
-        "ppo_micro_batch_size_per_gpu": 4, "clip_ratio_low": m.clip_ratio_low, "clip_ratio_high": m.clip_ratio_high,
-        "loss_agg_mode": m.loss_agg_mode,
-    }))
+    expected_cfg = omega_conf_to_dataclass(
+        OmegaConf.create(
+            {
+                "_target_": "verl.workers.config.ActorConfig",
+                "strategy": "fsdp",
+                "rollout_n": 4,
+                "ppo_micro_batch_size_per_gpu": 4,
+                "clip_ratio_low": m.clip_ratio_low,
+                "clip_ratio_high": m.clip_ratio_high,
+                "loss_agg_mode": m.loss_agg_mode,
+            }
+        )
+    )
     loss_fn = core_algos.get_policy_loss_fn(m.policy_loss)
     # 2 steps × 2 minibatches (DAPO trains on fewer when its refills run out of groups with mixed rewards)
     assert len(calls) == 4 if not m.dynamic_sampling else 2 <= len(calls) <= 4
     assert any(bool(adv.abs().sum() > 0) for _, _, adv, *_ in calls), "advantages must not all vanish"
     for log_prob, old_log_prob, adv, mask, ref_log_prob, loss in calls:
-        direct, _ = loss_fn(old_log_prob, log_prob, adv, mask, loss_agg_mode=m.loss_agg_mode, config=expected_cfg)
+        direct, _ = loss_fn(
+            old_log_prob, log_prob, adv, mask, loss_agg_mode=m.loss_agg_mode, config=expected_cfg
+        )
         if m.use_kl_loss:
             kld = core_algos.kl_penalty(log_prob, ref_log_prob, "low_var_kl")
             direct = direct + 0.001 * core_algos.agg_loss(kld, mask, m.loss_agg_mode)
@@ -144,7 +191,7 @@ def test_each_method_loss_path_is_verls_function(base, tmp_path, monkeypatch, me
 
 
 def test_forward_gives_the_models_log_probs_and_pooled_last_hidden_state(base):
-    """The single forward equals HF's full forward (log-softmax of logits; output_hidden_states[-1] pooled)."""
+    """The single forward equals HF's full forward (log-softmax of logits; hidden_states[-1] pooled)."""
     from clipo.mini.generation import encode_prompts, generate
     from clipo.mini.model import load
     from clipo.mini.train import policy_forward
@@ -157,10 +204,14 @@ def test_forward_gives_the_models_log_probs_and_pooled_last_hidden_state(base):
     with torch.no_grad():
         log_prob, pooled = policy_forward(model, ids, mask, r_ids, r_mask)
         attn = torch.cat([mask, r_mask], 1)
-        out = model(input_ids=torch.cat([ids, r_ids], 1), attention_mask=attn,
-                    position_ids=(attn.cumsum(-1) - 1).clamp(min=0), output_hidden_states=True)
+        out = model(
+            input_ids=torch.cat([ids, r_ids], 1),
+            attention_mask=attn,
+            position_ids=(attn.cumsum(-1) - 1).clamp(min=0),
+            output_hidden_states=True,
+        )
     P = ids.shape[1]
-    expected = out.logits[:, P - 1:-1].log_softmax(-1).gather(-1, r_ids[..., None])[..., 0]
+    expected = out.logits[:, P - 1 : -1].log_softmax(-1).gather(-1, r_ids[..., None])[..., 0]
     torch.testing.assert_close(log_prob, expected, rtol=1e-5, atol=1e-5)
     h = out.hidden_states[-1][:, P:]
     for i in range(2):
@@ -204,16 +255,34 @@ def test_metrics_and_embedding_dump_are_complete(base, tmp_path):
     run = train(base, tmp_path / "run", "gmpo", "supcon", 3, "--checkpoint-every", "2")
     rows = metric_lines(run)
     assert [r["step"] for r in rows] == [1, 2, 3]
-    required = ["reward/outcome", "reward/contrastive", "clipo/loss", "clipo/nontrivial_groups", "clipo/cos_pos",
-                "clipo/cos_neg", "clipo/cos_cross", "hidden/cos_pos", "hidden/cos_neg", "hidden/cos_cross",
-                "loss/policy", "actor/clip_frac", "response/length", "time/rollout", "time/scoring",
-                "time/clipo", "time/update", "time/step"]
+    required = [
+        "reward/outcome",
+        "reward/contrastive",
+        "clipo/loss",
+        "clipo/nontrivial_groups",
+        "clipo/cos_pos",
+        "clipo/cos_neg",
+        "clipo/cos_cross",
+        "hidden/cos_pos",
+        "hidden/cos_neg",
+        "hidden/cos_cross",
+        "loss/policy",
+        "actor/clip_frac",
+        "response/length",
+        "time/rollout",
+        "time/scoring",
+        "time/clipo",
+        "time/update",
+        "time/step",
+    ]
     for r in rows:
         assert not [k for k in required if k not in r]
     emb = pd.read_parquet(run / "embeddings.parquet")
     assert sorted(emb.columns) == sorted(["step", "phase", "group_id", "correct", "embedding", "space"])
     assert emb.groupby("phase")["step"].agg(["min", "max", "size"]).to_dict("index") == {
-        "start": {"min": 1, "max": 1, "size": 8}, "end": {"min": 3, "max": 3, "size": 8}}
+        "start": {"min": 1, "max": 1, "size": 8},
+        "end": {"min": 3, "max": 3, "size": 8},
+    }
     assert {len(e) for e in emb["embedding"]} == {TRACKS["mini"].head_output_size}
     assert set(emb["space"]) == {"head"}
     cfg = json.loads((run / "run.json").read_text())["config"]
@@ -230,7 +299,12 @@ def test_killed_run_resumes_to_identical_weights_and_metrics(base, tmp_path):
     reference = train(base, tmp_path / "uninterrupted", "dapo", "infonce", steps, "--checkpoint-every", "1")
 
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-c", FAKE_REWARD_CLI, *argv(base, run, "dapo", "infonce", steps, "--checkpoint-every", "1")]
+    cmd = [
+        sys.executable,
+        "-c",
+        FAKE_REWARD_CLI,
+        *argv(base, run, "dapo", "infonce", steps, "--checkpoint-every", "1"),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not (run / "checkpoints" / "step_000002.pt").exists():
@@ -248,10 +322,13 @@ def test_killed_run_resumes_to_identical_weights_and_metrics(base, tmp_path):
     a, b = weights(reference), weights(run)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert without_time(metric_lines(run)) == without_time(metric_lines(reference))
-    pd.testing.assert_frame_equal(pd.read_parquet(run / "embeddings.parquet"),
-                                  pd.read_parquet(reference / "embeddings.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(run / "embeddings.parquet"), pd.read_parquet(reference / "embeddings.parquet")
+    )
     ckpt_a, ckpt_b = last_checkpoint(reference), last_checkpoint(run)
-    assert all(torch.equal(ckpt_a["head"]["head"][k], ckpt_b["head"]["head"][k]) for k in ckpt_a["head"]["head"])
+    assert all(
+        torch.equal(ckpt_a["head"]["head"][k], ckpt_b["head"]["head"][k]) for k in ckpt_a["head"]["head"]
+    )
 
 
 def test_resume_refuses_a_checkpoint_of_another_configuration(base, tmp_path):
@@ -277,9 +354,14 @@ def test_dynamic_sampling_keeps_only_groups_with_reward_variance():
 
     def batch(outcomes, width):
         n = len(outcomes)
-        return Rollouts(torch.full((n, width), 7), torch.ones(n, width, dtype=torch.long),
-                        torch.arange(n)[:, None].repeat(1, width + 1), torch.ones(n, width + 1, dtype=torch.long),
-                        torch.arange(n // 2).repeat_interleave(2), torch.tensor(outcomes))
+        return Rollouts(
+            torch.full((n, width), 7),
+            torch.ones(n, width, dtype=torch.long),
+            torch.arange(n)[:, None].repeat(1, width + 1),
+            torch.ones(n, width + 1, dtype=torch.long),
+            torch.arange(n // 2).repeat_interleave(2),
+            torch.tensor(outcomes),
+        )
 
     first = _groups_with_reward_variance(batch([1.0, 0.0, 1.0, 1.0, 0.0, 1.0], 3))  # groups 0 and 2 kept
     assert first.group_id.tolist() == [0, 0, 1, 1] and first.outcome.tolist() == [1.0, 0.0, 0.0, 1.0]
@@ -294,23 +376,53 @@ def test_dynamic_sampling_keeps_only_groups_with_reward_variance():
 def test_defaults_come_from_the_mini_track(base, tmp_path):
     from clipo.mini.train import resolve_config
 
-    args = build_parser().parse_args(["train", "--backend", "mini", "--track", "mini", "--method", "dapo",
-                                      "--clipo", "softnn", "--model-path", "m", "--out", str(tmp_path)])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--backend",
+            "mini",
+            "--track",
+            "mini",
+            "--method",
+            "dapo",
+            "--clipo",
+            "softnn",
+            "--model-path",
+            "m",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     cfg = resolve_config(args)
     mini = TRACKS["mini"]
-    assert (cfg.steps, cfg.train_batch_size, cfg.group_size, cfg.lr, cfg.max_new_tokens, cfg.checkpoint_every) == (
-        mini.mini_steps, mini.train_batch_size, mini.rollout_n, mini.lr, mini.max_response_length,
-        mini.checkpoint_every)
+    assert (
+        cfg.steps,
+        cfg.train_batch_size,
+        cfg.group_size,
+        cfg.lr,
+        cfg.max_new_tokens,
+        cfg.checkpoint_every,
+    ) == (
+        mini.mini_steps,
+        mini.train_batch_size,
+        mini.rollout_n,
+        mini.lr,
+        mini.max_response_length,
+        mini.checkpoint_every,
+    )
     assert cfg.minibatches_per_step == 2 and cfg.clipo.lam == 1.0 and cfg.method.dynamic_sampling
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda a, b: a.__setitem__(a.index("--model-path") + 1, str(b / "nowhere")), "clipo sft"),
-    (lambda a, b: a.__setitem__(a.index("--group-size") + 1, "1"), "group_size=1"),
-    (lambda a, b: a.__setitem__(a.index("--mini-batch-size") + 1, "3"), "ppo_mini_batch_size=3"),
-    (lambda a, b: a.__setitem__(a.index("--data-dir") + 1, str(b / "baddata")), "baddata"),
-    (lambda a, b: a.extend(["--tau", "0.1"]), "--tau"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a, b: a.__setitem__(a.index("--model-path") + 1, str(b / "nowhere")), "clipo sft"),
+        (lambda a, b: a.__setitem__(a.index("--group-size") + 1, "1"), "group_size=1"),
+        (lambda a, b: a.__setitem__(a.index("--mini-batch-size") + 1, "3"), "ppo_mini_batch_size=3"),
+        (lambda a, b: a.__setitem__(a.index("--data-dir") + 1, str(b / "baddata")), "baddata"),
+        (lambda a, b: a.extend(["--tau", "0.1"]), "--tau"),
+    ],
+)
 def test_bad_input_is_one_clear_error(base, tmp_path, capsys, change, message):
     bad = tmp_path / "baddata" / "mini"
     bad.mkdir(parents=True)

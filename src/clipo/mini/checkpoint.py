@@ -32,7 +32,7 @@ def restore_rng(state: dict) -> None:
 
 
 def save(folder: Path, step: int, state: dict, keep: int = 1) -> Path:
-    """Write ``state`` as ``folder/step_NNNNNN.pt`` (temp file + rename), then drop all but the newest ``keep``."""
+    """Write ``state`` to ``folder/step_NNNNNN.pt`` (temp file + rename); keep only the newest ``keep``."""
     path = atomic_write(Path(folder) / f"step_{step:06d}.pt", lambda tmp: torch.save(state, tmp))
     for old in sorted(_checkpoints(folder))[:-keep]:
         old[1].unlink(missing_ok=True)

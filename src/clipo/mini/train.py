@@ -19,6 +19,32 @@ Every hyperparameter comes from ``clipo.methods`` (the method table and the "min
 command line only overrides. Lines that are the paper's algorithm sit under ``# --- algorithm``
 comments; everything else is plumbing (I/O, timing, checkpoints).
 
+Metrics (one ``metrics.jsonl`` line per step; keys absent when they do not apply, null when undefined):
+
+==============================  ==========================================================================
+``step``                        1-based RL step
+``reward/outcome``              mean outcome reward over the step's first generation round (= accuracy)
+``reward/contrastive``          mean contrastive reward over CLIPO anchors (0 when there are none)
+``reward/total``                mean combined reward of the trained batch
+``clipo/loss``                  mean contrastive loss over anchors (before the head step)
+``clipo/anchor_frac``           fraction of rollouts that are anchors (correct, group 1 < #correct < G)
+``clipo/nontrivial_groups``     fraction of groups with 1 < #correct < G
+``clipo/cos_{pos,neg,cross}``   mean within-group cosine of head embeddings: correct–correct, wrong–wrong,
+                                correct–wrong (Figure 5 plots ``clipo/cos_pos``)
+``hidden/cos_{pos,neg,cross}``  the same for the raw mean-pooled hidden states
+``loss/policy``, ``loss/kl``    verl policy loss and KL loss, mean over minibatches (absent while frozen)
+``actor/clip_frac``             fraction of tokens whose ratio was clipped (``_lower``: dual-clip bound)
+``actor/ppo_kl``                mean (old − new) log-prob over response tokens: how far updates moved
+``actor/grad_norm``             gradient norm before clipping
+``response/length``             mean response length in tokens (eos included)
+``response/truncated_frac``     fraction of responses that reached ``max_new_tokens``
+``train/gen_rounds``            generation rounds this step (> 1 only with dynamic sampling)
+``train/kept_groups``           dynamic sampling: kept groups / train_batch_size
+``train/policy_frozen``         true during head warm-up (or when dynamic sampling kept nothing)
+``time/*``                      seconds in rollout, scoring, forward, clipo, update and the whole step;
+                                ``time/steps_per_s``, ``time/rollout_tokens_per_s`` (generation only)
+==============================  ==========================================================================
+
 Where this trainer deviates from the paper (and from verl's GPU trainer):
 
 - Scale: a ~1 M-parameter Qwen2 trained from scratch on synthetic arithmetic instead of Qwen2.5-3B/7B
@@ -49,8 +75,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clipo.methods import Clipo, ConfigError, Method, clipo_variant, get_method, get_track
+
+if TYPE_CHECKING:
+    import torch
 
 
 # =============================================================================================
@@ -126,8 +156,10 @@ def resolve_config(args: argparse.Namespace) -> Config:
     from clipo.data.registry import get_dataset
 
     if args.track != "mini":
-        raise ConfigError(f"--backend mini trains --track mini only (got --track {args.track}); "
-                          "tracks I and II run on GPUs with --backend verl")
+        raise ConfigError(
+            f"--backend mini trains --track mini only (got --track {args.track}); "
+            "tracks I and II run on GPUs with --backend verl"
+        )
     if getattr(args, "overrides", None) or getattr(args, "dry_run", False):
         raise ConfigError("--dry-run and Hydra overrides belong to --backend verl")
     if not args.out:
@@ -143,13 +175,22 @@ def resolve_config(args: argparse.Namespace) -> Config:
     method = get_method(args.method)
     group_size = arg("group_size", track.rollout_n)
     clipo = clipo_variant(
-        args.clipo, track, temperature=arg("tau", None), lam=arg("lam", None),
-        head_output_size=arg("head_output_size", None), head_kind=arg("head_kind", None),
-        reference_eps=arg("reference_eps", None), fixed_head=True if arg("fixed_head", False) else None,
+        args.clipo,
+        track,
+        temperature=arg("tau", None),
+        lam=arg("lam", None),
+        head_output_size=arg("head_output_size", None),
+        head_kind=arg("head_kind", None),
+        reference_eps=arg("reference_eps", None),
+        fixed_head=True if arg("fixed_head", False) else None,
     )
-    if clipo is None and any(getattr(args, k, None) is not None for k in
-                             ("tau", "lam", "head_output_size", "head_kind", "reference_eps")):
-        raise ConfigError("--tau/--lam/--head-* /--reference-eps need CLIPO on (--clipo infonce|supcon|softnn)")
+    if clipo is None and any(
+        getattr(args, k, None) is not None
+        for k in ("tau", "lam", "head_output_size", "head_kind", "reference_eps")
+    ):
+        raise ConfigError(
+            "--tau/--lam/--head-* /--reference-eps need CLIPO on (--clipo infonce|supcon|softnn)"
+        )
     cfg = Config(
         method=method,
         clipo_variant=args.clipo,
@@ -177,15 +218,23 @@ def resolve_config(args: argparse.Namespace) -> Config:
 
 
 def _validate(cfg: Config) -> None:
-    for name in ("steps", "train_batch_size", "ppo_mini_batch_size", "max_new_tokens", "checkpoint_every",
-                 "max_gen_rounds"):
+    for name in (
+        "steps",
+        "train_batch_size",
+        "ppo_mini_batch_size",
+        "max_new_tokens",
+        "checkpoint_every",
+        "max_gen_rounds",
+    ):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name}={getattr(cfg, name)!r} must be >= 1")
     if cfg.group_size < 2:
         raise ConfigError(f"group_size={cfg.group_size} must be >= 2 (group-relative advantages)")
     if cfg.train_batch_size % cfg.ppo_mini_batch_size:
-        raise ConfigError(f"train_batch_size={cfg.train_batch_size} must be a multiple of "
-                          f"ppo_mini_batch_size={cfg.ppo_mini_batch_size}")
+        raise ConfigError(
+            f"train_batch_size={cfg.train_batch_size} must be a multiple of "
+            f"ppo_mini_batch_size={cfg.ppo_mini_batch_size}"
+        )
     if not 0 <= cfg.head_warmup_steps <= cfg.steps:
         raise ConfigError(f"head_warmup_steps={cfg.head_warmup_steps} must be in [0, steps={cfg.steps}]")
     if cfg.head_warmup_steps and cfg.clipo is None:
@@ -224,23 +273,37 @@ def load_problems(cfg: Config, tokenizer) -> list[Problem]:
         raise FileNotFoundError(f"training data {path} does not exist (create it with `clipo data synth`)")
     df = load_dataset(path)
     problems = [
-        Problem(row["prompt"], str(row["reward_model"]["ground_truth"]), str(row["data_source"]),
-                dict(row["extra_info"]) if isinstance(row.get("extra_info"), dict) else None)
+        Problem(
+            row["prompt"],
+            str(row["reward_model"]["ground_truth"]),
+            str(row["data_source"]),
+            dict(row["extra_info"]) if isinstance(row.get("extra_info"), dict) else None,
+        )
         for row in df.to_dict("records")
     ]
-    lengths = [len(ids) for ids in tokenizer([render_prompt(tokenizer, p.prompt) for p in problems],
-                                             add_special_tokens=False)["input_ids"]]
+    lengths = [
+        len(ids)
+        for ids in tokenizer(
+            [render_prompt(tokenizer, p.prompt) for p in problems], add_special_tokens=False
+        )["input_ids"]
+    ]
     too_long = [i for i, n in enumerate(lengths) if n > cfg.max_prompt_length]
     if too_long and not cfg.filter_overlong_prompts:
-        raise ConfigError(f"{path}: row {too_long[0]} has a {lengths[too_long[0]]}-token prompt, longer than "
-                          f"max_prompt_length={cfg.max_prompt_length} ({len(too_long)} such rows)")
+        raise ConfigError(
+            f"{path}: row {too_long[0]} has a {lengths[too_long[0]]}-token prompt, longer than "
+            f"max_prompt_length={cfg.max_prompt_length} ({len(too_long)} such rows)"
+        )
     if too_long:
-        print(f"{path}: dropped {len(too_long)} of {len(problems)} prompts longer than "
-              f"max_prompt_length={cfg.max_prompt_length} tokens", file=sys.stderr)
+        print(
+            f"{path}: dropped {len(too_long)} of {len(problems)} prompts longer than "
+            f"max_prompt_length={cfg.max_prompt_length} tokens",
+            file=sys.stderr,
+        )
         problems = [p for p, n in zip(problems, lengths) if n <= cfg.max_prompt_length]
     if len(problems) < cfg.train_batch_size:
-        raise ConfigError(f"{path}: {len(problems)} usable prompts, fewer than train_batch_size="
-                          f"{cfg.train_batch_size}")
+        raise ConfigError(
+            f"{path}: {len(problems)} usable prompts, fewer than train_batch_size={cfg.train_batch_size}"
+        )
     return problems
 
 
@@ -262,13 +325,17 @@ class PromptSampler:
             if self.pos == self.n:
                 self.order, self.pos, self.epoch = self.rng.permutation(self.n), 0, self.epoch + 1
             take = min(k - len(out), self.n - self.pos)
-            out.extend(int(i) for i in self.order[self.pos:self.pos + take])
+            out.extend(int(i) for i in self.order[self.pos : self.pos + take])
             self.pos += take
         return out
 
     def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state, "order": self.order.copy(), "pos": self.pos,
-                "epoch": self.epoch}
+        return {
+            "rng": self.rng.bit_generator.state,
+            "order": self.order.copy(),
+            "pos": self.pos,
+            "epoch": self.epoch,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
@@ -292,8 +359,14 @@ class Rollouts:
 
         rows = torch.isin(self.group_id, keep)
         new_id = torch.unique(self.group_id[rows], return_inverse=True)[1]
-        return Rollouts(self.prompt_ids[rows], self.prompt_mask[rows], self.response_ids[rows],
-                        self.response_mask[rows], new_id, self.outcome[rows])
+        return Rollouts(
+            self.prompt_ids[rows],
+            self.prompt_mask[rows],
+            self.response_ids[rows],
+            self.response_mask[rows],
+            new_id,
+            self.outcome[rows],
+        )
 
     @staticmethod
     def cat(parts: list["Rollouts"], pad_id: int) -> "Rollouts":
@@ -321,7 +394,7 @@ class Rollouts:
 
 
 def rollout(policy, tokenizer, problems: list[Problem], cfg: Config) -> tuple[Rollouts, float, float]:
-    """Generate G responses per problem and score them; returns the batch and (generation, scoring) seconds."""
+    """G scored responses per problem; returns the batch and the (generation, scoring) seconds."""
     import torch
 
     from clipo.mini.generation import decode_responses, encode_prompts, generate
@@ -331,17 +404,30 @@ def rollout(policy, tokenizer, problems: list[Problem], cfg: Config) -> tuple[Ro
     prompt_ids, prompt_mask = encode_prompts(tokenizer, [p.prompt for p in problems])
     prompt_ids = prompt_ids.repeat_interleave(cfg.group_size, dim=0)
     prompt_mask = prompt_mask.repeat_interleave(cfg.group_size, dim=0)
-    response_ids, response_mask = generate(policy, tokenizer, prompt_ids, prompt_mask, cfg.max_new_tokens,
-                                           do_sample=True, temperature=cfg.temperature, top_p=1.0)
+    response_ids, response_mask = generate(
+        policy,
+        tokenizer,
+        prompt_ids,
+        prompt_mask,
+        cfg.max_new_tokens,
+        do_sample=True,
+        temperature=cfg.temperature,
+        top_p=1.0,
+    )
     t1 = time.perf_counter()
     texts = decode_responses(tokenizer, response_ids, response_mask)
     group_id = torch.arange(len(problems)).repeat_interleave(cfg.group_size)
-    outcome = torch.tensor([
-        float(compute_score(p.data_source, text, p.ground_truth, p.extra_info))
-        for p, text in zip((problems[g] for g in group_id.tolist()), texts)
-    ])
-    return (Rollouts(prompt_ids, prompt_mask, response_ids, response_mask, group_id, outcome),
-            t1 - t0, time.perf_counter() - t1)
+    outcome = torch.tensor(
+        [
+            float(compute_score(p.data_source, text, p.ground_truth, p.extra_info))
+            for p, text in zip((problems[g] for g in group_id.tolist()), texts)
+        ]
+    )
+    return (
+        Rollouts(prompt_ids, prompt_mask, response_ids, response_mask, group_id, outcome),
+        t1 - t0,
+        time.perf_counter() - t1,
+    )
 
 
 def policy_forward(model, prompt_ids, prompt_mask, response_ids, response_mask):
@@ -351,17 +437,18 @@ def policy_forward(model, prompt_ids, prompt_mask, response_ids, response_mask):
     response token. The hidden states are the final-norm outputs at the response tokens (eq. 9).
     """
     import torch
+    from verl.utils.torch_functional import logprobs_from_logits
 
     from clipo.contrastive import mean_pool
-    from verl.utils.torch_functional import logprobs_from_logits
 
     input_ids = torch.cat([prompt_ids, response_ids], dim=1)
     attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask,
-                              position_ids=position_ids).last_hidden_state
+    hidden = model.base_model(
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+    ).last_hidden_state
     P = prompt_ids.shape[1]
-    logits = model.get_output_embeddings()(hidden[:, P - 1:-1])
+    logits = model.get_output_embeddings()(hidden[:, P - 1 : -1])
     log_prob = logprobs_from_logits(logits, response_ids)
     return log_prob, mean_pool(hidden[:, P:], response_mask)
 
@@ -369,26 +456,32 @@ def policy_forward(model, prompt_ids, prompt_mask, response_ids, response_mask):
 def verl_actor_config(cfg: Config):
     """verl's own ActorConfig for the method (the GSPO loss requires a real one)."""
     from omegaconf import OmegaConf
-
     from verl.utils.config import omega_conf_to_dataclass
 
     m = cfg.method
-    return omega_conf_to_dataclass(OmegaConf.create({
-        "_target_": "verl.workers.config.ActorConfig",
-        "strategy": "fsdp",  # a required label; nothing here is sharded
-        "rollout_n": cfg.group_size,
-        "ppo_mini_batch_size": cfg.ppo_mini_batch_size,
-        "ppo_micro_batch_size_per_gpu": cfg.ppo_mini_batch_size * cfg.group_size,
-        "clip_ratio": m.clip_ratio_low,
-        "clip_ratio_low": m.clip_ratio_low,
-        "clip_ratio_high": m.clip_ratio_high,
-        "loss_agg_mode": m.loss_agg_mode,
-        "policy_loss": {"_target_": "verl.workers.config.PolicyLossConfig", "loss_mode": m.policy_loss},
-        "use_kl_loss": m.use_kl_loss,
-        "kl_loss_coef": m.kl_loss_coef,
-        "kl_loss_type": m.kl_loss_type,
-        "optim": {"_target_": "verl.workers.config.OptimizerConfig", "lr": cfg.lr},
-    }))
+    return omega_conf_to_dataclass(
+        OmegaConf.create(
+            {
+                "_target_": "verl.workers.config.ActorConfig",
+                "strategy": "fsdp",  # a required label; nothing here is sharded
+                "rollout_n": cfg.group_size,
+                "ppo_mini_batch_size": cfg.ppo_mini_batch_size,
+                "ppo_micro_batch_size_per_gpu": cfg.ppo_mini_batch_size * cfg.group_size,
+                "clip_ratio": m.clip_ratio_low,
+                "clip_ratio_low": m.clip_ratio_low,
+                "clip_ratio_high": m.clip_ratio_high,
+                "loss_agg_mode": m.loss_agg_mode,
+                "policy_loss": {
+                    "_target_": "verl.workers.config.PolicyLossConfig",
+                    "loss_mode": m.policy_loss,
+                },
+                "use_kl_loss": m.use_kl_loss,
+                "kl_loss_coef": m.kl_loss_coef,
+                "kl_loss_type": m.kl_loss_type,
+                "optim": {"_target_": "verl.workers.config.OptimizerConfig", "lr": cfg.lr},
+            }
+        )
+    )
 
 
 def minibatch_loss(actor_cfg, log_prob, old_log_prob, advantages, response_mask, ref_log_prob=None):
@@ -397,17 +490,28 @@ def minibatch_loss(actor_cfg, log_prob, old_log_prob, advantages, response_mask,
 
     # --- algorithm: policy-gradient loss from verl's registry, aggregated as the method says
     pg_loss, pg_metrics = core_algos.get_policy_loss_fn(actor_cfg.policy_loss.loss_mode)(
-        old_log_prob=old_log_prob, log_prob=log_prob, advantages=advantages, response_mask=response_mask,
-        loss_agg_mode=actor_cfg.loss_agg_mode, config=actor_cfg,
+        old_log_prob=old_log_prob,
+        log_prob=log_prob,
+        advantages=advantages,
+        response_mask=response_mask,
+        loss_agg_mode=actor_cfg.loss_agg_mode,
+        config=actor_cfg,
     )
-    metrics = {"loss/policy": pg_loss.item(), "actor/clip_frac": pg_metrics["actor/pg_clipfrac"],
-               "actor/clip_frac_lower": pg_metrics["actor/pg_clipfrac_lower"],
-               "actor/ppo_kl": pg_metrics["actor/ppo_kl"]}
+    metrics = {
+        "loss/policy": pg_loss.item(),
+        "actor/clip_frac": pg_metrics["actor/pg_clipfrac"],
+        "actor/clip_frac_lower": pg_metrics["actor/pg_clipfrac_lower"],
+        "actor/ppo_kl": pg_metrics["actor/ppo_kl"],
+    }
     loss = pg_loss
     if actor_cfg.use_kl_loss:
         # --- algorithm: KL(π‖π_ref) with the low-variance (k3) estimator, GRPO only
-        kld = core_algos.kl_penalty(logprob=log_prob, ref_logprob=ref_log_prob, kl_penalty=actor_cfg.kl_loss_type)
-        kl_loss = core_algos.agg_loss(loss_mat=kld, loss_mask=response_mask, loss_agg_mode=actor_cfg.loss_agg_mode)
+        kld = core_algos.kl_penalty(
+            logprob=log_prob, ref_logprob=ref_log_prob, kl_penalty=actor_cfg.kl_loss_type
+        )
+        kl_loss = core_algos.agg_loss(
+            loss_mat=kld, loss_mask=response_mask, loss_agg_mode=actor_cfg.loss_agg_mode
+        )
         loss = loss + actor_cfg.kl_loss_coef * kl_loss
         metrics["loss/kl"] = kl_loss.item()
     return loss, metrics
@@ -431,11 +535,12 @@ def train(cfg: Config) -> dict:
     import numpy as np
     import torch
     from tqdm import tqdm
+    from verl.trainer.ppo import core_algos
 
     from clipo.analysis.schema import atomic_write
     from clipo.contrastive import ClipoHeadTrainer
-    from clipo.mini import checkpoint, model as mini_model
-    from verl.trainer.ppo import core_algos
+    from clipo.mini import checkpoint
+    from clipo.mini import model as mini_model
 
     wall_start = time.perf_counter()
     if cfg.threads:
@@ -445,13 +550,19 @@ def train(cfg: Config) -> dict:
 
     # --- plumbing: models, data, optimisers
     if not Path(cfg.model_path).is_dir():
-        raise FileNotFoundError(f"base model {cfg.model_path} does not exist: train it first with `clipo sft`")
+        raise FileNotFoundError(
+            f"base model {cfg.model_path} does not exist: train it first with `clipo sft`"
+        )
     policy, tokenizer = mini_model.load(cfg.model_path)
     problems = load_problems(cfg, tokenizer)
     reference = mini_model.load(cfg.model_path)[0].requires_grad_(False) if cfg.method.use_kl_loss else None
     actor_cfg = verl_actor_config(cfg)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.lr, betas=tuple(actor_cfg.optim.betas),
-                                  weight_decay=actor_cfg.optim.weight_decay)
+    optimizer = torch.optim.AdamW(
+        policy.parameters(),
+        lr=cfg.lr,
+        betas=tuple(actor_cfg.optim.betas),
+        weight_decay=actor_cfg.optim.weight_decay,
+    )
     hidden_size = policy.config.hidden_size
     # The head owns its init stream and a separate generator for positive sampling, so CLIPO never moves
     # the policy's random numbers (CLIPO with λ = 0 trains bit-identical weights to CLIPO off).
@@ -469,8 +580,10 @@ def train(cfg: Config) -> dict:
     if resume_from is not None:
         state = checkpoint.load(resume_from)
         if state["config"] != cfg.comparable():
-            raise ConfigError(f"{resume_from} was written by a run with a different configuration; "
-                              f"use another --out or delete {ckpt_dir}")
+            raise ConfigError(
+                f"{resume_from} was written by a run with a different configuration; "
+                f"use another --out or delete {ckpt_dir}"
+            )
         if state["step"] > cfg.steps:
             raise ConfigError(f"{resume_from} is at step {state['step']}, beyond steps={cfg.steps}")
         policy.load_state_dict(state["policy"])
@@ -489,39 +602,59 @@ def train(cfg: Config) -> dict:
         "steps_per_epoch": len(problems) / cfg.train_batch_size,
         "policy_updates": (cfg.steps - cfg.head_warmup_steps) * cfg.minibatches_per_step,
         "policy_parameters": sum(p.numel() for p in policy.parameters()),
-        "optimizer": {"betas": list(actor_cfg.optim.betas), "weight_decay": actor_cfg.optim.weight_decay,
-                      "clip_grad": actor_cfg.optim.clip_grad},
+        "optimizer": {
+            "betas": list(actor_cfg.optim.betas),
+            "weight_decay": actor_cfg.optim.weight_decay,
+            "clip_grad": actor_cfg.optim.clip_grad,
+        },
         "threads": torch.get_num_threads(),
         "resumed_from_step": start_step,
     }
-    print(f"clipo train (mini): {cfg.method.name} + clipo={cfg.clipo_variant}, {cfg.steps} steps × "
-          f"{cfg.train_batch_size} prompts × G={cfg.group_size}; derived: {json.dumps(derived)}", file=sys.stderr)
-    run_info = {"config": asdict(cfg), "derived": derived,
-                "versions": {"python": platform.python_version(), "torch": torch.__version__}}
+    print(
+        f"clipo train (mini): {cfg.method.name} + clipo={cfg.clipo_variant}, {cfg.steps} steps × "
+        f"{cfg.train_batch_size} prompts × G={cfg.group_size}; derived: {json.dumps(derived)}",
+        file=sys.stderr,
+    )
+    run_info = {
+        "config": asdict(cfg),
+        "derived": derived,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__},
+    }
     atomic_write(out / "run.json", lambda tmp: tmp.write_text(json.dumps(run_info, indent=2, default=str)))
     # Snakemake may have deleted the outputs of an interrupted run: restore them from the checkpoint.
     _write_metrics(out / "metrics.jsonl", metric_rows)
     _write_embeddings(out / "embeddings.parquet", embedding_rows)
 
     running_reward = _mean(metric_rows[-10:], "reward/outcome")
-    bar = tqdm(range(start_step + 1, cfg.steps + 1), initial=start_step, total=cfg.steps, desc="rl", unit="step",
-               file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        range(start_step + 1, cfg.steps + 1),
+        initial=start_step,
+        total=cfg.steps,
+        desc="rl",
+        unit="step",
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     for step in bar:
         t_step = time.perf_counter()
         m: dict = {"step": step}
 
         # --- algorithm: rollout + outcome reward (DAPO: drop zero-variance groups, refill)
-        batch, t_gen, t_score = rollout(policy, tokenizer, [problems[i] for i in sampler.next(cfg.train_batch_size)],
-                                        cfg)
+        batch, t_gen, t_score = rollout(
+            policy, tokenizer, [problems[i] for i in sampler.next(cfg.train_batch_size)], cfg
+        )
         m["reward/outcome"] = batch.outcome.mean().item()
         m["response/length"] = batch.response_mask.sum(-1).float().mean().item()
-        m["response/truncated_frac"] = (batch.response_mask[:, -1] == 1).float().mean().item()
+        m["response/truncated_frac"] = (
+            (batch.response_mask.sum(-1) == cfg.max_new_tokens).float().mean().item()
+        )
         rounds, rollout_tokens = 1, int(batch.response_mask.sum())
         if cfg.method.dynamic_sampling:
             first_round, kept = batch, [_groups_with_reward_variance(batch)]
             while sum(k.n_groups for k in kept) < cfg.train_batch_size and rounds < cfg.max_gen_rounds:
-                more, g, s = rollout(policy, tokenizer,
-                                     [problems[i] for i in sampler.next(cfg.train_batch_size)], cfg)
+                more, g, s = rollout(
+                    policy, tokenizer, [problems[i] for i in sampler.next(cfg.train_batch_size)], cfg
+                )
                 kept.append(_groups_with_reward_variance(more))
                 rounds, t_gen, t_score = rounds + 1, t_gen + g, t_score + s
                 rollout_tokens += int(more.response_mask.sum())
@@ -535,8 +668,9 @@ def train(cfg: Config) -> dict:
         # --- algorithm: ONE forward of the current policy → old log-probs + pooled hidden states
         t0 = time.perf_counter()
         with torch.no_grad():
-            old_log_prob, pooled = policy_forward(policy, batch.prompt_ids, batch.prompt_mask,
-                                                  batch.response_ids, batch.response_mask)
+            old_log_prob, pooled = policy_forward(
+                policy, batch.prompt_ids, batch.prompt_mask, batch.response_ids, batch.response_mask
+            )
         t_forward = time.perf_counter() - t0
 
         # --- algorithm: CLIPO head step + contrastive reward, added at the last response token
@@ -564,24 +698,41 @@ def train(cfg: Config) -> dict:
             last = (batch.response_mask.sum(-1) - 1).clamp(min=0)
             token_rewards = torch.zeros_like(old_log_prob).scatter_(1, last[:, None], reward[:, None])
             adv, _ = core_algos.compute_grpo_outcome_advantage(
-                token_level_rewards=token_rewards, response_mask=batch.response_mask,
-                index=batch.group_id.numpy())
+                token_level_rewards=token_rewards,
+                response_mask=batch.response_mask,
+                index=batch.group_id.numpy(),
+            )
             ref_log_prob = None
             if reference is not None:
                 with torch.no_grad():
-                    ref_log_prob, _ = policy_forward(reference, batch.prompt_ids, batch.prompt_mask,
-                                                     batch.response_ids, batch.response_mask)
+                    ref_log_prob, _ = policy_forward(
+                        reference,
+                        batch.prompt_ids,
+                        batch.prompt_mask,
+                        batch.response_ids,
+                        batch.response_mask,
+                    )
 
             # --- algorithm: minibatch updates with the method's verl policy loss (+ KL for GRPO)
             mb_metrics = []
             mb_rows = cfg.ppo_mini_batch_size * cfg.group_size
             for start in range(0, len(batch.group_id), mb_rows):
                 mb = slice(start, start + mb_rows)
-                mb_log_prob, _ = policy_forward(policy, batch.prompt_ids[mb], batch.prompt_mask[mb],
-                                                batch.response_ids[mb], batch.response_mask[mb])
-                loss, lm = minibatch_loss(actor_cfg, mb_log_prob, old_log_prob[mb], adv[mb],
-                                          batch.response_mask[mb],
-                                          None if ref_log_prob is None else ref_log_prob[mb])
+                mb_log_prob, _ = policy_forward(
+                    policy,
+                    batch.prompt_ids[mb],
+                    batch.prompt_mask[mb],
+                    batch.response_ids[mb],
+                    batch.response_mask[mb],
+                )
+                loss, lm = minibatch_loss(
+                    actor_cfg,
+                    mb_log_prob,
+                    old_log_prob[mb],
+                    adv[mb],
+                    batch.response_mask[mb],
+                    None if ref_log_prob is None else ref_log_prob[mb],
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), actor_cfg.optim.clip_grad)
@@ -595,21 +746,42 @@ def train(cfg: Config) -> dict:
 
         # --- plumbing: logging and checkpoint
         t_total = time.perf_counter() - t_step
-        m.update({"time/rollout": t_gen, "time/scoring": t_score, "time/forward": t_forward, "time/clipo": t_clipo,
-                  "time/update": t_update, "time/step": t_total, "time/steps_per_s": 1.0 / t_total,
-                  "time/rollout_tokens_per_s": rollout_tokens / t_gen})
+        m.update(
+            {
+                "time/rollout": t_gen,
+                "time/scoring": t_score,
+                "time/forward": t_forward,
+                "time/clipo": t_clipo,
+                "time/update": t_update,
+                "time/step": t_total,
+                "time/steps_per_s": 1.0 / t_total,
+                "time/rollout_tokens_per_s": rollout_tokens / t_gen,
+            }
+        )
         metric_rows.append({k: _json_value(v) for k, v in m.items()})
         _write_metrics(out / "metrics.jsonl", metric_rows)
-        running_reward = m["reward/outcome"] if running_reward is None else 0.9 * running_reward + 0.1 * m[
-            "reward/outcome"]
+        running_reward = (
+            m["reward/outcome"]
+            if running_reward is None
+            else 0.9 * running_reward + 0.1 * m["reward/outcome"]
+        )
         bar.set_postfix(reward=f"{running_reward:.3f}", s_per_step=f"{t_total:.2f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            checkpoint.save(ckpt_dir, step, {
-                "step": step, "config": cfg.comparable(), "policy": policy.state_dict(),
-                "optimizer": optimizer.state_dict(), "head": head.state_dict() if head else None,
-                "sampler": sampler.state_dict(), "rng": checkpoint.capture_rng(),
-                "metrics": metric_rows, "embeddings": embedding_rows,
-            })
+            checkpoint.save(
+                ckpt_dir,
+                step,
+                {
+                    "step": step,
+                    "config": cfg.comparable(),
+                    "policy": policy.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "head": head.state_dict() if head else None,
+                    "sampler": sampler.state_dict(),
+                    "rng": checkpoint.capture_rng(),
+                    "metrics": metric_rows,
+                    "embeddings": embedding_rows,
+                },
+            )
     bar.close()
 
     # --- plumbing: final outputs; summary.json last, so its presence means the run is complete
@@ -622,8 +794,11 @@ def train(cfg: Config) -> dict:
         "wall_time_s": time.perf_counter() - wall_start,
         "resumed_from_step": start_step,
         "final_metrics": final,
-        "mean_last_10": {k: _mean(metric_rows[-10:], k) for k in final
-                         if k != "step" and isinstance(final[k], (int, float)) and not isinstance(final[k], bool)},
+        "mean_last_10": {
+            k: _mean(metric_rows[-10:], k)
+            for k in final
+            if k != "step" and isinstance(final[k], (int, float)) and not isinstance(final[k], bool)
+        },
     }
     atomic_write(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
     return summary
@@ -634,14 +809,24 @@ def _groups_with_reward_variance(batch: Rollouts) -> Rollouts:
     import torch
 
     ids = batch.group_id.unique()
-    spread = torch.stack([batch.outcome[batch.group_id == g].std() for g in ids]) if len(ids) else torch.zeros(0)
+    spread = (
+        torch.stack([batch.outcome[batch.group_id == g].std() for g in ids]) if len(ids) else torch.zeros(0)
+    )
     return batch.select_groups(ids[spread > 0])
 
 
 def _embedding_rows(step: int, phase: str, space: str, emb, batch: Rollouts) -> list[dict]:
-    return [{"step": step, "phase": phase, "group_id": int(g), "correct": bool(c > 0.5),
-             "embedding": e.float().numpy(), "space": space}
-            for g, c, e in zip(batch.group_id, batch.outcome, emb)]
+    return [
+        {
+            "step": step,
+            "phase": phase,
+            "group_id": int(g),
+            "correct": bool(c > 0.5),
+            "embedding": e.float().numpy(),
+            "space": space,
+        }
+        for g, c, e in zip(batch.group_id, batch.outcome, emb)
+    ]
 
 
 def _write_metrics(path: Path, rows: list[dict]) -> None:
@@ -657,13 +842,14 @@ def _write_embeddings(path: Path, rows: list[dict]) -> None:
 
     from clipo.analysis.schema import atomic_write
 
-    table = pa.table({
-        "step": pa.array([r["step"] for r in rows], pa.int64()),
-        "phase": pa.array([r["phase"] for r in rows], pa.string()),
-        "group_id": pa.array([r["group_id"] for r in rows], pa.int64()),
-        "correct": pa.array([r["correct"] for r in rows], pa.bool_()),
-        "embedding": pa.array([r["embedding"] for r in rows], pa.list_(pa.float32())),
-        "space": pa.array([r["space"] for r in rows], pa.string()),
-    })
+    table = pa.table(
+        {
+            "step": pa.array([r["step"] for r in rows], pa.int64()),
+            "phase": pa.array([r["phase"] for r in rows], pa.string()),
+            "group_id": pa.array([r["group_id"] for r in rows], pa.int64()),
+            "correct": pa.array([r["correct"] for r in rows], pa.bool_()),
+            "embedding": pa.array([r["embedding"] for r in rows], pa.list_(pa.float32())),
+            "space": pa.array([r["space"] for r in rows], pa.string()),
+        }
+    )
     atomic_write(path, lambda tmp: pq.write_table(table, tmp))
-
