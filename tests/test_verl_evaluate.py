@@ -67,15 +67,17 @@ def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
         path.parent.mkdir(parents=True, exist_ok=True)
         problems.to_parquet(path)
     calls = []
+    prompts = gpu_eval.build_prompts(Tokenizer(), problems)
+    texts = {prompts[0]: f"\\boxed{{{_answer(problems, 0)}}}", prompts[1]: f"\\boxed{{{_answer(problems, 1)}}}",
+             prompts[2]: "no box"}
 
     class Engine:
         def __init__(self, **kwargs):
             calls.append(kwargs)
 
         def generate(self, prompt, sampling_params):
-            calls.append(sampling_params)
-            return [{"text": f"\\boxed{{{_answer(problems, i)}}}" if i != 2 else "no box"}
-                    for i in range(len(prompt))]
+            calls.append(len(prompt))
+            return [{"text": texts[p]} for p in prompt]
 
         def shutdown(self):
             calls.append("shutdown")
@@ -85,11 +87,15 @@ def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", staticmethod(lambda path: Tokenizer()))
     scores = gpu_eval.evaluate("/models/final", RUN_ID, "paper-gpu", str(tmp_path / "data"), str(tmp_path / "out"),
-                               tp_size=1, dp_size=8)
+                               tp_size=1, dp_size=8, batch_size=2)
     assert calls[0]["dp_size"] == 8 and calls[0]["model_path"] == "/models/final" and calls[-1] == "shutdown"
+    assert calls[1:3] == [2, 1]  # 3 problems × n=1 in requests of at most 2
     assert list(scores["benchmark"]) == [f.benchmark for f in eval_files("I")]
     assert scores["score"].tolist() == pytest.approx([200 / 3] * 8)  # the third problem has no boxed answer
     on_disk = read_scores(tmp_path / "out" / "scores.csv")
     assert list(on_disk.columns) == list(SCORE_COLUMNS) and set(on_disk["method"]) == {"grpo"}
     samples = pd.read_parquet(tmp_path / "out" / "samples.parquet")
     assert list(samples.columns) == list(SAMPLE_COLUMNS) and len(samples) == 3 * 8
+    subset = gpu_eval.evaluate("/models/final", RUN_ID, "paper-gpu", str(tmp_path / "data"), str(tmp_path / "o2"),
+                               benchmarks=["P1", "MMLU"])
+    assert list(subset["benchmark"]) == ["P1", "MMLU"]

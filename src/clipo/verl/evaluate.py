@@ -1,7 +1,8 @@
 """GPU evaluation of a trained (or base) model with SGLang's offline engine — same records as the mini evaluator.
 
 ``python -m clipo.verl.evaluate --model RUNSET/runs/<run_id>/final --run-id <run_id> --source RUNSET
---data-dir data --out RUNSET/eval/<run_id> [--tp-size 1] [--dp-size 8]``
+--data-dir data --out RUNSET/eval/<run_id> [--tp-size 1] [--dp-size 8]`` — the flags of ``clipo evaluate``
+(except ``--device``) plus the engine's parallelism.
 
 Why SGLang's offline engine (``sglang.Engine``) and not verl's validation dumps:
 - it evaluates any HF folder, including the base-model pseudo-run that never trains;
@@ -58,36 +59,53 @@ def regroup(outputs: Sequence[dict], n: int) -> list[list[str]]:
     return [texts[i:i + n] for i in range(0, len(texts), n)]
 
 
+def generate(engine, prompts: Sequence[str], sampling: Sampling, batch_size: int, progress=None) -> list[list[str]]:
+    """n responses per prompt, submitted to the engine ``batch_size`` requests at a time."""
+    flat, params, outputs = expand(prompts, sampling.n), engine_sampling_params(sampling), []
+    for start in range(0, len(flat), batch_size):
+        chunk = flat[start:start + batch_size]
+        outputs += engine.generate(prompt=chunk, sampling_params=params)
+        if progress is not None:
+            progress.update(len(chunk))
+    return regroup(outputs, sampling.n)
+
+
 def evaluate(model_path: str, run_id: str, source: str, data_dir: str, out: str, sampling: Sampling | None = None,
-             limit: int | None = None, tp_size: int = 1, dp_size: int = 1, seed: int = 0,
-             mem_fraction: float = 0.85) -> pd.DataFrame:
-    """Evaluate on every benchmark of the run's track; writes ``out``/samples.parquet and scores.csv."""
+             limit: int | None = None, benchmarks: Sequence[str] | None = None, batch_size: int = 1024,
+             tp_size: int = 1, dp_size: int = 1, seed: int = 0, mem_fraction: float = 0.85) -> pd.DataFrame:
+    """Evaluate on the benchmarks of the run's track; writes ``out``/samples.parquet and scores.csv."""
     import sglang
+    from tqdm import tqdm
     from transformers import AutoTokenizer
 
     from clipo.analysis.schema import write_samples, write_scores
-    from clipo.data.registry import eval_files
+    from clipo.data.registry import by_benchmark, eval_files
     from clipo.data.schema import load_dataset
 
     spec = RunSpec.parse(run_id)
     if spec.track == "mini":
         raise ConfigError("track 'mini' is evaluated on CPU with `clipo evaluate`")
+    if batch_size < 1 or (limit is not None and limit < 1):
+        raise ConfigError(f"evaluate: --batch-size={batch_size} and --limit={limit} must be >= 1")
     sampling = sampling or sampling_for(spec.track)
+    files = [by_benchmark(spec.track, b) for b in benchmarks] if benchmarks else eval_files(spec.track)
     datasets = {}
-    for f in eval_files(spec.track):  # validate every file before the engine takes the GPUs
+    for f in files:  # validate every file before the engine takes the GPUs
         df = load_dataset(Path(data_dir) / f.path)
         datasets[f.benchmark] = df.iloc[:limit] if limit else df
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     engine = sglang.Engine(model_path=model_path, tp_size=tp_size, dp_size=dp_size, random_seed=seed,
                            mem_fraction_static=mem_fraction)
+    bar = tqdm(total=sum(len(df) for df in datasets.values()) * sampling.n, desc=f"evaluate {run_id}",
+               unit="sample", dynamic_ncols=True)
     try:
         parts = []
         for benchmark, df in datasets.items():
-            print(f"evaluate {run_id}: {benchmark} ({len(df)} problems × {sampling.n})", file=sys.stderr)
-            outputs = engine.generate(prompt=expand(build_prompts(tokenizer, df), sampling.n),
-                                      sampling_params=engine_sampling_params(sampling))
-            parts.append(score_samples(run_id, benchmark, df, regroup(outputs, sampling.n)))
+            bar.set_postfix(benchmark=benchmark)
+            responses = generate(engine, build_prompts(tokenizer, df), sampling, batch_size, progress=bar)
+            parts.append(score_samples(run_id, benchmark, df, responses))
     finally:
+        bar.close()
         engine.shutdown()
     samples = pd.concat(parts, ignore_index=True)
     scores = aggregate(samples, spec, source)
@@ -109,6 +127,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--top-p", type=float)
     p.add_argument("--max-new-tokens", type=int, help="default: the track's max response length")
     p.add_argument("--limit", type=int, help="only the first K problems of each benchmark")
+    p.add_argument("--benchmarks", help="comma-separated subset of the track's benchmarks, e.g. GSM8K,P1")
+    p.add_argument("--batch-size", type=int, default=1024, help="requests handed to the engine at once")
     p.add_argument("--tp-size", type=int, default=1, help="tensor parallel size of the engine")
     p.add_argument("--dp-size", type=int, default=1, help="data parallel replicas (e.g. the GPUs of the node)")
     p.add_argument("--mem-fraction", type=float, default=0.85, help="GPU memory share of SGLang")
@@ -121,9 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = RunSpec.parse(args.run_id)
     sampling = sampling_for(spec.track, n=args.n, do_sample=args.do_sample, temperature=args.temperature,
                             top_p=args.top_p, max_new_tokens=args.max_new_tokens)
+    benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()] if args.benchmarks else None
     scores = evaluate(args.model, args.run_id, args.source, args.data_dir, args.out, sampling=sampling,
-                      limit=args.limit, tp_size=args.tp_size, dp_size=args.dp_size, seed=args.seed,
-                      mem_fraction=args.mem_fraction)
+                      limit=args.limit, benchmarks=benchmarks, batch_size=args.batch_size, tp_size=args.tp_size,
+                      dp_size=args.dp_size, seed=args.seed, mem_fraction=args.mem_fraction)
     for row in scores.itertuples():
         print(f"{row.benchmark:>8}: {row.score:6.2f}%  ({row.n_problems} problems × {row.n_samples})")
     return 0
