@@ -186,10 +186,10 @@ def resolve_config(args: argparse.Namespace) -> Config:
     )
     if clipo is None and any(
         getattr(args, k, None) is not None
-        for k in ("tau", "lam", "head_output_size", "head_kind", "reference_eps")
+        for k in ("tau", "lam", "head_output_size", "head_kind", "reference_eps", "fixed_head")
     ):
         raise ConfigError(
-            "--tau/--lam/--head-* /--reference-eps need CLIPO on (--clipo infonce|supcon|softnn)"
+            "--tau/--lam/--head-*/--reference-eps/--fixed-head need CLIPO on (--clipo infonce|supcon|softnn)"
         )
     cfg = Config(
         method=method,
