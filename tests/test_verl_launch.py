@@ -42,18 +42,19 @@ def test_entry_point_checks_the_config_writes_run_json_and_uses_the_clipo_runner
     assert not seen  # rejected before Ray starts
 
 
-def test_task_runner_registers_the_trainer_in_a_fresh_process():
-    """What happens inside the Ray actor: verl looks ``clipo_sync`` up only after our import."""
-    code = (
-        "from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY\n"
-        "from verl.trainer.main_ppo import TaskRunnerV1\n"
-        "import clipo.verl.main as entry\n"
-        "assert 'clipo_sync' not in TRAINER_REGISTRY\n"
-        "TaskRunnerV1.__ray_actor_class__.run = lambda self, config: sorted(TRAINER_REGISTRY)\n"
-        "print(entry.ClipoTaskRunner().run(None))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "clipo_sync" in out
+def test_task_runner_registers_the_trainer_before_verl_looks_it_up(monkeypatch):
+    """What happens inside the Ray actor, whose process has not imported the trainer module yet."""
+    from verl.trainer.main_ppo import TaskRunnerV1
+    from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY, get_trainer_cls
+
+    import clipo.verl.main as entry
+
+    monkeypatch.delitem(TRAINER_REGISTRY, "clipo_sync", raising=False)
+    monkeypatch.delitem(sys.modules, "clipo.verl.trainer", raising=False)
+    monkeypatch.setattr(TaskRunnerV1.__ray_actor_class__, "run",
+                        lambda self, config: get_trainer_cls(config["trainer"]["v1"]["trainer_mode"]))
+    trainer_cls = entry.ClipoTaskRunner().run({"trainer": {"v1": {"trainer_mode": "clipo_sync"}}})
+    assert trainer_cls.__module__ == "clipo.verl.trainer" and trainer_cls.__name__ == "ClipoTrainerSync"
 
 
 def _data(tmp_path, track):
