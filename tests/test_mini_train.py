@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 
 from clipo.cli import build_parser
 from clipo.cli import main as cli_main
-from clipo.methods import METHODS, TRACKS, Clipo
+from clipo.methods import METHODS, TRACKS, Clipo, ConfigError
 
 TINY = [
     "--train-batch-size",
@@ -432,3 +432,25 @@ def test_bad_input_is_one_clear_error(base, tmp_path, capsys, change, message):
     assert cli_main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("clipo train: error:") and message in err
+
+
+def test_overlong_prompts_are_dropped_like_verls_filter_or_rejected(base, tmp_path):
+    from dataclasses import replace
+
+    from clipo.mini.generation import render_prompt
+    from clipo.mini.model import load
+    from clipo.mini.train import load_problems, resolve_config
+
+    _, tok = load(base / "base")
+    cfg = resolve_config(build_parser().parse_args(argv(base, tmp_path / "out")))
+    problems = load_problems(cfg, tok)
+    lengths = sorted(
+        len(tok(render_prompt(tok, p.prompt), add_special_tokens=False)["input_ids"]) for p in problems
+    )
+    limit = lengths[len(lengths) // 2]
+    kept = load_problems(replace(cfg, max_prompt_length=limit), tok)
+    assert len(kept) == sum(n <= limit for n in lengths) < len(lengths)
+    with pytest.raises(ConfigError, match="max_prompt_length"):
+        load_problems(replace(cfg, max_prompt_length=limit, filter_overlong_prompts=False), tok)
+    with pytest.raises(ConfigError, match="usable prompts"):
+        load_problems(replace(cfg, max_prompt_length=lengths[0] - 1), tok)
