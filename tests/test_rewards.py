@@ -335,3 +335,22 @@ def test_deadline_restores_a_timer_the_caller_armed():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_mini_track_reference_solutions_score_one_and_wrong_answers_zero():
+    """The mini track's own data (clipo/mini/<split>): its reference solutions are rewarded, off-by-one not."""
+    from clipo.data.synthetic import generate
+
+    sources = set()
+    for frame in generate(seed=3, n_train=12, n_eval=6).values():
+        for row in frame.itertuples():
+            gold = row.reward_model["ground_truth"]
+            sources.add(row.data_source)
+            assert compute_score(row.data_source, row.extra_info["solution"], gold) == 1.0, (
+                row.data_source,
+                gold,
+            )
+            mc = scorer_name(row.data_source) == "mc"
+            wrong = chr((ord(gold) - ord("A") + 1) % 4 + ord("A")) if mc else str(int(gold) + 1)
+            assert compute_score(row.data_source, f"The answer is \\boxed{{{wrong}}}.", gold) == 0.0
+    assert sources == {f"clipo/mini/{s}" for s in ("train", "test", "sym", "p1", "p2", "mc")}
