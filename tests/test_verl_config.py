@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transfer_queue", reason="verl's v1 trainer needs TransferQueue (requirements/test-extra.lock)")
+pytest.importorskip(
+    "transfer_queue", reason="verl's v1 trainer needs TransferQueue (requirements/test-extra.lock)"
+)
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.errors import ConfigCompositionException  # noqa: E402
@@ -34,7 +36,10 @@ def _grid() -> dict:
         pass
     else:
         runs += [(s.track, s.model, s.method, s.clipo, s.tau, s.group_size) for s in required_runs("verl")]
-    plans = (plan_run(t, m, c, model=model, tau=tau, group_size=g, out_dir="/runs/x") for t, model, m, c, tau, g in runs)
+    plans = (
+        plan_run(t, m, c, model=model, tau=tau, group_size=g, out_dir="/runs/x")
+        for t, model, m, c, tau, g in runs
+    )
     return {p.spec.run_id: p for p in plans}
 
 
@@ -56,7 +61,13 @@ def test_generated_overrides_pass_verl_validation(hydra_ctx, run_id):
     from clipo.verl.trainer import check_config
 
     run = GRID[run_id]
-    track, method, clipo, tau, g = run.spec.track, run.spec.method, run.spec.clipo, run.spec.tau, run.spec.group_size
+    track, method, clipo, tau, g = (
+        run.spec.track,
+        run.spec.method,
+        run.spec.clipo,
+        run.spec.tau,
+        run.spec.group_size,
+    )
     cfg = compose("clipo_trainer", overrides=build_overrides(run))
     validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     actor = omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)
@@ -72,18 +83,33 @@ def test_generated_overrides_pass_verl_validation(hydra_ctx, run_id):
     t, m = get_track(track), METHODS[method]
     a = cfg.actor_rollout_ref
     assert (cfg.data.train_batch_size, a.actor.ppo_mini_batch_size, a.actor.ppo_micro_batch_size_per_gpu) == (
-        t.train_batch_size, t.ppo_mini_batch_size, t.micro_batch_size)
-    assert (cfg.data.max_prompt_length, cfg.data.max_response_length) == (t.max_prompt_length, t.max_response_length)
+        t.train_batch_size,
+        t.ppo_mini_batch_size,
+        t.micro_batch_size,
+    )
+    assert (cfg.data.max_prompt_length, cfg.data.max_response_length) == (
+        t.max_prompt_length,
+        t.max_response_length,
+    )
     assert a.actor.optim.lr == t.lr and a.actor.use_dynamic_bsz and a.model.enable_gradient_checkpointing
     assert (a.rollout.name, a.rollout.n, a.rollout.tensor_model_parallel_size) == ("sglang", g, 1)
     assert (a.rollout.val_kwargs.n, a.rollout.val_kwargs.do_sample) == (t.val_n, t.val_do_sample)
     assert (a.rollout.val_kwargs.temperature, a.rollout.val_kwargs.top_p) == (0.6, 0.95)
     assert a.ref.fsdp_config.param_offload == t.ref_param_offload
     assert (a.actor.clip_ratio_low, a.actor.clip_ratio_high, a.actor.loss_agg_mode) == (
-        m.clip_ratio_low, m.clip_ratio_high, m.loss_agg_mode)
+        m.clip_ratio_low,
+        m.clip_ratio_high,
+        m.loss_agg_mode,
+    )
     assert a.actor.use_kl_loss == m.use_kl_loss and cfg.algorithm.filter_groups.enable == m.dynamic_sampling
-    assert (cfg.trainer.n_gpus_per_node, cfg.trainer.nnodes, cfg.trainer.total_epochs) == (8, 1, t.total_epochs)
-    assert cfg.trainer.critic_warmup == {"I": 15, "II": 59}[track]  # 1 warm-up epoch = 14 / 58 head-only steps
+    assert (cfg.trainer.n_gpus_per_node, cfg.trainer.nnodes, cfg.trainer.total_epochs) == (
+        8,
+        1,
+        t.total_epochs,
+    )
+    assert (
+        cfg.trainer.critic_warmup == {"I": 15, "II": 59}[track]
+    )  # 1 warm-up epoch = 14 / 58 head-only steps
     assert cfg.trainer.v1.trainer_mode == "clipo_sync" and cfg.trainer.use_v1
     assert cfg.trainer.experiment_name == run.spec.run_id
     assert cfg.reward.custom_reward_function.path == "pkg://clipo.rewards"
@@ -102,38 +128,98 @@ def test_paper_schedule_is_derived_from_dataset_rows():
     assert two.clipo == clipo_variant("softnn", get_track("II")) and two.clipo.lam == 1.0
     assert plan_run("I", "grpo", head_warmup_steps=0).critic_warmup == 0
     assert plan_run("I", "grpo", model_path="/models/q").model_path == "/models/q"
-    assert plan_run("II", "grpo", model="llama3.1-8b-instruct").model_path == "meta-llama/Llama-3.1-8B-Instruct"
+    assert (
+        plan_run("II", "grpo", model="llama3.1-8b-instruct").model_path == "meta-llama/Llama-3.1-8B-Instruct"
+    )
 
 
-@pytest.mark.parametrize("kwargs,needle", [
-    (dict(track="mini", method="grpo"), "mini"),
-    (dict(track="I", method="ppo"), "ppo"),
-    (dict(track="I", method="grpo", model="qwen9"), "qwen9"),
-    (dict(track="I", method="grpo", clipo="infonce", tau=0.0), "temperature"),
-    (dict(track="I", method="grpo", group_size=1), "group-size"),
-])
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        (dict(track="mini", method="grpo"), "mini"),
+        (dict(track="I", method="ppo"), "ppo"),
+        (dict(track="I", method="grpo", model="qwen9"), "qwen9"),
+        (dict(track="I", method="grpo", clipo="infonce", tau=0.0), "temperature"),
+        (dict(track="I", method="grpo", group_size=1), "group-size"),
+    ],
+)
 def test_bad_runs_fail_with_one_clear_error(kwargs, needle):
     with pytest.raises(ConfigError, match=needle):
         plan_run(kwargs.pop("track"), kwargs.pop("method"), **kwargs)
 
 
 def test_dry_run_prints_the_complete_command(capsys):
-    argv = ["train", "--backend", "verl", "--track", "II", "--method", "dapo", "--clipo", "supcon", "--tau", "0.02",
-            "--group-size", "8", "--seed", "3", "--out", "/r/x", "--dry-run", "trainer.logger=[console,wandb]"]
+    argv = [
+        "train",
+        "--backend",
+        "verl",
+        "--track",
+        "II",
+        "--method",
+        "dapo",
+        "--clipo",
+        "supcon",
+        "--tau",
+        "0.02",
+        "--group-size",
+        "8",
+        "--seed",
+        "3",
+        "--out",
+        "/r/x",
+        "--dry-run",
+        "trainer.logger=[console,wandb]",
+    ]
     assert cli_main(argv) == 0
     printed = shlex.split(capsys.readouterr().out.replace("\\\n", " "))
     run = plan_run("II", "dapo", "supcon", tau=0.02, group_size=8, seed=3, out_dir="/r/x")
     assert printed == command(run) + ["trainer.logger=[console,wandb]"]
     assert "trainer.experiment_name=II_qwen2.5-7b-instruct_dapo_supcon_tau0.02_g8_s3_verl" in printed
-    assert {"clipo.temperature=0.02", "clipo.lam=0.2", "clipo.loss=supcon", "actor_rollout_ref.rollout.n=8"} <= set(printed)
+    assert {
+        "clipo.temperature=0.02",
+        "clipo.lam=0.2",
+        "clipo.loss=supcon",
+        "actor_rollout_ref.rollout.n=8",
+    } <= set(printed)
 
 
 def test_cli_rejects_mini_options_and_missing_data(capsys, tmp_path):
-    assert cli_main(["train", "--backend", "verl", "--track", "I", "--method", "grpo", "--checkpoint-every", "5",
-                     "--dry-run"]) == 2
+    assert (
+        cli_main(
+            [
+                "train",
+                "--backend",
+                "verl",
+                "--track",
+                "I",
+                "--method",
+                "grpo",
+                "--checkpoint-every",
+                "5",
+                "--dry-run",
+            ]
+        )
+        == 2
+    )
     assert "mini-trainer option" in capsys.readouterr().err
-    assert cli_main(["train", "--backend", "verl", "--track", "I", "--method", "grpo", "--data-dir", str(tmp_path),
-                     "--out", str(tmp_path / "run")]) == 2
+    assert (
+        cli_main(
+            [
+                "train",
+                "--backend",
+                "verl",
+                "--track",
+                "I",
+                "--method",
+                "grpo",
+                "--data-dir",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
     assert "gsm8k.parquet" in capsys.readouterr().err
 
 
@@ -155,6 +241,9 @@ def test_check_config_rejects_settings_the_hook_cannot_honour(hydra_ctx):
     ]:
         with pytest.raises(ConfigError, match=needle):
             check_config(compose("clipo_trainer", overrides=base + [bad]))
-    off = compose("clipo_trainer", overrides=build_overrides(plan_run("I", "grpo")) +
-                  ["actor_rollout_ref.model.use_remove_padding=false"])
+    off = compose(
+        "clipo_trainer",
+        overrides=build_overrides(plan_run("I", "grpo"))
+        + ["actor_rollout_ref.model.use_remove_padding=false"],
+    )
     assert check_config(off).clipo is None  # without CLIPO nothing is pooled, so nothing to reject

@@ -35,10 +35,16 @@ def _answer(problems, i):
 
 
 def test_request_parameters_follow_the_tracks_protocol():
-    assert gpu_eval.engine_sampling_params(sampling_for("I")) == {"max_new_tokens": 2048, "temperature": 0.0,
-                                                                  "top_p": 1.0}  # Table 8: greedy
-    assert gpu_eval.engine_sampling_params(sampling_for("II")) == {"max_new_tokens": 4096, "temperature": 0.6,
-                                                                   "top_p": 0.95}
+    assert gpu_eval.engine_sampling_params(sampling_for("I")) == {
+        "max_new_tokens": 2048,
+        "temperature": 0.0,
+        "top_p": 1.0,
+    }  # Table 8: greedy
+    assert gpu_eval.engine_sampling_params(sampling_for("II")) == {
+        "max_new_tokens": 4096,
+        "temperature": 0.6,
+        "top_p": 0.95,
+    }
     assert sampling_for("II").n == 16
 
 
@@ -49,12 +55,17 @@ def test_prompts_records_and_pass_at_1():
     flat = gpu_eval.expand(prompts, 2)
     assert flat[:2] == [prompts[0]] * 2 and len(flat) == 8
     # sample 0 of every problem is right, sample 1 only for problem 0 → Pass@1 = 5/8
-    outputs = [{"text": f"so \\boxed{{{_answer(problems, i // 2) if i % 2 == 0 or i == 1 else 999}}}"}
-               for i in range(len(flat))]
+    outputs = [
+        {"text": f"so \\boxed{{{_answer(problems, i // 2) if i % 2 == 0 or i == 1 else 999}}}"}
+        for i in range(len(flat))
+    ]
     responses = gpu_eval.regroup(outputs, 2)
     samples = gpu_eval.score_samples(RUN_ID, "GSM8K", problems, responses)
     assert list(samples.columns) == list(SAMPLE_COLUMNS)
-    assert samples["problem_id"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3] and samples["sample_id"].tolist() == [0, 1] * 4
+    assert (
+        samples["problem_id"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+        and samples["sample_id"].tolist() == [0, 1] * 4
+    )
     assert samples["correct"].tolist() == [True, True, True, False, True, False, True, False]
     with pytest.raises(ValueError, match="multiple of n=3"):
         gpu_eval.regroup(outputs, 3)
@@ -68,8 +79,11 @@ def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
         problems.to_parquet(path)
     calls = []
     prompts = gpu_eval.build_prompts(Tokenizer(), problems)
-    texts = {prompts[0]: f"\\boxed{{{_answer(problems, 0)}}}", prompts[1]: f"\\boxed{{{_answer(problems, 1)}}}",
-             prompts[2]: "no box"}
+    texts = {
+        prompts[0]: f"\\boxed{{{_answer(problems, 0)}}}",
+        prompts[1]: f"\\boxed{{{_answer(problems, 1)}}}",
+        prompts[2]: "no box",
+    }
 
     class Engine:
         def __init__(self, **kwargs):
@@ -86,8 +100,16 @@ def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
     import transformers
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", staticmethod(lambda path: Tokenizer()))
-    scores = gpu_eval.evaluate("/models/final", RUN_ID, "paper-gpu", str(tmp_path / "data"), str(tmp_path / "out"),
-                               tp_size=1, dp_size=8, batch_size=2)
+    scores = gpu_eval.evaluate(
+        "/models/final",
+        RUN_ID,
+        "paper-gpu",
+        str(tmp_path / "data"),
+        str(tmp_path / "out"),
+        tp_size=1,
+        dp_size=8,
+        batch_size=2,
+    )
     assert calls[0]["dp_size"] == 8 and calls[0]["model_path"] == "/models/final" and calls[-1] == "shutdown"
     assert calls[1:3] == [2, 1]  # 3 problems × n=1 in requests of at most 2
     assert list(scores["benchmark"]) == [f.benchmark for f in eval_files("I")]
@@ -96,6 +118,12 @@ def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
     assert list(on_disk.columns) == list(SCORE_COLUMNS) and set(on_disk["method"]) == {"grpo"}
     samples = pd.read_parquet(tmp_path / "out" / "samples.parquet")
     assert list(samples.columns) == list(SAMPLE_COLUMNS) and len(samples) == 3 * 8
-    subset = gpu_eval.evaluate("/models/final", RUN_ID, "paper-gpu", str(tmp_path / "data"), str(tmp_path / "o2"),
-                               benchmarks=["P1", "MMLU"])
+    subset = gpu_eval.evaluate(
+        "/models/final",
+        RUN_ID,
+        "paper-gpu",
+        str(tmp_path / "data"),
+        str(tmp_path / "o2"),
+        benchmarks=["P1", "MMLU"],
+    )
     assert list(subset["benchmark"]) == ["P1", "MMLU"]

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transfer_queue", reason="verl's v1 trainer needs TransferQueue (requirements/test-extra.lock)")
+pytest.importorskip(
+    "transfer_queue", reason="verl's v1 trainer needs TransferQueue (requirements/test-extra.lock)"
+)
 
 from clipo.cli import main as cli_main  # noqa: E402
 from clipo.data.registry import eval_files, get_dataset  # noqa: E402
@@ -22,7 +24,9 @@ def test_entry_point_checks_the_config_writes_run_json_and_uses_the_clipo_runner
     import clipo.verl.main as entry
 
     seen = {}
-    monkeypatch.setattr(entry, "run_ppo", lambda config, task_runner_class: seen.update(runner=task_runner_class))
+    monkeypatch.setattr(
+        entry, "run_ppo", lambda config, task_runner_class: seen.update(runner=task_runner_class)
+    )
     monkeypatch.chdir(tmp_path)  # Hydra's outputs/ folder
     run = plan_run("II", "gspo", "softnn", out_dir=str(tmp_path / "run"))
     monkeypatch.setattr(sys, "argv", ["clipo.verl.main", *build_overrides(run)])
@@ -35,8 +39,11 @@ def test_entry_point_checks_the_config_writes_run_json_and_uses_the_clipo_runner
     assert seen["runner"].__ray_actor_class__ is entry.ClipoTaskRunner
 
     seen.clear()
-    monkeypatch.setattr(sys, "argv", ["clipo.verl.main", *build_overrides(run),
-                                      "actor_rollout_ref.model.use_remove_padding=false"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["clipo.verl.main", *build_overrides(run), "actor_rollout_ref.model.use_remove_padding=false"],
+    )
     with pytest.raises((SystemExit, ValueError)):
         entry.main()
     assert not seen  # rejected before Ray starts
@@ -51,8 +58,11 @@ def test_task_runner_registers_the_trainer_before_verl_looks_it_up(monkeypatch):
 
     monkeypatch.delitem(TRAINER_REGISTRY, "clipo_sync", raising=False)
     monkeypatch.delitem(sys.modules, "clipo.verl.trainer", raising=False)
-    monkeypatch.setattr(TaskRunnerV1.__ray_actor_class__, "run",
-                        lambda self, config: get_trainer_cls(config["trainer"]["v1"]["trainer_mode"]))
+    monkeypatch.setattr(
+        TaskRunnerV1.__ray_actor_class__,
+        "run",
+        lambda self, config: get_trainer_cls(config["trainer"]["v1"]["trainer_mode"]),
+    )
     trainer_cls = entry.ClipoTaskRunner().run({"trainer": {"v1": {"trainer_mode": "clipo_sync"}}})
     assert trainer_cls.__module__ == "clipo.verl.trainer" and trainer_cls.__name__ == "ClipoTrainerSync"
 
@@ -72,25 +82,50 @@ def test_launcher_trains_exports_summarises_and_skips_a_finished_run(tmp_path, m
 
     def fake_run(argv, check=False):
         calls.append(argv)
-        if argv[1:3] == ["-m", "clipo.verl.main"]:  # training: verl's checkpoint tracker + the trainer's metrics
+        if argv[1:3] == [
+            "-m",
+            "clipo.verl.main",
+        ]:  # training: verl's checkpoint tracker + the trainer's metrics
             (out / "checkpoints" / "global_step_84" / "actor").mkdir(parents=True)
             (out / "checkpoints" / "latest_checkpointed_iteration.txt").write_text("84")
-            (out / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "reward/outcome": s / 100}) + "\n"
-                                                       for s in range(1, 85)))
+            (out / "metrics.jsonl").write_text(
+                "".join(json.dumps({"step": s, "reward/outcome": s / 100}) + "\n" for s in range(1, 85))
+            )
         else:  # verl's model merger
             Path(argv[argv.index("--target_dir") + 1]).mkdir(parents=True)
         return subprocess.CompletedProcess(argv, 0)
 
     monkeypatch.setattr(launch.subprocess, "run", fake_run)
-    argv = ["train", "--backend", "verl", "--track", "I", "--method", "grpo", "--clipo", "infonce",
-            "--data-dir", str(_data(tmp_path, "I")), "--out", str(out), "--model-path", "Qwen/Qwen2.5-3B-Instruct"]
+    argv = [
+        "train",
+        "--backend",
+        "verl",
+        "--track",
+        "I",
+        "--method",
+        "grpo",
+        "--clipo",
+        "infonce",
+        "--data-dir",
+        str(_data(tmp_path, "I")),
+        "--out",
+        str(out),
+        "--model-path",
+        "Qwen/Qwen2.5-3B-Instruct",
+    ]
     assert cli_main(argv) == 0
     assert calls[0][0] == sys.executable and calls[0][1:3] == ["-m", "clipo.verl.main"]
     assert calls[1][1:4] == ["-m", "verl.model_merger", "merge"]
-    assert calls[1][calls[1].index("--local_dir") + 1] == str(out / "checkpoints" / "global_step_84" / "actor")
+    assert calls[1][calls[1].index("--local_dir") + 1] == str(
+        out / "checkpoints" / "global_step_84" / "actor"
+    )
     assert (out / "final").is_dir()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["final_step"] == 84 and summary["steps_per_epoch"] == 14 and summary["head_warmup_steps"] == 14
+    assert (
+        summary["final_step"] == 84
+        and summary["steps_per_epoch"] == 14
+        and summary["head_warmup_steps"] == 14
+    )
     assert summary["mean_last_10"]["reward/outcome"] == pytest.approx(0.795)
 
     calls.clear()
@@ -100,8 +135,21 @@ def test_launcher_trains_exports_summarises_and_skips_a_finished_run(tmp_path, m
 def test_launcher_reports_a_failed_training_and_writes_no_summary(tmp_path, monkeypatch, capsys):
     from clipo.verl import launch
 
-    monkeypatch.setattr(launch.subprocess, "run", lambda argv, check=False: subprocess.CompletedProcess(argv, 3))
-    argv = ["train", "--backend", "verl", "--track", "II", "--method", "gmpo", "--data-dir", str(_data(tmp_path, "II")),
-            "--out", str(tmp_path / "run")]
+    monkeypatch.setattr(
+        launch.subprocess, "run", lambda argv, check=False: subprocess.CompletedProcess(argv, 3)
+    )
+    argv = [
+        "train",
+        "--backend",
+        "verl",
+        "--track",
+        "II",
+        "--method",
+        "gmpo",
+        "--data-dir",
+        str(_data(tmp_path, "II")),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert cli_main(argv) == 3
     assert "resume" in capsys.readouterr().err and not (tmp_path / "run" / "summary.json").exists()

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("transfer_queue", reason="verl's v1 trainer needs TransferQueue (requirements/test-extra.lock)")
+pytest.importorskip(
+    "transfer_queue", reason="verl's v1 trainer needs TransferQueue (requirements/test-extra.lock)"
+)
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
@@ -47,9 +49,16 @@ def _synthetic_batch(hidden_size=16, seed=0):
             length = 3 + (gi + s) % 3
             score = torch.zeros(length)
             score[-1] = 1.0 if s < n_correct else 0.0
-            rows.append(dict(key=f"p{gi}_{s}_0", uid=f"p{gi}", rm_scores=score,
-                             response_mask=torch.ones(length, dtype=torch.int64),
-                             hidden=torch.randn(hidden_size, generator=g), prompt_len=2 + s))
+            rows.append(
+                dict(
+                    key=f"p{gi}_{s}_0",
+                    uid=f"p{gi}",
+                    rm_scores=score,
+                    response_mask=torch.ones(length, dtype=torch.int64),
+                    hidden=torch.randn(hidden_size, generator=g),
+                    prompt_len=2 + s,
+                )
+            )
     return rows
 
 
@@ -85,18 +94,25 @@ def test_contrastive_reward_goes_to_anchors_of_eligible_groups_only():
         assert torch.equal(total[i], expect)
     assert metrics["reward/outcome"] == pytest.approx(float((scores.sum(-1) > 0.5)[real].float().mean()))
     assert metrics["clipo/nontrivial_groups"] == pytest.approx(2 / 5)  # groups 2 and 4
-    assert {"clipo/loss", "clipo/cos_pos", "clipo/cos_neg", "clipo/cos_cross", "hidden/cos_pos"} <= set(metrics)
+    assert {"clipo/loss", "clipo/cos_pos", "clipo/cos_neg", "clipo/cos_cross", "hidden/cos_pos"} <= set(
+        metrics
+    )
 
 
 def test_fixed_head_is_not_trained_and_learned_head_is():
     rows = _synthetic_batch()
-    args = (_padded(rows, "rm_scores"), _padded(rows, "response_mask"), torch.stack([r["hidden"] for r in rows]),
-            group_numbers([r["uid"] for r in rows]), torch.ones(len(rows), dtype=torch.bool))
+    args = (
+        _padded(rows, "rm_scores"),
+        _padded(rows, "response_mask"),
+        torch.stack([r["hidden"] for r in rows]),
+        group_numbers([r["uid"] for r in rows]),
+        torch.ones(len(rows), dtype=torch.bool),
+    )
     for fixed in (True, False):
         head = ClipoHeadTrainer(16, Clipo(fixed_head=fixed), seed=0)
         before = [p.detach().clone() for p in head.head.parameters()]
         add_contrastive_reward(head, *args)
-        same = all(torch.equal(a, b) for a, b in zip(before, head.head.parameters()))
+        same = all(torch.equal(a, b) for a, b in zip(before, head.head.parameters(), strict=True))
         assert same == fixed
 
 
@@ -105,18 +121,39 @@ def test_group_numbers_follow_first_appearance():
 
 
 def test_metrics_row_uses_the_mini_trainers_keys():
-    verl = {"actor/pg_loss": 0.1, "actor/kl_loss": 0.01, "actor/pg_clipfrac": 0.2, "response_length/mean": 100.0,
-            "timing_s/gen": 3.0, "timing_s/update_actor": 2.0, "critic/score/mean": 0.4, "actor/lr": 1e-6}
-    row = metrics_row(7, verl, {"reward/outcome": 0.5, "clipo/cos_pos": float("nan"), "time/clipo": 0.1}, True)
-    assert row == {"step": 7, "reward/outcome": 0.5, "loss/policy": 0.1, "loss/kl": 0.01, "actor/clip_frac": 0.2,
-                   "response/length": 100.0, "time/rollout": 3.0, "time/update": 2.0, "clipo/cos_pos": None,
-                   "time/clipo": 0.1, "train/policy_frozen": True}
+    verl = {
+        "actor/pg_loss": 0.1,
+        "actor/kl_loss": 0.01,
+        "actor/pg_clipfrac": 0.2,
+        "response_length/mean": 100.0,
+        "timing_s/gen": 3.0,
+        "timing_s/update_actor": 2.0,
+        "critic/score/mean": 0.4,
+        "actor/lr": 1e-6,
+    }
+    row = metrics_row(
+        7, verl, {"reward/outcome": 0.5, "clipo/cos_pos": float("nan"), "time/clipo": 0.1}, True
+    )
+    assert row == {
+        "step": 7,
+        "reward/outcome": 0.5,
+        "loss/policy": 0.1,
+        "loss/kl": 0.01,
+        "actor/clip_frac": 0.2,
+        "response/length": 100.0,
+        "time/rollout": 3.0,
+        "time/update": 2.0,
+        "clipo/cos_pos": None,
+        "time/clipo": 0.1,
+        "train/policy_frozen": True,
+    }
     assert metrics_row(1, verl, {}, False)["reward/outcome"] == 0.4  # CLIPO off: verl's score is the outcome
 
 
 def test_clipo_section_defaults_come_from_the_dataclass():
-    settings = clipo_settings({"enable": True, "loss": "softnn", "lam": None, "seed": 3, "out_dir": None,
-                               "hidden_shift": 1})
+    settings = clipo_settings(
+        {"enable": True, "loss": "softnn", "lam": None, "seed": 3, "out_dir": None, "hidden_shift": 1}
+    )
     assert settings.clipo == Clipo(loss="softnn") and settings.seed == 3 and settings.hidden_shift == 1
     assert clipo_settings({"enable": False, "loss": "infonce"}).clipo is None
     with pytest.raises(ValueError, match="hidden_shift"):
@@ -130,11 +167,18 @@ def test_run_records_match_the_mini_format_and_resume(tmp_path):
     for step in (1, 2, 3):
         records.add_metrics({"step": step, "reward/outcome": step / 10})
     emb = torch.randn(4, 8)
-    records.add_embeddings(1, "start", "head", emb, torch.tensor([0, 0, 1, 1]), torch.tensor([1, 0, 1, 1]).bool())
+    records.add_embeddings(
+        1, "start", "head", emb, torch.tensor([0, 0, 1, 1]), torch.tensor([1, 0, 1, 1]).bool()
+    )
     schema = pq.read_schema(tmp_path / "embeddings.parquet")
     assert [(f.name, str(f.type)) for f in schema] == [
-        ("step", "int64"), ("phase", "string"), ("group_id", "int64"), ("correct", "bool"),
-        ("embedding", "list<element: float>"), ("space", "string")]
+        ("step", "int64"),
+        ("phase", "string"),
+        ("group_id", "int64"),
+        ("correct", "bool"),
+        ("embedding", "list<element: float>"),
+        ("space", "string"),
+    ]
     reopened = RunRecords(tmp_path)  # a resumed run forgets what came after its checkpoint
     reopened.truncate(2)
     assert [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 2]
@@ -163,8 +207,13 @@ def test_head_and_optimiser_are_saved_and_restored_with_verls_checkpoint(tmp_pat
     monkeypatch.setattr(PPOTrainerSync, "_save_checkpoint", lambda self: None)  # verl's actor/dataloader part
     monkeypatch.setattr(PPOTrainerSync, "_load_checkpoint", lambda self: setattr(self, "global_steps", 2))
     rows = _synthetic_batch()
-    args = (_padded(rows, "rm_scores"), _padded(rows, "response_mask"), torch.stack([r["hidden"] for r in rows]),
-            group_numbers([r["uid"] for r in rows]), torch.ones(len(rows), dtype=torch.bool))
+    args = (
+        _padded(rows, "rm_scores"),
+        _padded(rows, "response_mask"),
+        torch.stack([r["hidden"] for r in rows]),
+        group_numbers([r["uid"] for r in rows]),
+        torch.ones(len(rows), dtype=torch.bool),
+    )
 
     trainer = ClipoTrainerSync(cfg)
     for step in (1, 2, 3):
@@ -186,7 +235,7 @@ def test_head_and_optimiser_are_saved_and_restored_with_verls_checkpoint(tmp_pat
         ClipoTrainerSync(cfg)._load_checkpoint()
 
 
-# ------------------------------------------------------------------------------------------ real TransferQueue
+# ------------------------------------------------------------------------------- real TransferQueue
 @pytest.fixture(scope="module")
 def transfer_queue():
     """Ray (2 CPUs) + TransferQueue's in-memory storage, as verl's task runner starts them."""
@@ -196,8 +245,11 @@ def transfer_queue():
 
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1,
-                                                                 "total_storage_size": 1000}}}))
+        tq.init(
+            OmegaConf.create(
+                {"backend": {"SimpleStorage": {"num_data_storage_units": 1, "total_storage_size": 1000}}}
+            )
+        )
     except Exception as e:  # a sandbox without local sockets/processes
         ray.shutdown()
         pytest.skip(f"Ray/TransferQueue cannot start here: {type(e).__name__}: {e}")
@@ -218,26 +270,38 @@ class FakeActor:
         self.seen.append(dict(batch.extra_info))
         rows = [self.rows[k] for k in batch.keys]
         nested = lambda xs: torch.nested.as_nested_tensor(xs, layout=torch.jagged)  # noqa: E731
-        fields = {name: nested([torch.full((r["prompt_len"] + len(r["rm_scores"]),), -0.5) for r in rows])
-                  for name in ("log_probs", "entropy")}
+        fields = {
+            name: nested([torch.full((r["prompt_len"] + len(r["rm_scores"]),), -0.5) for r in rows])
+            for name in ("log_probs", "entropy")
+        }
         if batch.extra_info.get(HIDDEN_FLAG):
             fields[HIDDEN_FIELD] = nested([r["hidden"] for r in rows])
-        self.tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=tu.get_tensordict(fields))
+        self.tq.kv_batch_put(
+            keys=batch.keys, partition_id=batch.partition_id, fields=tu.get_tensordict(fields)
+        )
         return batch
 
 
 def test_hooks_on_transfer_queue_add_the_reward_before_grpo(transfer_queue, tmp_path):
     from transfer_queue import KVBatchMeta
-
     from verl.utils import tensordict_utils as tu
 
     tq = transfer_queue
     rows = _synthetic_batch()
     keys = [r["key"] for r in rows]
     nested = lambda name: torch.nested.as_nested_tensor([r[name] for r in rows], layout=torch.jagged)  # noqa: E731
-    tq.kv_batch_put(keys=keys, partition_id="train", tags=[{} for _ in rows], fields=tu.get_tensordict({
-        "rm_scores": nested("rm_scores"), "response_mask": nested("response_mask"),
-        "uid": np.array([r["uid"] for r in rows], dtype=object)}))
+    tq.kv_batch_put(
+        keys=keys,
+        partition_id="train",
+        tags=[{} for _ in rows],
+        fields=tu.get_tensordict(
+            {
+                "rm_scores": nested("rm_scores"),
+                "response_mask": nested("response_mask"),
+                "uid": np.array([r["uid"] for r in rows], dtype=object),
+            }
+        ),
+    )
     cfg = _config(tmp_path, ["actor_rollout_ref.rollout.calculate_log_probs=false", "clipo.hidden_shift=1"])
     trainer = ClipoTrainerSync(cfg)
     trainer.actor_rollout_wg = FakeActor(tq, rows)
@@ -246,16 +310,25 @@ def test_hooks_on_transfer_queue_add_the_reward_before_grpo(transfer_queue, tmp_
 
     metrics: dict = {}
     batch = trainer._compute_old_log_prob(batch, metrics)
-    assert trainer.actor_rollout_wg.seen[0][HIDDEN_FLAG] is True and trainer.actor_rollout_wg.seen[0][HIDDEN_SHIFT] == 1
+    assert (
+        trainer.actor_rollout_wg.seen[0][HIDDEN_FLAG] is True
+        and trainer.actor_rollout_wg.seen[0][HIDDEN_SHIFT] == 1
+    )
     assert HIDDEN_FLAG not in batch.extra_info  # the reference and actor passes must not pool
     trainer._compute_advantage(batch, metrics)
 
-    out = tq.kv_batch_get(keys=keys, partition_id="train", select_fields=["rm_scores", "advantages"]).to_padded_tensor()
-    bonus = (out["rm_scores"].sum(-1) - torch.stack([r["rm_scores"].sum() for r in rows])).view(len(N_CORRECT), G)
+    out = tq.kv_batch_get(
+        keys=keys, partition_id="train", select_fields=["rm_scores", "advantages"]
+    ).to_padded_tensor()
+    bonus = (out["rm_scores"].sum(-1) - torch.stack([r["rm_scores"].sum() for r in rows])).view(
+        len(N_CORRECT), G
+    )
     assert torch.all(bonus[[0, 1, 3]] == 0) and torch.all(bonus[2, :2] < 0) and torch.all(bonus[4, :3] < 0)
     adv = out["advantages"][:, 0].view(len(N_CORRECT), G)
     assert torch.all(adv[[0, 3]] == 0)  # verl's GRPO: no variance, no advantage
-    assert adv[1, 0] > 0 and torch.allclose(adv[1, 1:], adv[1, 1])  # one correct: outcome only, wrong ones tie
+    assert adv[1, 0] > 0 and torch.allclose(
+        adv[1, 1:], adv[1, 1]
+    )  # one correct: outcome only, wrong ones tie
     assert adv[2, 0] != adv[2, 1] and adv[2, 0] > 0 and adv[2, 1] > 0  # correct rollouts now differ
     assert torch.all(adv[4, :3] > adv[4, 3])  # still above the wrong one
     for key in ("clipo/loss", "clipo/cos_pos", "clipo/cos_neg", "clipo/cos_cross", "hidden/cos_pos"):

@@ -3,7 +3,8 @@
 - ``clipo.verl.trainer``: verl v1 trainer mode ``clipo_sync`` (contrastive head in the trainer process);
 - ``clipo.verl.worker_patch``: mean-pooled last hidden states from the actor's old-log-prob forward;
 - ``clipo.verl.main``: ``python -m clipo.verl.main <overrides>`` (Hydra config ``config/clipo_trainer.yaml``);
-- ``clipo.verl.overrides`` / ``clipo.verl.launch``: paper run → full override list (``clipo train --backend verl``);
+- ``clipo.verl.overrides`` / ``clipo.verl.launch``: paper run → full override list
+  (``clipo train --backend verl``);
 - ``clipo.verl.evaluate``: GPU evaluation with SGLang's offline engine, same records as the mini evaluator.
 
 This module stays import-light: the names below are the contract between trainer and worker patch.

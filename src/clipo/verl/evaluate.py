@@ -1,4 +1,4 @@
-"""GPU evaluation of a trained (or base) model with SGLang's offline engine — same records as the mini evaluator.
+"""GPU evaluation with SGLang's offline engine, writing the same records as the mini evaluator.
 
 ``python -m clipo.verl.evaluate --model RUNSET/runs/<run_id>/final --run-id <run_id> --source RUNSET
 --data-dir data --out RUNSET/eval/<run_id> [--tp-size 1] [--dp-size 8]`` — the flags of ``clipo evaluate``
@@ -33,8 +33,11 @@ from clipo.runs import RunSpec
 def engine_sampling_params(sampling: Sampling) -> dict:
     """SGLang sampling parameters of one request; greedy decoding is temperature 0 (top-p then unused)."""
     if sampling.do_sample:
-        return {"max_new_tokens": sampling.max_new_tokens, "temperature": sampling.temperature,
-                "top_p": sampling.top_p}
+        return {
+            "max_new_tokens": sampling.max_new_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+        }
     return {"max_new_tokens": sampling.max_new_tokens, "temperature": 0.0, "top_p": 1.0}
 
 
@@ -42,8 +45,10 @@ def build_prompts(tokenizer, problems: pd.DataFrame) -> list[str]:
     """Input text of every problem: the file's chat messages through the model's chat template."""
     from clipo.mini.generation import render_prompt
 
-    return [render_prompt(tokenizer, [{"role": m["role"], "content": m["content"]} for m in p])
-            for p in problems["prompt"]]
+    return [
+        render_prompt(tokenizer, [{"role": m["role"], "content": m["content"]} for m in p])
+        for p in problems["prompt"]
+    ]
 
 
 def expand(prompts: Sequence[str], n: int) -> list[str]:
@@ -56,23 +61,37 @@ def regroup(outputs: Sequence[dict], n: int) -> list[list[str]]:
     if len(outputs) % n:
         raise ValueError(f"{len(outputs)} outputs are not a multiple of n={n}")
     texts = [o["text"] for o in outputs]
-    return [texts[i:i + n] for i in range(0, len(texts), n)]
+    return [texts[i : i + n] for i in range(0, len(texts), n)]
 
 
-def generate(engine, prompts: Sequence[str], sampling: Sampling, batch_size: int, progress=None) -> list[list[str]]:
+def generate(
+    engine, prompts: Sequence[str], sampling: Sampling, batch_size: int, progress=None
+) -> list[list[str]]:
     """n responses per prompt, submitted to the engine ``batch_size`` requests at a time."""
     flat, params, outputs = expand(prompts, sampling.n), engine_sampling_params(sampling), []
     for start in range(0, len(flat), batch_size):
-        chunk = flat[start:start + batch_size]
+        chunk = flat[start : start + batch_size]
         outputs += engine.generate(prompt=chunk, sampling_params=params)
         if progress is not None:
             progress.update(len(chunk))
     return regroup(outputs, sampling.n)
 
 
-def evaluate(model_path: str, run_id: str, source: str, data_dir: str, out: str, sampling: Sampling | None = None,
-             limit: int | None = None, benchmarks: Sequence[str] | None = None, batch_size: int = 1024,
-             tp_size: int = 1, dp_size: int = 1, seed: int = 0, mem_fraction: float = 0.85) -> pd.DataFrame:
+def evaluate(
+    model_path: str,
+    run_id: str,
+    source: str,
+    data_dir: str,
+    out: str,
+    sampling: Sampling | None = None,
+    limit: int | None = None,
+    benchmarks: Sequence[str] | None = None,
+    batch_size: int = 1024,
+    tp_size: int = 1,
+    dp_size: int = 1,
+    seed: int = 0,
+    mem_fraction: float = 0.85,
+) -> pd.DataFrame:
     """Evaluate on the benchmarks of the run's track; writes ``out``/samples.parquet and scores.csv."""
     import sglang
     from tqdm import tqdm
@@ -94,10 +113,19 @@ def evaluate(model_path: str, run_id: str, source: str, data_dir: str, out: str,
         df = load_dataset(Path(data_dir) / f.path)
         datasets[f.benchmark] = df.iloc[:limit] if limit else df
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    engine = sglang.Engine(model_path=model_path, tp_size=tp_size, dp_size=dp_size, random_seed=seed,
-                           mem_fraction_static=mem_fraction)
-    bar = tqdm(total=sum(len(df) for df in datasets.values()) * sampling.n, desc=f"evaluate {run_id}",
-               unit="sample", dynamic_ncols=True)
+    engine = sglang.Engine(
+        model_path=model_path,
+        tp_size=tp_size,
+        dp_size=dp_size,
+        random_seed=seed,
+        mem_fraction_static=mem_fraction,
+    )
+    bar = tqdm(
+        total=sum(len(df) for df in datasets.values()) * sampling.n,
+        desc=f"evaluate {run_id}",
+        unit="sample",
+        dynamic_ncols=True,
+    )
     try:
         parts = []
         for benchmark, df in datasets.items():
@@ -130,7 +158,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--benchmarks", help="comma-separated subset of the track's benchmarks, e.g. GSM8K,P1")
     p.add_argument("--batch-size", type=int, default=1024, help="requests handed to the engine at once")
     p.add_argument("--tp-size", type=int, default=1, help="tensor parallel size of the engine")
-    p.add_argument("--dp-size", type=int, default=1, help="data parallel replicas (e.g. the GPUs of the node)")
+    p.add_argument(
+        "--dp-size", type=int, default=1, help="data parallel replicas (e.g. the GPUs of the node)"
+    )
     p.add_argument("--mem-fraction", type=float, default=0.85, help="GPU memory share of SGLang")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -139,12 +169,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     spec = RunSpec.parse(args.run_id)
-    sampling = sampling_for(spec.track, n=args.n, do_sample=args.do_sample, temperature=args.temperature,
-                            top_p=args.top_p, max_new_tokens=args.max_new_tokens)
+    sampling = sampling_for(
+        spec.track,
+        n=args.n,
+        do_sample=args.do_sample,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+    )
     benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()] if args.benchmarks else None
-    scores = evaluate(args.model, args.run_id, args.source, args.data_dir, args.out, sampling=sampling,
-                      limit=args.limit, benchmarks=benchmarks, batch_size=args.batch_size, tp_size=args.tp_size,
-                      dp_size=args.dp_size, seed=args.seed, mem_fraction=args.mem_fraction)
+    scores = evaluate(
+        args.model,
+        args.run_id,
+        args.source,
+        args.data_dir,
+        args.out,
+        sampling=sampling,
+        limit=args.limit,
+        benchmarks=benchmarks,
+        batch_size=args.batch_size,
+        tp_size=args.tp_size,
+        dp_size=args.dp_size,
+        seed=args.seed,
+        mem_fraction=args.mem_fraction,
+    )
     for row in scores.itertuples():
         print(f"{row.benchmark:>8}: {row.score:6.2f}%  ({row.n_problems} problems × {row.n_samples})")
     return 0

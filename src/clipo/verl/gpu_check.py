@@ -36,8 +36,15 @@ def tiny_qwen2(seed: int = 0):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    cfg = Qwen2Config(vocab_size=211, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    cfg = Qwen2Config(
+        vocab_size=211,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     return Qwen2ForCausalLM(cfg).eval()
 
 
@@ -46,13 +53,18 @@ def packed_batch(n: int = 8, seed: int = 1, vocab: int = 211) -> dict:
     g = torch.Generator().manual_seed(seed)
     prompts = torch.randint(3, 12, (n,), generator=g)
     responses = torch.randint(1, 20, (n,), generator=g)
-    seqs = [torch.randint(0, vocab, (int(p + r),), generator=g) for p, r in zip(prompts, responses)]
+    seqs = [
+        torch.randint(0, vocab, (int(p + r),), generator=g) for p, r in zip(prompts, responses, strict=True)
+    ]
     masks = [torch.ones(int(r), dtype=torch.long) for r in responses]
     lengths = torch.tensor([len(s) for s in seqs])
     return {
-        "seqs": seqs, "prompt_lengths": prompts, "masks": masks,
+        "seqs": seqs,
+        "prompt_lengths": prompts,
+        "masks": masks,
         "cu_seqlens": torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]),
-        "input_ids": torch.cat(seqs)[None], "position_ids": torch.cat([torch.arange(len(s)) for s in seqs])[None],
+        "input_ids": torch.cat(seqs)[None],
+        "position_ids": torch.cat([torch.arange(len(s)) for s in seqs])[None],
     }
 
 
@@ -62,7 +74,11 @@ def hook_states(model, batch: dict, device: str, shift: int = 0) -> torch.Tensor
     model = model.to(device)
     request = pooling_index(batch["cu_seqlens"], batch["prompt_lengths"], batch["masks"], shift)
     with capture_pooled(model, request) as captured:
-        model(input_ids=batch["input_ids"].to(device), position_ids=batch["position_ids"].to(device), use_cache=False)
+        model(
+            input_ids=batch["input_ids"].to(device),
+            position_ids=batch["position_ids"].to(device),
+            use_cache=False,
+        )
     return captured["pooled"].cpu()
 
 
@@ -71,9 +87,9 @@ def reference_states(model, batch: dict, device: str, shift: int = 0) -> torch.T
     """HF's last hidden state (post-norm) of each sequence on its own, averaged over its response."""
     model = model.to(device)
     rows = []
-    for seq, p, mask in zip(batch["seqs"], batch["prompt_lengths"], batch["masks"]):
+    for seq, p, mask in zip(batch["seqs"], batch["prompt_lengths"], batch["masks"], strict=True):
         hidden = model(seq[None].to(device), output_hidden_states=True).hidden_states[-1][0].float().cpu()
-        rows.append(hidden[int(p) - shift: int(p) - shift + len(mask)].mean(0))
+        rows.append(hidden[int(p) - shift : int(p) - shift + len(mask)].mean(0))
     return torch.stack(rows)
 
 
@@ -87,7 +103,9 @@ def contrastive_inputs(batch: int, group: int, hidden: int, seed: int = 2):
 
 def head_step(device: str, loss: str, pooled, correct, groups, output_size: int):
     """One ClipoHeadTrainer step on ``device``: rewards, metrics and the updated head weights (on CPU)."""
-    trainer = ClipoHeadTrainer(pooled.shape[1], Clipo(loss=loss, head_output_size=output_size), seed=0, device=device)
+    trainer = ClipoHeadTrainer(
+        pooled.shape[1], Clipo(loss=loss, head_output_size=output_size), seed=0, device=device
+    )
     reward, metrics = trainer.step(pooled.to(device), correct.to(device), groups.to(device))
     weights = torch.cat([p.detach().cpu().reshape(-1) for p in trainer.head.parameters()])
     return reward.cpu(), metrics, weights
@@ -121,7 +139,10 @@ def time_contrastive(device: str, batch: int, group: int, dim: int, hidden: int,
     pooled = torch.randn(batch, hidden, generator=g).to(device)
     trainer = ClipoHeadTrainer(hidden, Clipo(head_output_size=dim), seed=0, device=device)
     return {
-        "batch": batch, "group_size": group, "dim": dim, "hidden": hidden,
+        "batch": batch,
+        "group_size": group,
+        "dim": dim,
+        "hidden": hidden,
         "reward_ms": _timed(reward, device, repeats),
         "head_step_ms": _timed(lambda: trainer.step(pooled, correct, groups), device, repeats),
     }
@@ -136,8 +157,11 @@ def run(device: str, batch: int, group: int, dim: int, hidden: int, repeats: int
     for shift in (0, 1):
         on_device = hook_states(model, packed, device, shift)
         report["checks"][f"hook_vs_hf_shift{shift}"] = float(
-            (on_device - reference_states(model, packed, device, shift)).abs().max())
-    report["checks"]["hook_device_vs_cpu"] = float((hook_states(model, packed, device) - cpu_hook).abs().max())
+            (on_device - reference_states(model, packed, device, shift)).abs().max()
+        )
+    report["checks"]["hook_device_vs_cpu"] = float(
+        (hook_states(model, packed, device) - cpu_hook).abs().max()
+    )
 
     pooled, correct, groups = contrastive_inputs(256, group, 96)
     for loss in ("supcon", "softnn"):
@@ -149,14 +173,18 @@ def run(device: str, batch: int, group: int, dim: int, hidden: int, repeats: int
     r_info, _, _ = head_step(device, "infonce", pooled, correct, groups, 32)
     report["infonce_reward_in_range"] = bool(((r_info <= 0) & (r_info >= -0.5)).all())
     report["timing"] = time_contrastive(device, batch, group, dim, hidden, repeats)
-    report["passed"] = report["infonce_reward_in_range"] and all(v <= TOLERANCE for v in report["checks"].values())
+    report["passed"] = report["infonce_reward_in_range"] and all(
+        v <= TOLERANCE for v in report["checks"].values()
+    )
     return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m clipo.verl.gpu_check", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--batch", type=int, default=8192, help="rollouts per step for the timing (Track I: 512 × 16)")
+    p.add_argument(
+        "--batch", type=int, default=8192, help="rollouts per step for the timing (Track I: 512 × 16)"
+    )
     p.add_argument("--group-size", type=int, default=16)
     p.add_argument("--dim", type=int, default=512, help="head output size d")
     p.add_argument("--hidden", type=int, default=2048, help="pooled hidden size (Qwen2.5-3B: 2048)")

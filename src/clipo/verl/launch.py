@@ -28,12 +28,26 @@ _MINI_ONLY = ("checkpoint_every",)
 def plan_from_args(args: argparse.Namespace) -> VerlRun:
     for name in _MINI_ONLY:
         if getattr(args, name, None) is not None:
-            raise ConfigError(f"--{name.replace('_', '-')} is a mini-trainer option; verl checkpoints once per epoch")
+            raise ConfigError(
+                f"--{name.replace('_', '-')} is a mini-trainer option; verl checkpoints once per epoch"
+            )
     return plan_run(
-        args.track, args.method, args.clipo, model=args.model, model_path=args.model_path, tau=args.tau,
-        group_size=args.group_size, seed=args.seed, data_dir=args.data_dir, out_dir=args.out, lam=args.lam,
-        head_output_size=args.head_output_size, head_kind=args.head_kind, reference_eps=args.reference_eps,
-        head_warmup_steps=args.head_warmup_steps, total_training_steps=args.steps,
+        args.track,
+        args.method,
+        args.clipo,
+        model=args.model,
+        model_path=args.model_path,
+        tau=args.tau,
+        group_size=args.group_size,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        out_dir=args.out,
+        lam=args.lam,
+        head_output_size=args.head_output_size,
+        head_kind=args.head_kind,
+        reference_eps=args.reference_eps,
+        head_warmup_steps=args.head_warmup_steps,
+        total_training_steps=args.steps,
     )
 
 
@@ -44,8 +58,10 @@ def check_inputs(run: VerlRun) -> None:
     for d in [get_dataset(k) for k in run.track.train_files] + eval_files(run.track.name):
         path = Path(run.data_dir) / d.path
         if not path.exists():
-            raise FileNotFoundError(f"{path}: {d.paper_name or d.key} missing; run `clipo data fetch --track "
-                                    f"{run.track.name} --dest {run.data_dir}`")
+            raise FileNotFoundError(
+                f"{path}: {d.paper_name or d.key} missing; run `clipo data fetch --track "
+                f"{run.track.name} --dest {run.data_dir}`"
+            )
     model = Path(run.model_path)
     if (model.is_absolute() or run.model_path.startswith(".")) and not model.exists():
         raise FileNotFoundError(f"{model}: --model-path does not exist")
@@ -68,8 +84,21 @@ def export_final(run: VerlRun) -> Path:
     step = latest_checkpoint(out / "checkpoints")
     tmp = out / ".final.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
-                    "--local_dir", str(step / "actor"), "--target_dir", str(tmp)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "verl.model_merger",
+            "merge",
+            "--backend",
+            "fsdp",
+            "--local_dir",
+            str(step / "actor"),
+            "--target_dir",
+            str(tmp),
+        ],
+        check=True,
+    )
     tmp.rename(final)
     return final
 
@@ -77,11 +106,19 @@ def export_final(run: VerlRun) -> Path:
 def write_summary(run: VerlRun, wall_time_s: float) -> Path:
     out = Path(run.out_dir)
     metrics_path = out / "metrics.jsonl"
-    rows = [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()] if metrics_path.exists() else []
+    rows = (
+        [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
+        if metrics_path.exists()
+        else []
+    )
     final = rows[-1] if rows else {}
 
     def mean_last(key):
-        values = [r[key] for r in rows[-10:] if isinstance(r.get(key), (int, float)) and not isinstance(r[key], bool)]
+        values = [
+            r[key]
+            for r in rows[-10:]
+            if isinstance(r.get(key), (int, float)) and not isinstance(r[key], bool)
+        ]
         return sum(values) / len(values) if values else None
 
     summary = {
@@ -113,8 +150,11 @@ def main(args: argparse.Namespace) -> int:
     start = time.time()
     result = subprocess.run([sys.executable, *argv[1:]])
     if result.returncode != 0:
-        print(f"clipo train: verl exited with status {result.returncode}; re-run the same command to resume "
-              f"from {out / 'checkpoints'}", file=sys.stderr)
+        print(
+            f"clipo train: verl exited with status {result.returncode}; re-run the same command to resume "
+            f"from {out / 'checkpoints'}",
+            file=sys.stderr,
+        )
         return result.returncode
     export_final(run)
     write_summary(run, time.time() - start)

@@ -16,12 +16,12 @@ from pathlib import Path
 import hydra
 import ray
 from omegaconf import DictConfig, OmegaConf
-
-from clipo.analysis.schema import atomic_write
 from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
 from verl.trainer.ppo.utils import need_critic, need_reference_policy
 from verl.utils.config import validate_config
 from verl.utils.device import auto_set_device
+
+from clipo.analysis.schema import atomic_write
 
 
 class ClipoTaskRunner(TaskRunnerV1.__ray_actor_class__):
@@ -53,7 +53,9 @@ def main(config: DictConfig) -> None:
 
     auto_set_device(config)
     check_config(config)
-    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    validate_config(
+        config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config)
+    )
     write_run_json(config, sys.argv[1:])
     run_ppo(config, task_runner_class=ray.remote(ClipoTaskRunner))
 

@@ -52,7 +52,9 @@ def model_short_name(hub_id: str) -> str:
     for short, hub in PAPER_MODELS.items():
         if hub == hub_id:
             return short
-    raise ConfigError(f"model {hub_id!r} is not in clipo.methods.PAPER_MODELS; valid: {', '.join(PAPER_MODELS.values())}")
+    raise ConfigError(
+        f"model {hub_id!r} is not in clipo.methods.PAPER_MODELS; valid: {', '.join(PAPER_MODELS.values())}"
+    )
 
 
 @dataclass(frozen=True)
@@ -106,13 +108,28 @@ def plan_run(
     path = model_path or PAPER_MODELS[short]
     if clipo != "none" and tau is None:
         tau = trk.clipo_temperature
-    cfg = clipo_variant(clipo, trk, temperature=tau, lam=lam, head_output_size=head_output_size,
-                        head_kind=head_kind, reference_eps=reference_eps)
+    cfg = clipo_variant(
+        clipo,
+        trk,
+        temperature=tau,
+        lam=lam,
+        head_output_size=head_output_size,
+        head_kind=head_kind,
+        reference_eps=reference_eps,
+    )
     g = trk.rollout_n if group_size is None else group_size
     if g < 2:
         raise ConfigError(f"--group-size {g}: group-relative advantages need at least 2 rollouts per prompt")
-    spec = RunSpec(track=trk.name, model=short, method=meth.name, clipo=clipo,
-                   tau=tau if clipo != "none" else None, group_size=g, seed=seed, backend="verl")
+    spec = RunSpec(
+        track=trk.name,
+        model=short,
+        method=meth.name,
+        clipo=clipo,
+        tau=tau if clipo != "none" else None,
+        group_size=g,
+        seed=seed,
+        backend="verl",
+    )
     train = get_dataset(trk.train_files[0])
     steps_per_epoch = train.rows // trk.train_batch_size
     warmup = trk.head_warmup_epochs * steps_per_epoch if head_warmup_steps is None else head_warmup_steps
@@ -121,9 +138,16 @@ def plan_run(
     if total_training_steps is not None and total_training_steps < 1:
         raise ConfigError(f"--steps {total_training_steps} must be >= 1")
     return VerlRun(
-        spec=spec, track=trk, method=meth, clipo=cfg, model_path=path, data_dir=data_dir,
-        out_dir=out_dir or f"results/verl/runs/{spec.run_id}", steps_per_epoch=steps_per_epoch,
-        head_warmup_steps=warmup, total_training_steps=total_training_steps,
+        spec=spec,
+        track=trk,
+        method=meth,
+        clipo=cfg,
+        model_path=path,
+        data_dir=data_dir,
+        out_dir=out_dir or f"results/verl/runs/{spec.run_id}",
+        steps_per_epoch=steps_per_epoch,
+        head_warmup_steps=warmup,
+        total_training_steps=total_training_steps,
     )
 
 
@@ -157,82 +181,103 @@ def build_overrides(run: VerlRun) -> list[str]:
     t, m, c = run.track, run.method, run.clipo
     micro = t.micro_batch_size
     sections: list[tuple[str, dict]] = [
-        ("data", {
-            "train_files": _files(run.data_dir, [get_dataset(k) for k in t.train_files]),
-            "val_files": _files(run.data_dir, eval_files(t.name)),
-            "train_batch_size": t.train_batch_size,
-            "max_prompt_length": t.max_prompt_length,
-            "max_response_length": t.max_response_length,
-            "filter_overlong_prompts": t.filter_overlong_prompts,
-            "truncation": t.truncation,
-            "seed": run.spec.seed,
-        }),
-        ("algorithm", {
-            "adv_estimator": m.adv_estimator,
-            "norm_adv_by_std_in_grpo": True,
-            "use_kl_in_reward": False,
-            "filter_groups.enable": m.dynamic_sampling,
-            "filter_groups.metric": "reward",
-        }),
-        ("actor_rollout_ref.model", {
-            "path": run.model_path,
-            "enable_gradient_checkpointing": t.gradient_checkpointing,
-            "use_remove_padding": True,
-            "external_lib": WORKER_PATCH,
-        }),
-        ("actor_rollout_ref.actor", {
-            "optim.lr": t.lr,
-            "ppo_mini_batch_size": t.ppo_mini_batch_size,
-            "ppo_micro_batch_size_per_gpu": micro,
-            "use_dynamic_bsz": t.use_dynamic_bsz,
-            "ppo_max_token_len_per_gpu": t.ppo_max_token_len_per_gpu,
-            "policy_loss.loss_mode": m.policy_loss,
-            "loss_agg_mode": m.loss_agg_mode,
-            "clip_ratio_low": m.clip_ratio_low,
-            "clip_ratio_high": m.clip_ratio_high,
-            "use_kl_loss": m.use_kl_loss,
-            "kl_loss_coef": m.kl_loss_coef,
-            "kl_loss_type": m.kl_loss_type,
-            "ulysses_sequence_parallel_size": 1,
-            "fsdp_config.param_offload": t.actor_param_offload,
-            "fsdp_config.optimizer_offload": t.actor_optimizer_offload,
-        }),
-        ("actor_rollout_ref.rollout", {
-            "name": "sglang",
-            "n": run.spec.group_size,
-            "temperature": t.rollout_temperature,
-            "tensor_model_parallel_size": t.tensor_model_parallel_size,
-            "gpu_memory_utilization": t.rollout_gpu_memory_utilization,
-            "log_prob_micro_batch_size_per_gpu": micro,
-            "seed": run.spec.seed,
-            "val_kwargs.n": t.val_n,
-            "val_kwargs.do_sample": t.val_do_sample,
-            "val_kwargs.temperature": t.val_temperature,
-            "val_kwargs.top_p": t.val_top_p,
-        }),
-        ("actor_rollout_ref.ref", {
-            "log_prob_micro_batch_size_per_gpu": micro,
-            "fsdp_config.param_offload": t.ref_param_offload,
-        }),
+        (
+            "data",
+            {
+                "train_files": _files(run.data_dir, [get_dataset(k) for k in t.train_files]),
+                "val_files": _files(run.data_dir, eval_files(t.name)),
+                "train_batch_size": t.train_batch_size,
+                "max_prompt_length": t.max_prompt_length,
+                "max_response_length": t.max_response_length,
+                "filter_overlong_prompts": t.filter_overlong_prompts,
+                "truncation": t.truncation,
+                "seed": run.spec.seed,
+            },
+        ),
+        (
+            "algorithm",
+            {
+                "adv_estimator": m.adv_estimator,
+                "norm_adv_by_std_in_grpo": True,
+                "use_kl_in_reward": False,
+                "filter_groups.enable": m.dynamic_sampling,
+                "filter_groups.metric": "reward",
+            },
+        ),
+        (
+            "actor_rollout_ref.model",
+            {
+                "path": run.model_path,
+                "enable_gradient_checkpointing": t.gradient_checkpointing,
+                "use_remove_padding": True,
+                "external_lib": WORKER_PATCH,
+            },
+        ),
+        (
+            "actor_rollout_ref.actor",
+            {
+                "optim.lr": t.lr,
+                "ppo_mini_batch_size": t.ppo_mini_batch_size,
+                "ppo_micro_batch_size_per_gpu": micro,
+                "use_dynamic_bsz": t.use_dynamic_bsz,
+                "ppo_max_token_len_per_gpu": t.ppo_max_token_len_per_gpu,
+                "policy_loss.loss_mode": m.policy_loss,
+                "loss_agg_mode": m.loss_agg_mode,
+                "clip_ratio_low": m.clip_ratio_low,
+                "clip_ratio_high": m.clip_ratio_high,
+                "use_kl_loss": m.use_kl_loss,
+                "kl_loss_coef": m.kl_loss_coef,
+                "kl_loss_type": m.kl_loss_type,
+                "ulysses_sequence_parallel_size": 1,
+                "fsdp_config.param_offload": t.actor_param_offload,
+                "fsdp_config.optimizer_offload": t.actor_optimizer_offload,
+            },
+        ),
+        (
+            "actor_rollout_ref.rollout",
+            {
+                "name": "sglang",
+                "n": run.spec.group_size,
+                "temperature": t.rollout_temperature,
+                "tensor_model_parallel_size": t.tensor_model_parallel_size,
+                "gpu_memory_utilization": t.rollout_gpu_memory_utilization,
+                "log_prob_micro_batch_size_per_gpu": micro,
+                "seed": run.spec.seed,
+                "val_kwargs.n": t.val_n,
+                "val_kwargs.do_sample": t.val_do_sample,
+                "val_kwargs.temperature": t.val_temperature,
+                "val_kwargs.top_p": t.val_top_p,
+            },
+        ),
+        (
+            "actor_rollout_ref.ref",
+            {
+                "log_prob_micro_batch_size_per_gpu": micro,
+                "fsdp_config.param_offload": t.ref_param_offload,
+            },
+        ),
         ("reward.custom_reward_function", {"path": REWARD_FUNCTION[0], "name": REWARD_FUNCTION[1]}),
-        ("trainer", {
-            "use_v1": True,
-            "v1.trainer_mode": TRAINER_MODE,
-            "total_epochs": t.total_epochs,
-            "total_training_steps": run.total_training_steps,
-            "critic_warmup": run.critic_warmup,
-            "n_gpus_per_node": t.n_gpus_per_node,
-            "nnodes": t.nnodes,
-            "project_name": "clipo",
-            "experiment_name": run.spec.run_id,
-            "logger": ["console"],
-            "default_local_dir": str(Path(run.out_dir) / "checkpoints"),
-            "resume_mode": "auto",
-            "save_freq": run.steps_per_epoch,
-            "max_actor_ckpt_to_keep": t.max_checkpoints_to_keep,
-            "test_freq": -1,
-            "val_before_train": False,
-        }),
+        (
+            "trainer",
+            {
+                "use_v1": True,
+                "v1.trainer_mode": TRAINER_MODE,
+                "total_epochs": t.total_epochs,
+                "total_training_steps": run.total_training_steps,
+                "critic_warmup": run.critic_warmup,
+                "n_gpus_per_node": t.n_gpus_per_node,
+                "nnodes": t.nnodes,
+                "project_name": "clipo",
+                "experiment_name": run.spec.run_id,
+                "logger": ["console"],
+                "default_local_dir": str(Path(run.out_dir) / "checkpoints"),
+                "resume_mode": "auto",
+                "save_freq": run.steps_per_epoch,
+                "max_actor_ckpt_to_keep": t.max_checkpoints_to_keep,
+                "test_freq": -1,
+                "val_before_train": False,
+            },
+        ),
         ("clipo", _clipo_values(c, run)),
     ]
     return [f"{prefix}.{key}={_value(value)}" for prefix, values in sections for key, value in values.items()]
@@ -241,11 +286,20 @@ def build_overrides(run: VerlRun) -> list[str]:
 def _clipo_values(c: Clipo | None, run: VerlRun) -> dict:
     values: dict = {"enable": c is not None}
     if c is not None:
-        values.update({
-            "loss": c.loss, "temperature": c.temperature, "lam": c.lam, "floor": c.floor,
-            "head_output_size": c.head_output_size, "head_kind": c.head_kind, "head_lr": c.head_lr,
-            "head_weight_decay": c.head_weight_decay, "fixed_head": c.fixed_head, "reference_eps": c.reference_eps,
-        })
+        values.update(
+            {
+                "loss": c.loss,
+                "temperature": c.temperature,
+                "lam": c.lam,
+                "floor": c.floor,
+                "head_output_size": c.head_output_size,
+                "head_kind": c.head_kind,
+                "head_lr": c.head_lr,
+                "head_weight_decay": c.head_weight_decay,
+                "fixed_head": c.fixed_head,
+                "reference_eps": c.reference_eps,
+            }
+        )
     values.update({"seed": run.spec.seed, "out_dir": run.out_dir})
     return values
 
@@ -257,5 +311,5 @@ def command(run: VerlRun) -> list[str]:
 
 def format_command(argv: list[str]) -> str:
     """The command as one shell line, one override per line for reading."""
-    head, overrides = argv[:len(ENTRY_POINT)], argv[len(ENTRY_POINT):]
+    head, overrides = argv[: len(ENTRY_POINT)], argv[len(ENTRY_POINT) :]
     return " \\\n    ".join([" ".join(head), *(shlex.quote(a) for a in overrides)])

@@ -54,8 +54,10 @@ def final_norm(model: torch.nn.Module) -> torch.nn.Module:
         if name == "model.norm" or name.endswith(".model.norm"):
             found.append(module)
     if not found:
-        raise RuntimeError(f"clipo.verl.worker_patch: no final norm 'model.norm' in {type(model).__name__}; "
-                           "CLIPO's hidden-state hook supports decoder-only HF models (Qwen2, Llama)")
+        raise RuntimeError(
+            f"clipo.verl.worker_patch: no final norm 'model.norm' in {type(model).__name__}; "
+            "CLIPO's hidden-state hook supports decoder-only HF models (Qwen2, Llama)"
+        )
     return found[-1]
 
 

@@ -35,14 +35,14 @@ import torch
 import transfer_queue as tq
 from omegaconf import DictConfig
 from tensordict import TensorDict
+from verl.trainer.ppo.v1.trainer_base import register_trainer
+from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+from verl.workers.utils.padding import response_to_nested
 
 from clipo.analysis.schema import atomic_write
 from clipo.contrastive import ClipoHeadTrainer
 from clipo.methods import Clipo, ConfigError
 from clipo.verl import HIDDEN_FIELD, HIDDEN_FLAG, HIDDEN_SHIFT
-from verl.trainer.ppo.v1.trainer_base import register_trainer
-from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
-from verl.workers.utils.padding import response_to_nested
 
 TRAINER_MODE = "clipo_sync"
 WORKER_PATCH = "clipo.verl.worker_patch"
@@ -101,7 +101,9 @@ def check_config(config: DictConfig) -> ClipoSettings:
     if not config.trainer.get("use_v1", False):
         raise ConfigError("trainer.use_v1=false: CLIPO runs on verl's v1 trainer only")
     if config.trainer.v1.trainer_mode != TRAINER_MODE:
-        raise ConfigError(f"trainer.v1.trainer_mode={config.trainer.v1.trainer_mode!r}; CLIPO needs {TRAINER_MODE!r}")
+        raise ConfigError(
+            f"trainer.v1.trainer_mode={config.trainer.v1.trainer_mode!r}; CLIPO needs {TRAINER_MODE!r}"
+        )
     if settings.clipo is None:
         return settings
     arr = config.actor_rollout_ref
@@ -111,12 +113,16 @@ def check_config(config: DictConfig) -> ClipoSettings:
     if arr.actor.get("ulysses_sequence_parallel_size", 1) != 1:
         problems.append("actor_rollout_ref.actor.ulysses_sequence_parallel_size must be 1")
     if arr.actor.strategy not in ("fsdp", "fsdp2"):
-        problems.append(f"actor_rollout_ref.actor.strategy={arr.actor.strategy!r}: the hook patches the FSDP engine")
+        problems.append(
+            f"actor_rollout_ref.actor.strategy={arr.actor.strategy!r}: the hook patches the FSDP engine"
+        )
     libs = arr.model.get("external_lib")
     if WORKER_PATCH not in ([libs] if isinstance(libs, str) else list(libs or [])):
         problems.append(f"actor_rollout_ref.model.external_lib must load {WORKER_PATCH}")
     if (config.algorithm.get("rollout_correction") or {}).get("bypass_mode", False):
-        problems.append("algorithm.rollout_correction.bypass_mode must be false (it skips the old-log-prob forward)")
+        problems.append(
+            "algorithm.rollout_correction.bypass_mode must be false (it skips the old-log-prob forward)"
+        )
     if arr.rollout.get("multi_turn", {}).get("enable", False):
         problems.append("actor_rollout_ref.rollout.multi_turn.enable must be false (one output per rollout)")
     if problems:
@@ -213,32 +219,46 @@ class RunRecords:
         self.metrics = [r for r in self.metrics if r["step"] != row["step"]] + [row]
         self.write_metrics()
 
-    def add_embeddings(self, step: int, phase: str, space: str, emb: torch.Tensor, group_ids, correct) -> None:
+    def add_embeddings(
+        self, step: int, phase: str, space: str, emb: torch.Tensor, group_ids, correct
+    ) -> None:
         self.embeddings = [r for r in self.embeddings if r["phase"] != phase]
         self.embeddings += [
-            {"step": step, "phase": phase, "group_id": int(g), "correct": bool(c),
-             "embedding": e.float().numpy(), "space": space}
-            for g, c, e in zip(group_ids, correct, emb)
+            {
+                "step": step,
+                "phase": phase,
+                "group_id": int(g),
+                "correct": bool(c),
+                "embedding": e.float().numpy(),
+                "space": space,
+            }
+            for g, c, e in zip(group_ids, correct, emb, strict=True)
         ]
         self.write_embeddings()
 
     def write_metrics(self) -> None:
-        atomic_write(self.out / "metrics.jsonl",
-                     lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in self.metrics)))
+        atomic_write(
+            self.out / "metrics.jsonl",
+            lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in self.metrics)),
+        )
 
     def write_embeddings(self) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         rows = self.embeddings
-        table = pa.table({
-            "step": pa.array([r["step"] for r in rows], pa.int64()),
-            "phase": pa.array([r["phase"] for r in rows], pa.string()),
-            "group_id": pa.array([r["group_id"] for r in rows], pa.int64()),
-            "correct": pa.array([r["correct"] for r in rows], pa.bool_()),
-            "embedding": pa.array([np.asarray(r["embedding"], np.float32) for r in rows], pa.list_(pa.float32())),
-            "space": pa.array([r["space"] for r in rows], pa.string()),
-        })
+        table = pa.table(
+            {
+                "step": pa.array([r["step"] for r in rows], pa.int64()),
+                "phase": pa.array([r["phase"] for r in rows], pa.string()),
+                "group_id": pa.array([r["group_id"] for r in rows], pa.int64()),
+                "correct": pa.array([r["correct"] for r in rows], pa.bool_()),
+                "embedding": pa.array(
+                    [np.asarray(r["embedding"], np.float32) for r in rows], pa.list_(pa.float32())
+                ),
+                "space": pa.array([r["space"] for r in rows], pa.string()),
+            }
+        )
         atomic_write(self.out / "embeddings.parquet", lambda tmp: pq.write_table(table, tmp))
 
 
@@ -266,13 +286,17 @@ class ClipoTrainerSync(PPOTrainerSync):
     @trainer_mode.setter
     def trainer_mode(self, configured: str) -> None:
         if configured != TRAINER_MODE:
-            raise ConfigError(f"trainer.v1.trainer_mode={configured!r} selected the CLIPO trainer; expected {TRAINER_MODE!r}")
+            raise ConfigError(
+                f"trainer.v1.trainer_mode={configured!r} selected the CLIPO trainer; "
+                f"expected {TRAINER_MODE!r}"
+            )
 
     # ---------------------------------------------------------------------------------- hooks
     def _wants_hidden(self) -> bool:
         """Pooled states are needed every step with CLIPO, and for the embedding dumps without it."""
         return self.settings.clipo is not None or (
-            self.records is not None and self.global_steps in (1, self.total_training_steps))
+            self.records is not None and self.global_steps in (1, self.total_training_steps)
+        )
 
     def _compute_old_log_prob(self, batch, metrics: dict):
         if not self._wants_hidden():
@@ -292,12 +316,17 @@ class ClipoTrainerSync(PPOTrainerSync):
             start = time.perf_counter()
             self._clipo_step(batch)
             self._clipo_metrics["time/clipo"] = time.perf_counter() - start
-            metrics.update({k: v for k, v in self._clipo_metrics.items() if k.startswith(("clipo/", "hidden/"))})
+            metrics.update(
+                {k: v for k, v in self._clipo_metrics.items() if k.startswith(("clipo/", "hidden/", "reward/"))}
+            )
         return super()._compute_advantage(batch, metrics)
 
     def _clipo_step(self, batch) -> None:
-        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
-                               select_fields=["uid", "rm_scores", "response_mask", HIDDEN_FIELD])
+        data = tq.kv_batch_get(
+            keys=batch.keys,
+            partition_id=batch.partition_id,
+            select_fields=["uid", "rm_scores", "response_mask", HIDDEN_FIELD],
+        )
         nested_mask = data["response_mask"]
         uids = data.pop("uid").tolist()
         padded = data.to_padded_tensor()
@@ -315,14 +344,20 @@ class ClipoTrainerSync(PPOTrainerSync):
 
         head = self._get_head(pooled.shape[1])
         if self.records is not None and step == 1:
-            self.records.add_embeddings(step, "start", "head", head.embed(pooled[real]), groups[real], correct[real])
+            self.records.add_embeddings(
+                step, "start", "head", head.embed(pooled[real]), groups[real], correct[real]
+            )
         total, _, head_metrics = add_contrastive_reward(head, rm_scores, mask, pooled, groups, real)
         if self.records is not None and step == last_step:
-            self.records.add_embeddings(step, "end", "head", head.embed(pooled[real]), groups[real], correct[real])
+            self.records.add_embeddings(
+                step, "end", "head", head.embed(pooled[real]), groups[real], correct[real]
+            )
         self._clipo_metrics.update(head_metrics)
-        tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id,
-                        fields=TensorDict({"rm_scores": response_to_nested(total, nested_mask)},
-                                          batch_size=len(batch)))
+        tq.kv_batch_put(
+            keys=batch.keys,
+            partition_id=batch.partition_id,
+            fields=TensorDict({"rm_scores": response_to_nested(total, nested_mask)}, batch_size=len(batch)),
+        )
 
     def _get_head(self, hidden_size: int) -> ClipoHeadTrainer:
         """The head is built on first use: its input size is the policy's hidden size."""
@@ -367,5 +402,7 @@ class ClipoTrainerSync(PPOTrainerSync):
             return
         path = self._step_folder(self.global_steps) / HEAD_CHECKPOINT
         if not path.exists():
-            raise FileNotFoundError(f"{path}: resuming a CLIPO run needs the contrastive head saved with the checkpoint")
+            raise FileNotFoundError(
+                f"{path}: resuming a CLIPO run needs the contrastive head saved with the checkpoint"
+            )
         self._head_state = torch.load(path, weights_only=False)

@@ -23,11 +23,11 @@ from __future__ import annotations
 import functools
 
 import torch
+from verl.utils import tensordict_utils as tu
+from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 
 from clipo.verl import HIDDEN_FIELD, HIDDEN_FLAG, HIDDEN_SHIFT
 from clipo.verl.pooling import capture_pooled, pooling_index
-from verl.utils import tensordict_utils as tu
-from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 
 
 def _pooling_request(micro_batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
