@@ -336,3 +336,17 @@ def test_hooks_on_transfer_queue_add_the_reward_before_grpo(transfer_queue, tmp_
     assert trainer._clipo_metrics["reward/outcome"] == pytest.approx(10 / 20)
     emb = __import__("pandas").read_parquet(tmp_path / "embeddings.parquet")
     assert set(emb["phase"]) == {"start"} and len(emb) == len(rows) and len(emb["embedding"][0]) == 512
+
+
+def test_without_clipo_hidden_states_are_pooled_only_for_the_embedding_dumps(tmp_path):
+    trainer = ClipoTrainerSync(_config(tmp_path, clipo="none"))
+    trainer.total_training_steps = 5
+    asked = {
+        step: (setattr(trainer, "global_steps", step), trainer._wants_hidden())[1] for step in range(1, 6)
+    }
+    assert asked == {1: True, 2: False, 3: False, 4: False, 5: True}
+    unpadded = ClipoTrainerSync(
+        _config(tmp_path, ["actor_rollout_ref.model.use_remove_padding=false"], "none")
+    )
+    unpadded.global_steps, unpadded.total_training_steps = 1, 5
+    assert not unpadded._wants_hidden()  # the hook cannot pool there: no dump rather than a crash

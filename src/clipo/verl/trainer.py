@@ -95,17 +95,8 @@ def clipo_settings(section: DictConfig | dict) -> ClipoSettings:
     return ClipoSettings(cfg, int(seed), int(shift), out_dir)
 
 
-def check_config(config: DictConfig) -> ClipoSettings:
-    """Reject verl settings the hidden-state hook cannot honour, before any GPU work starts."""
-    settings = clipo_settings(config.clipo)
-    if not config.trainer.get("use_v1", False):
-        raise ConfigError("trainer.use_v1=false: CLIPO runs on verl's v1 trainer only")
-    if config.trainer.v1.trainer_mode != TRAINER_MODE:
-        raise ConfigError(
-            f"trainer.v1.trainer_mode={config.trainer.v1.trainer_mode!r}; CLIPO needs {TRAINER_MODE!r}"
-        )
-    if settings.clipo is None:
-        return settings
+def pooling_problems(config: DictConfig) -> list[str]:
+    """verl settings under which the hidden-state hook cannot pool (empty when it can)."""
     arr = config.actor_rollout_ref
     problems = []
     if not arr.model.get("use_remove_padding", False):
@@ -125,6 +116,19 @@ def check_config(config: DictConfig) -> ClipoSettings:
         )
     if arr.rollout.get("multi_turn", {}).get("enable", False):
         problems.append("actor_rollout_ref.rollout.multi_turn.enable must be false (one output per rollout)")
+    return problems
+
+
+def check_config(config: DictConfig) -> ClipoSettings:
+    """Reject verl settings the CLIPO trainer cannot honour, before any GPU work starts."""
+    settings = clipo_settings(config.clipo)
+    if not config.trainer.get("use_v1", False):
+        raise ConfigError("trainer.use_v1=false: CLIPO runs on verl's v1 trainer only")
+    if config.trainer.v1.trainer_mode != TRAINER_MODE:
+        raise ConfigError(
+            f"trainer.v1.trainer_mode={config.trainer.v1.trainer_mode!r}; CLIPO needs {TRAINER_MODE!r}"
+        )
+    problems = pooling_problems(config) if settings.clipo is not None else []
     if problems:
         raise ConfigError("CLIPO on verl: " + "; ".join(problems))
     return settings
@@ -276,6 +280,8 @@ class ClipoTrainerSync(PPOTrainerSync):
         self._head_state: dict | None = None
         self._clipo_metrics: dict = {}
         self.records = RunRecords(self.settings.out_dir) if self.settings.out_dir else None
+        # without CLIPO, pooled states are only dumped (first and last step) where the hook can pool
+        self._dump_hidden = self.records is not None and not pooling_problems(config)
 
     # verl's base class switches to its async replay buffer, refill and checkpoint logic for every
     # trainer mode other than "sync"; CLIPO's mode is the sync trainer, so it reports "sync" there.
@@ -295,7 +301,7 @@ class ClipoTrainerSync(PPOTrainerSync):
     def _wants_hidden(self) -> bool:
         """Pooled states are needed every step with CLIPO, and for the embedding dumps without it."""
         return self.settings.clipo is not None or (
-            self.records is not None and self.global_steps in (1, self.total_training_steps)
+            self._dump_hidden and self.global_steps in (1, self.total_training_steps)
         )
 
     def _compute_old_log_prob(self, batch, metrics: dict):
@@ -317,7 +323,11 @@ class ClipoTrainerSync(PPOTrainerSync):
             self._clipo_step(batch)
             self._clipo_metrics["time/clipo"] = time.perf_counter() - start
             metrics.update(
-                {k: v for k, v in self._clipo_metrics.items() if k.startswith(("clipo/", "hidden/", "reward/"))}
+                {
+                    k: v
+                    for k, v in self._clipo_metrics.items()
+                    if k.startswith(("clipo/", "hidden/", "reward/"))
+                }
             )
         return super()._compute_advantage(batch, metrics)
 
