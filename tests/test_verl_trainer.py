@@ -341,10 +341,11 @@ def test_hooks_on_transfer_queue_add_the_reward_before_grpo(transfer_queue, tmp_
 def test_without_clipo_hidden_states_are_pooled_only_for_the_embedding_dumps(tmp_path):
     trainer = ClipoTrainerSync(_config(tmp_path, clipo="none"))
     trainer.total_training_steps = 5
-    asked = {
-        step: (setattr(trainer, "global_steps", step), trainer._wants_hidden())[1] for step in range(1, 6)
-    }
-    assert asked == {1: True, 2: False, 3: False, 4: False, 5: True}
+    asked = []
+    for step in range(1, 6):
+        trainer.global_steps = step
+        asked.append(trainer._wants_hidden())
+    assert asked == [True, False, False, False, True]
     unpadded = ClipoTrainerSync(
         _config(tmp_path, ["actor_rollout_ref.model.use_remove_padding=false"], "none")
     )
