@@ -247,3 +247,15 @@ def test_check_config_rejects_settings_the_hook_cannot_honour(hydra_ctx):
         + ["actor_rollout_ref.model.use_remove_padding=false"],
     )
     assert check_config(off).clipo is None  # without CLIPO nothing is pooled, so nothing to reject
+
+
+def test_verl_loads_the_project_reward_function(hydra_ctx):
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    import clipo.rewards
+
+    cfg = compose("clipo_trainer", overrides=build_overrides(plan_run("I", "grpo")))
+    reward_fn = get_custom_reward_fn(cfg)  # what verl's reward loop calls for every rollout
+    assert reward_fn.args[0] is clipo.rewards.compute_score
+    assert reward_fn(data_source="openai/gsm8k", solution_str="so \\boxed{1,000}", ground_truth="1000") == 1.0
+    assert reward_fn(data_source="openai/gsm8k", solution_str="no box", ground_truth="1000") == 0.0
