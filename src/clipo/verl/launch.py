@@ -124,6 +124,7 @@ def write_summary(run: VerlRun, wall_time_s: float) -> Path:
     summary = {
         "run_id": run.spec.run_id,
         "backend": "verl",
+        "steps": run.total_training_steps or run.steps_per_epoch * run.track.total_epochs,
         "steps_per_epoch": run.steps_per_epoch,
         "head_warmup_steps": run.head_warmup_steps,
         "final_step": final.get("step"),
