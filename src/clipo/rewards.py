@@ -92,20 +92,13 @@ def _last_boxed(text: str) -> str | None:
 def extract_boxed(text: object) -> str | None:
     """The content of the last ``\\boxed{...}``/``\\fbox{...}`` with balanced braces (or ``\\boxed 5``).
 
-    Nested boxes (``\\boxed{\\boxed{5}}``) are unwrapped. None when there is no complete box.
+    "Last" means last opened, so a nested ``\\boxed{\\boxed{5}}`` gives ``5``. None when no box is complete.
     """
     try:
         s = _as_text(text)
         if not s:
             return None
         content = _last_boxed(s)
-        for _ in range(4):
-            if content is None or not _BOX_OPEN.match(content.strip()):
-                break
-            inner = _last_boxed(content.strip())
-            if inner is None:
-                break
-            content = inner
         return content.strip() if content is not None else None
     except Exception:  # noqa: BLE001 - untrusted input must never raise
         logger.debug("extract_boxed failed", exc_info=True)
