@@ -122,7 +122,7 @@ def test_launcher_trains_exports_summarises_and_skips_a_finished_run(tmp_path, m
     assert (out / "final").is_dir()
     summary = json.loads((out / "summary.json").read_text())
     assert (
-        summary["final_step"] == 84
+        summary["final_step"] == summary["steps"] == 84
         and summary["steps_per_epoch"] == 14
         and summary["head_warmup_steps"] == 14
     )
