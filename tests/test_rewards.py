@@ -235,6 +235,13 @@ def test_compute_score_reads_bytes_and_integer_ground_truth():
     assert compute_score("conrl/gsm8k", b"\\boxed{5}", 5) == 1.0
 
 
+def test_compute_score_accepts_the_keywords_verl_adds():
+    kwargs = {"reward_router_address": None, "reward_model_tokenizer": None}
+    assert (
+        compute_score(data_source="conrl/math", solution_str="\\boxed{5}", ground_truth="5", **kwargs) == 1.0
+    )
+
+
 HOSTILE = [
     "\\boxed{10**10**10}",
     "\\boxed{10^{10^{10}}}",

@@ -516,13 +516,15 @@ def extract_answer(data_source: object, text: object) -> str | None:
     return boxed
 
 
-def compute_score(data_source, solution_str, ground_truth, extra_info=None) -> float:
+def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> float:
     """1.0 when the last boxed answer of ``solution_str`` matches ``ground_truth``, else 0.0.
 
-    verl's custom reward signature. Never raises; anything unparseable scores 0.0. ``ground_truth`` may be
-    a bare answer, a full solution containing ``\\boxed{}``, or a list of acceptable answers.
+    verl's custom reward signature; verl's reward loop may add keyword arguments (``reward_kwargs`` from the
+    config, reward-router settings) and calls it from a thread pool, where only the structural guards bound
+    the time. Never raises; anything unparseable scores 0.0. ``ground_truth`` may be a bare answer, a full
+    solution containing ``\\boxed{}``, or a list of acceptable answers.
     """
-    del extra_info  # part of verl's signature; the answer alone decides
+    del extra_info, kwargs  # part of verl's signature; the answer alone decides
     try:
         answer = extract_boxed(solution_str)
         if answer is None:
