@@ -396,10 +396,11 @@ class ClipoTrainerSync(PPOTrainerSync):
 
     def _save_checkpoint(self):
         # written before verl's tracker file, so a checkpoint verl can resume from always has the head
-        if self.head is not None:
+        state = self.head.state_dict() if self.head is not None else self._head_state
+        if state is not None:
             folder = Path(self.config.trainer.default_local_dir) / f"global_step_{self.global_steps}"
             folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(folder / HEAD_CHECKPOINT, lambda tmp: torch.save(self.head.state_dict(), tmp))
+            atomic_write(folder / HEAD_CHECKPOINT, lambda tmp: torch.save(state, tmp))
         super()._save_checkpoint()
 
     def _load_checkpoint(self):
