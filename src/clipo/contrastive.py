@@ -267,7 +267,7 @@ class ClipoHeadTrainer:
             self.optimizer.step()
 
         metrics = {
-            "clipo/loss": float(loss[anchors].mean()) if n_anchors else float("nan"),
+            "clipo/loss": float(loss.detach()[anchors].mean()) if n_anchors else float("nan"),
             "clipo/anchor_frac": n_anchors / max(len(anchors), 1),
             "clipo/nontrivial_groups": _nontrivial_group_fraction(correct, group_ids),
             "reward/contrastive": float(reward[anchors].mean()) if n_anchors else 0.0,
