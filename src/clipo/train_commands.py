@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default="data", help="folder with the dataset files (clipo data ...)")
     p.add_argument("--out", help="run folder (checkpoints, metrics.jsonl, embeddings, final model)")
-    p.add_argument("--steps", type=int, help="number of RL steps (mini default: the track.s; verl: total_training_steps)")
+    p.add_argument("--steps", type=int, help="number of RL steps (mini default: the track's; verl: total_training_steps)")
     p.add_argument("--head-warmup-steps", type=int, help="steps that train only the head (policy frozen)")
     p.add_argument("--checkpoint-every", type=int, help="mini: checkpoint interval in steps")
     p.add_argument("--fixed-head", action="store_true", default=None,
