@@ -21,31 +21,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_helpers import REPO, TINY, jobs, metrics, snakemake
 
 from clipo.analysis.paper_tables import required_runs, runs_per_table
 from clipo.runs import RunSpec
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / ".test" / "tiny" / "config.yaml"
 CONFIGS = [REPO / "configs" / "paper.yaml", REPO / "configs" / "mini-full.yaml", TINY]
-_JOB = re.compile(r"^(?:local)?rule (\S+):$")
-
-
-def snakemake(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the repository's workflow with the venv's Snakemake in ``cwd``."""
-    return subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def jobs(dry_run_output: str) -> list[tuple[str, list[str]]]:
-    """(rule, outputs) of every job a dry run lists."""
-    found: list[tuple[str, list[str]]] = []
-    for line in dry_run_output.splitlines():
-        if m := _JOB.match(line.strip()):
-            found.append((m.group(1), []))
-        elif found and line.strip().startswith("output: "):
-            found[-1][1].extend(line.strip().removeprefix("output: ").split(", "))
-    return found
 
 
 def dry_run(cwd: Path, *args: str) -> list[tuple[str, list[str]]]:
@@ -224,19 +205,8 @@ def test_regenerating_a_figure_or_a_run_reruns_only_its_downstream(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # The reduced workflow for real (slow)
 # ------------------------------------------------------------------------------------------------
-def run_tiny(workdir: Path, *targets: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return snakemake(workdir, *targets, "--cores", "2", "--configfile", str(TINY), timeout=timeout)
-
-
-@pytest.fixture(scope="session")
-def tiny_local_run(tmp_path_factory) -> Path:
-    """The reduced mini workflow run locally once per session (the SLURM test compares against it)."""
-    workdir = tmp_path_factory.mktemp("tiny-local")
-    t0 = time.perf_counter()
-    proc = run_tiny(workdir)
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    print(f"tiny workflow, local, --cores 2: {time.perf_counter() - t0:.0f} s")
-    return workdir
+def run_tiny(workdir: Path, *targets: str) -> subprocess.CompletedProcess:
+    return snakemake(workdir, *targets, "--cores", "2", "--configfile", str(TINY))
 
 
 TINY_ARTEFACTS = ["data/mini/train.parquet", "results/tiny/base-model/config.json", "results/tiny/tables/table1.csv",
@@ -259,12 +229,6 @@ def test_tiny_workflow_runs_and_regenerates_one_figure(tiny_local_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.findall(r"^(?:local)?rule (\S+):$", proc.stdout + proc.stderr, re.M) == ["figure"]
     assert fig4.stat().st_size > 0
-
-
-def _metrics(run_dir: Path) -> list[dict]:
-    """Per-step metrics without the wall-clock timings."""
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in m.items() if not k.startswith("time/")} for m in lines]
 
 
 @pytest.mark.slow
@@ -303,7 +267,7 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_local_run, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((killed / target).read_text())
     assert summary["resumed_from_step"] >= killed_at >= 2
-    assert _metrics(killed / "results/tiny/runs" / run) == _metrics(dirs["straight"] / "results/tiny/runs" / run)
+    assert metrics(killed / "results/tiny/runs" / run) == metrics(dirs["straight"] / "results/tiny/runs" / run)
     a = (killed / "results/tiny/runs" / run / "final" / "model.safetensors").read_bytes()
     b = (dirs["straight"] / "results/tiny/runs" / run / "final" / "model.safetensors").read_bytes()
     assert a == b
