@@ -95,22 +95,26 @@ def test_reduced_workflow_runs_in_slurm_jobs_like_locally(slurm_cluster, tiny_lo
     ids = {log.relative_to(tmp_path).as_posix(): _slurm_ids(log) for log in logs}
     assert len(ids) == 11 and all(i.isdigit() for i in ids.values()), ids
     assert len(set(ids.values())) == len(ids), "two rules shared a SLURM job"
-    states = dict(line.split("|") for line in subprocess.run(
-        ["squeue", "--states=all", "-h", "-o", "%i|%T"], capture_output=True, text=True, check=True).stdout.split())
+    squeue = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%T"], capture_output=True, text=True,
+                            check=True)
+    states = dict(line.split("|") for line in squeue.stdout.split())
     # each rule's job is the inner step of a SLURM job the plugin submitted; both share the id
     assert all(states.get(i) == "COMPLETED" for i in ids.values()), (ids, states)
 
     # the same outputs as the local run
     local, cluster = tiny_local_run, tmp_path
     for split in sorted((local / "data" / "mini").glob("*.parquet")):
-        pd.testing.assert_frame_equal(pd.read_parquet(split), pd.read_parquet(cluster / "data" / "mini" / split.name))
+        pd.testing.assert_frame_equal(pd.read_parquet(split),
+                                      pd.read_parquet(cluster / "data/mini" / split.name))
     weights = ["results/tiny/base-model/model.safetensors"]
     for run in TINY_RUNS[1:]:
         weights.append(f"results/tiny/runs/{run}/final/model.safetensors")
         assert metrics(cluster / "results/tiny/runs" / run) == metrics(local / "results/tiny/runs" / run), run
     for w in weights:
         assert (cluster / w).read_bytes() == (local / w).read_bytes(), w
-    for f in [f"results/tiny/eval/{run}/scores.csv" for run in TINY_RUNS] + ["results/tiny/tables/table1.csv"]:
+    compared = [f"results/tiny/eval/{run}/scores.csv" for run in TINY_RUNS]
+    compared.append("results/tiny/tables/table1.csv")
+    for f in compared:
         assert (cluster / f).read_text() == (local / f).read_text(), f
 
 

@@ -104,8 +104,9 @@ def test_default_config_lists_the_mini_study(tmp_path):
         ("grpo", "none", None), ("grpo", "infonce", 0.05), ("grpo", "infonce", 0.2),
         ("grpo", "supcon", 0.05), ("grpo", "softnn", 0.05), ("grpo", "infonce-fixed", 0.05)}
     outputs = {o for _, outs in job_list for o in outs}
-    for f in ["results/mini/tables/table1.csv", "results/mini/tables/table3.md", "results/mini/tables/table13.tex",
-              "results/mini/figures/fig3_loss_gains.png", "results/mini/figures/fig4_tsne.pdf",
+    for f in ["results/mini/tables/table1.csv", "results/mini/tables/table3.md",
+              "results/mini/tables/table13.tex", "results/mini/figures/fig3_loss_gains.png",
+              "results/mini/figures/fig4_tsne.pdf",
               "results/mini/figures/fig5_pos_cos.png", "results/mini/significance/bootstrap.csv",
               "results/mini/report.md"]:
         assert f in outputs
@@ -195,7 +196,8 @@ def test_regenerating_a_figure_or_a_run_reruns_only_its_downstream(tmp_path):
     assert fig4 in again[0][1]
 
     run = "mini_mini-base_grpo_infonce_tau0.2_g8_s0_mini"
-    forced = dry_run(tmp_path, "--configfile", str(config), "--forcerun", f"results/mini/runs/{run}/summary.json")
+    summary = f"results/mini/runs/{run}/summary.json"
+    forced = dry_run(tmp_path, "--configfile", str(config), "--forcerun", summary)
     counts = Counter(rule for rule, _ in forced)
     assert counts == {"train_mini": 1, "eval_mini": 1, "figure": 3, "tables": 1, "significance": 1,
                       "build_report": 1, "all": 1}
@@ -209,8 +211,9 @@ def run_tiny(workdir: Path, *targets: str) -> subprocess.CompletedProcess:
     return snakemake(workdir, *targets, "--cores", "2", "--configfile", str(TINY))
 
 
-TINY_ARTEFACTS = ["data/mini/train.parquet", "results/tiny/base-model/config.json", "results/tiny/tables/table1.csv",
-                  "results/tiny/figures/fig4_tsne.png", "results/tiny/significance/bootstrap.csv",
+TINY_ARTEFACTS = ["data/mini/train.parquet", "results/tiny/base-model/config.json",
+                  "results/tiny/tables/table1.csv", "results/tiny/figures/fig4_tsne.png",
+                  "results/tiny/significance/bootstrap.csv",
                   "results/tiny/report.md"]
 
 
@@ -267,7 +270,7 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_local_run, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((killed / target).read_text())
     assert summary["resumed_from_step"] >= killed_at >= 2
-    assert metrics(killed / "results/tiny/runs" / run) == metrics(dirs["straight"] / "results/tiny/runs" / run)
-    a = (killed / "results/tiny/runs" / run / "final" / "model.safetensors").read_bytes()
-    b = (dirs["straight"] / "results/tiny/runs" / run / "final" / "model.safetensors").read_bytes()
-    assert a == b
+    resumed, straight = (d / "results/tiny/runs" / run for d in (killed, dirs["straight"]))
+    assert metrics(resumed) == metrics(straight)
+    weights = "final/model.safetensors"
+    assert (resumed / weights).read_bytes() == (straight / weights).read_bytes()

@@ -1,4 +1,6 @@
 # Config → runs and paths. The grid expansion is the only logic here; rules stay thin `clipo` calls.
+# Every rule's shell starts its log with `slurm_job_id=$SLURM_JOB_ID host=...` (empty id when run
+# locally), so a cluster run can be audited from the logs alone.
 import itertools
 import os
 import sys
@@ -25,9 +27,6 @@ RES = config["resources"]
 CONTAINERS = config["containers"]
 CPU_ENV = "../../envs/cpu.yaml"
 GPU_ENV = "../../envs/gpu.yaml"
-
-# Every rule's shell starts its log with `slurm_job_id=$SLURM_JOB_ID host=...` (empty id when run
-# locally), so a cluster run can be audited from the logs alone.
 
 FIGURES = {"fig3": "fig3_loss_gains", "fig4": "fig4_tsne", "fig5": "fig5_pos_cos"}
 PAPER_TABLES = ["table1", "table2", "table3", "table5", "table6", "table7", "table11", "table12",
@@ -119,9 +118,10 @@ def run_args(wildcards):
 def train_opts(wildcards):
     """Config options of `clipo train`; the head warm-up only for runs that have a head."""
     t, r = config["train"], run_of(wildcards)
-    flags = [("--head-warmup-steps", t["head_warmup_steps"] if r.clipo != "none" else None)]
-    if r.backend == "mini":  # the verl backend trains for the track's epochs at the paper's sizes
-        flags += [("--steps", t["steps"]), ("--checkpoint-every", t["checkpoint_every"]),
+    flags = [("--steps", t["steps"]),
+             ("--head-warmup-steps", t["head_warmup_steps"] if r.clipo != "none" else None)]
+    if r.backend == "mini":  # the verl backend keeps the paper's sizes (Table 8)
+        flags += [("--checkpoint-every", t["checkpoint_every"]),
                   ("--train-batch-size", t["train_batch_size"]), ("--max-new-tokens", t["max_new_tokens"])]
     return options(*flags)
 
