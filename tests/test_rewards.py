@@ -271,6 +271,11 @@ HOSTILE = [
     "\\boxed{\\frac{" * 100 + "1" + "}{2}" * 100 + "}",
     "\\boxed{" + "+".join(f"x^{{{i}}}" for i in range(60)) + "}",
     "\\boxed{\\begin{pmatrix}" + "&".join(["1"] * 300) + "\\end{pmatrix}}",
+    "\\boxed{" + "\\cos(" * 30 + "1" + ")" * 30 + "}",
+    "\\boxed{" + "\\cos(" * 6 + "1" + ")" * 6 + "}",
+    "\\boxed{" + "e^{" * 8 + "10" + "}" * 8 + "}",
+    "\\boxed{" + "+".join(["\\sin(x)"] * 50) + "}",
+    "\\boxed{" + "*".join(f"(x+{i})" for i in range(40)) + "}",
     "\\boxed{\x00\ud800}",
 ]
 HOSTILE_GOLDS = ["5", "x^{6}+1", "Thus $\\boxed{\\frac{3}{4}}$."]
@@ -309,6 +314,24 @@ def test_hostile_inputs_score_zero_quickly_in_worker_thread():
     worker.join(timeout=300)
     assert not worker.is_alive()
     assert not failures, failures[0]
+
+
+def test_guards_keep_ordinary_answers():
+    """The size limits must not reject what benchmark answers look like."""
+    assert (
+        compute_score(
+            "conrl/math",
+            "\\boxed{\\left(\\frac{1}{2}, \\frac{\\sqrt{3}}{2}\\right)}",
+            "(\\frac12, \\frac{\\sqrt3}{2})",
+        )
+        == 1.0
+    )
+    assert compute_score("conrl/math", "\\boxed{\\cos(\\pi/3)}", "\\frac{1}{2}") == 1.0
+    assert compute_score("conrl/math", "\\boxed{2\\sin(x)\\cos(x)}", "\\sin(2x)") == 1.0
+    assert compute_score("conrl/math", "\\boxed{x^2+2x+1}", "(x+1)^2") == 1.0
+    assert compute_score("conrl/math", "\\boxed{2^{10}}", "1024") == 1.0
+    assert compute_score("conrl/math", "\\boxed{\\binom{10}{3}}", "120") == 1.0
+    assert compute_score("conrl/math", "\\boxed{5!}", "120") == 1.0
 
 
 def test_deadline_interrupts_a_hanging_comparison(monkeypatch):

@@ -214,6 +214,22 @@ _UNEVALUATED_CALCULUS = re.compile(r"\\(?:[io]+int|int|lim|sum|prod|limsup|limin
 # LaTeX that latex2sympy evaluates while parsing (so the tree guard comes too late for it).
 _EVALUATED_AT_PARSE = re.compile(r"!|\\[dt]?binom|\\choose|\\Gamma|\\gamma|\\operatorname")
 _DIGIT_RUN = re.compile(r"\d+")
+_COMMAND = re.compile(r"\\[a-zA-Z]+")
+# Benchmark answers use a handful of LaTeX commands and shallow nesting; beyond these sizes parsing and
+# comparison costs grow steeply (nested functions are exponential in sympy's numeric comparison).
+_MAX_COMMANDS = 24
+_MAX_NESTING = 8
+
+
+def _nesting_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def _plausible_answer(answer: str) -> bool:
@@ -221,6 +237,8 @@ def _plausible_answer(answer: str) -> bool:
     if len(answer) > MAX_SYMBOLIC_CHARS or _UNEVALUATED_CALCULUS.search(answer):
         return False
     if answer.count("^") + answer.count("**") > 8:
+        return False
+    if len(_COMMAND.findall(answer)) > _MAX_COMMANDS or _nesting_depth(answer) > _MAX_NESTING:
         return False
     longest = max((len(run) for run in _DIGIT_RUN.findall(answer)), default=0)
     if _EVALUATED_AT_PARSE.search(answer) and longest > 4:
@@ -316,13 +334,35 @@ def _log10_bound(expr) -> float:
     return result
 
 
+# Tree limits for what reaches verify(): its numeric/symbolic comparison of nested functions is exponential
+# in the nesting (cos(cos(cos(cos(1)))) takes seconds, six levels half a minute).
+_MAX_TREE_NODES = 150
+_MAX_FUNCTION_NESTING = 3
+_MAX_FUNCTIONS = 12
+
+
+def _function_nesting(expr) -> int:
+    import sympy
+
+    inner = max((_function_nesting(a) for a in expr.args if isinstance(a, sympy.Basic)), default=0)
+    return inner + 1 if isinstance(expr, sympy.Function) else inner
+
+
 def _safe_to_compare(parsed: list) -> bool:
     import sympy
 
     try:
         for item in parsed:
-            if isinstance(item, sympy.Basic):
-                _log10_bound(item)
+            if not isinstance(item, sympy.Basic):
+                continue
+            nodes = list(sympy.preorder_traversal(item))
+            if len(nodes) > _MAX_TREE_NODES:
+                return False
+            if sum(isinstance(n, sympy.Function) for n in nodes) > _MAX_FUNCTIONS:
+                return False
+            if _function_nesting(item) > _MAX_FUNCTION_NESTING:
+                return False
+            _log10_bound(item)
         return True
     except (_TooLarge, RecursionError):
         return False
