@@ -218,13 +218,20 @@ TINY_ARTEFACTS = ["data/mini/train.parquet", "results/tiny/base-model/config.jso
 
 
 @pytest.mark.slow
-def test_tiny_workflow_runs_and_regenerates_one_figure(tiny_local_run):
+def test_tiny_workflow_runs_reports_and_regenerates_one_figure(tiny_local_run):
     work = tiny_local_run
     for f in TINY_ARTEFACTS:
         assert (work / f).stat().st_size > 0, f
     logs = sorted((work / "results" / "tiny" / "logs").rglob("*.log"))
     assert len(logs) == 11
     assert all(log.read_text().startswith("slurm_job_id= host=") for log in logs)
+
+    # the browsable report of the run: every table, figure and significance table flagged with report()
+    proc = snakemake(work, "--report", "report.html", "--configfile", str(TINY))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (work / "report.html").read_text()
+    for name in ("table1.csv", "fig4_tsne.png", "bootstrap.csv", "se_tiny.csv", "report.md"):
+        assert name in html, name
 
     fig4 = work / "results" / "tiny" / "figures" / "fig4_tsne.png"
     fig4.unlink()
