@@ -4,7 +4,8 @@ CLIPO should be nearly free: its hidden states come out of the old-log-prob forw
 happens, and the head is one small linear layer. Both runs advance in alternating chunks of steps
 (each chunk resumes its run from the previous chunk's checkpoint), so load on the machine hits both
 alike; the first chunk of each run is warm-up and not counted. Step times are the trainer's own
-``time/step`` (rollout → update, without checkpoint I/O).
+``time/step`` (rollout → update, without checkpoint I/O); the ratio compares medians, which a
+momentary load spike on a shared machine moves less than it moves means.
 
 The CLIPO run uses λ = 0 by default: it does all of CLIPO's work (pooling, head forward and backward,
 loss, similarity statistics) but trains bit-identical policy weights to the baseline, so both runs
@@ -88,8 +89,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model-path", help="base-model folder (default: a random model of the mini size)")
     p.add_argument("--data-dir", help="data folder with mini/train.parquet (needed with --model-path)")
-    p.add_argument("--steps", type=int, default=12, help="steps per run, warm-up chunk included")
-    p.add_argument("--chunk", type=int, default=2, help="steps per turn before switching runs")
+    p.add_argument("--steps", type=int, default=11, help="steps per run, warm-up chunk included")
+    p.add_argument("--chunk", type=int, default=1, help="steps per turn before switching runs")
     p.add_argument("--lam", type=float, default=0.0, help="λ of the CLIPO run (0: same trajectory)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
@@ -124,14 +125,14 @@ def main() -> None:
             for k in ("time/rollout", "time/scoring", "time/forward", "time/clipo", "time/update")
         )
         print(
-            f"{name:8s}: {statistics.mean(r['time/step'] for r in rs):.3f} s/step "
-            f"over {len(rs)} steps ({parts})"
+            f"{name:8s}: median {statistics.median(r['time/step'] for r in rs):.3f} s/step, "
+            f"mean {statistics.mean(r['time/step'] for r in rs):.3f} over {len(rs)} steps ({parts})"
         )
     print(
         f"CLIPO anchors per step (mean fraction of rollouts): "
         f"{statistics.mean(r['clipo/anchor_frac'] for r in measured['clipo']):.2f}"
     )
-    ratio = statistics.mean(r["time/step"] for r in measured["clipo"]) / statistics.mean(
+    ratio = statistics.median(r["time/step"] for r in measured["clipo"]) / statistics.median(
         r["time/step"] for r in measured["baseline"]
     )
     print(f"ratio (CLIPO ÷ baseline step time) = {ratio:.3f}")

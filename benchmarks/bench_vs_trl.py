@@ -13,7 +13,7 @@ the same with ``steps_per_generation=2`` (one generation batch of 64 serves 2 op
 so one RL step = 2 TRL optimiser steps. Times are wall-clock between step ends (TRL: a callback;
 ours: the trainer's ``time/step``); the first ``--warmup`` RL steps of each run are not counted (the
 first ``generate`` in a process is slow). The two trainers take turns in ABBA order over
-``--repeats`` pairs of runs, so a drift in machine load hits both alike.
+``--repeats`` pairs of runs, so a drift in machine load hits both alike; the ratio compares medians.
 
     .venv/bin/python benchmarks/bench_vs_trl.py [--model-path results/mini/base-model --data-dir data]
 """
@@ -186,11 +186,11 @@ def main() -> None:
                     flush=True,
                 )
 
-    per_step = {name: statistics.mean(ts) for name, ts in counted.items()}
+    per_step = {name: statistics.median(ts) for name, ts in counted.items()}
     for name, ts in counted.items():
         print(
-            f"{name:4s}: {per_step[name]:.3f} s/step "
-            f"(mean of {len(ts)} steps, median {statistics.median(ts):.3f})"
+            f"{name:4s}: median {per_step[name]:.3f} s/step "
+            f"(mean {statistics.mean(ts):.3f} over {len(ts)} steps)"
         )
     print(f"threads: {args.threads} (torch.get_num_threads() = {torch.get_num_threads()})")
     print(f"ratio (TRL s/step ÷ ours) = {per_step['trl'] / per_step['ours']:.3f}")
