@@ -251,7 +251,8 @@ class MiniSFT:
     max_position_embeddings: int = 256
     """Prompt (≤ ~96 tokens) + response (≤ 64) fits with room to spare."""
     steps: int = 400
-    """Accuracy rises as a phase change: ~10% at 100 steps, ~66% at ~400 (design note)."""
+    """Accuracy rises as a phase change (design-note probe: ~66% at 414 steps); measured with these
+    defaults on the seed-0 synthetic data: 42% greedy on the in-distribution test split at 400 steps."""
     batch_size: int = 64
     lr: float = 2e-3
     """Peak AdamW learning rate (linear warm-up, then cosine decay to 10%)."""
