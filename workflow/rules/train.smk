@@ -56,7 +56,7 @@ rule train_mini:
     shell:
         'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
         "clipo train --backend mini {params.run} --model-path {input.model} --data-dir {params.data_dir} "
-        "--out {params.out} {params.opts} >> {log} 2>&1"
+        "--out {params.out} --threads {threads} {params.opts} >> {log} 2>&1"
 
 
 rule train_verl:
