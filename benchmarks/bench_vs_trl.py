@@ -29,39 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_clipo_overhead import prepare_random_base
+from bench_clipo_overhead import prepare_random_base, train_args
 
 
 def ours(model: Path, data: Path, out: Path, steps: int, threads: int) -> list[float]:
     """Seconds of each RL step of the mini trainer (GRPO, CLIPO off, default mini sizes)."""
-    from clipo.cli import build_parser
     from clipo.mini.train import main
 
-    args = build_parser().parse_args(
-        [
-            "train",
-            "--backend",
-            "mini",
-            "--track",
-            "mini",
-            "--method",
-            "grpo",
-            "--clipo",
-            "none",
-            "--seed",
-            "0",
-            "--model-path",
-            str(model),
-            "--data-dir",
-            str(data),
-            "--out",
-            str(out),
-            "--steps",
-            str(steps),
-            "--threads",
-            str(threads),
-        ]
-    )
+    args = train_args(model, data, out, "none", steps, chunk=steps, threads=threads, extra=[])
     with contextlib.redirect_stderr(io.StringIO()):
         main(args)
     return [json.loads(line)["time/step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
