@@ -345,3 +345,16 @@ def test_fig5_picks_the_tau_family_of_a_run(tmp_path):
     (tmp_path / "runs" / lone.run_id).mkdir()
     (tmp_path / "runs" / lone.run_id / "metrics.jsonl").write_text('{"step": 0, "clipo/cos_pos": 0.1}\n')
     assert list(figures.tau_family(tmp_path / "runs", lone.run_id)) == [0.05]
+
+
+def test_fig4_prefers_a_trained_head_over_the_fixed_head_ablation(tmp_path):
+    from clipo.analysis.figures import find_embedding_run
+
+    for run in ("mini_m_grpo_infonce-fixed_tau0.05_g8_s0_mini", "mini_m_grpo_none_tau-_g8_s0_mini",
+                "mini_m_grpo_supcon_tau0.05_g8_s0_mini"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "embeddings.parquet").write_bytes(b"")
+    assert find_embedding_run(tmp_path).name == "mini_m_grpo_supcon_tau0.05_g8_s0_mini"
+    (tmp_path / "mini_m_grpo_infonce_tau0.2_g8_s0_mini").mkdir()
+    (tmp_path / "mini_m_grpo_infonce_tau0.2_g8_s0_mini" / "embeddings.parquet").write_bytes(b"")
+    assert find_embedding_run(tmp_path).name == "mini_m_grpo_infonce_tau0.2_g8_s0_mini"

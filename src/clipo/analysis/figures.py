@@ -387,20 +387,29 @@ def fig5(
 # Locating inputs in a run set
 # ------------------------------------------------------------------------------------------------
 def find_embedding_run(runs_dir: str | Path, run: str | None = None) -> Path:
-    """The run folder for Figure 4: ``run`` if given, else the first CLIPO run with embeddings."""
+    """The run folder for Figure 4: ``run`` if given, else a CLIPO run with embeddings.
+
+    Runs whose head is trained come first (InfoNCE, the paper's default, before the other losses);
+    the fixed-head ablation is used only when nothing else has embeddings.
+    """
     runs_dir = Path(runs_dir)
     if run is not None:
         path = runs_dir / run / "embeddings.parquet"
         if not path.exists():
             raise MissingInput(f"fig4: no {path}")
         return path.parent
-    for path in sorted(runs_dir.glob("*/embeddings.parquet")):
+
+    def preference(path: Path) -> tuple[int, str]:
         try:
-            if RunSpec.parse(path.parent.name).clipo == "none":
-                continue
+            variant = RunSpec.parse(path.parent.name).clipo
         except ConfigError:
-            pass
-        return path.parent
+            return (3, path.parent.name)
+        rank = {"none": 4, "infonce": 0}.get(variant, 2 if variant.endswith("-fixed") else 1)
+        return (rank, path.parent.name)
+
+    candidates = [p for p in sorted(runs_dir.glob("*/embeddings.parquet")) if preference(p)[0] < 4]
+    if candidates:
+        return min(candidates, key=preference).parent
     raise MissingInput(f"fig4: no embeddings.parquet under {runs_dir}/*/ (written by CLIPO training runs)")
 
 
