@@ -62,7 +62,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for fig3/4/5 .png and .pdf")
     p.add_argument("--only", default=None, metavar="fig3|fig4|fig5", help="comma-separated figures to draw")
     p.add_argument("--run", default=None, metavar="RUN_ID",
-                   help="run for Figure 4 (default: first CLIPO run with embeddings); for Figure 5, its τ family")
+                   help="run for Figure 4 (default: a trained-head CLIPO run, InfoNCE first); for Figure 5, its τ family")
     p.add_argument("--source", default=None, choices=["paper"], help="Figure 3 from the paper's numbers")
     p.add_argument("--track", default=None, help="track for Figure 3 (default: I, else II, else mini)")
     p.add_argument("--error-bars", action="store_true",
