@@ -13,7 +13,8 @@ from clipo.contrastive import (
     mean_pool,
     pair_similarity_stats,
 )
-from clipo.methods import Clipo, ConfigError
+from clipo.errors import ConfigError
+from clipo.methods import Clipo
 
 
 def slow_loss(emb, correct, group_ids, loss, tau, uniform=None, eps=0.0):

@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from clipo.analysis.schema import SchemaError
 from clipo.cli import main
 from clipo.data import fetch as fetch_mod
 from clipo.data.fetch import ChecksumError, fetch, track_files
 from clipo.data.registry import RELEASED, get_dataset
 from clipo.data.synthetic import generate_split
+from clipo.errors import SchemaError
 
 KEYS = ("gsm8k", "mmlu2k", "truthfulqa")  # a plain name, another folder-mate, a name with '*'
 

@@ -2,7 +2,7 @@ import pytest
 
 from clipo.data.prompts import build_prompt, instruction
 from clipo.data.registry import DATASETS, benchmarks
-from clipo.methods import ConfigError
+from clipo.errors import ConfigError
 
 MATH = "Let's think step by step and output the final answer within \\boxed{}."
 MMLU = "Let's think step by step and output the final answer (eg, A, B, C, D) within \\boxed{}."

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from clipo.analysis.schema import SchemaError
 from clipo.data.schema import load_dataset, validate_dataset
+from clipo.errors import SchemaError
 
 
 def verl_frame(n: int = 3) -> pd.DataFrame:

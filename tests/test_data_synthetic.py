@@ -8,7 +8,7 @@ from clipo.cli import main
 from clipo.data import synthetic
 from clipo.data.prompts import build_prompt
 from clipo.data.schema import load_dataset
-from clipo.methods import ConfigError
+from clipo.errors import ConfigError
 
 N_TRAIN, N_EVAL = 1500, 200
 

@@ -13,6 +13,7 @@ from clipo.analysis import figures
 from clipo.analysis.schema import SCORE_COLUMNS, write_scores
 from clipo.cli import main as clipo_main
 from clipo.data.registry import benchmark_groups, benchmarks
+from clipo.errors import SchemaError
 from clipo.runs import RunSpec
 
 TRACK_I = benchmarks("I")
@@ -251,7 +252,7 @@ def test_read_metrics_skips_torn_last_line_only(tmp_path):
     p.write_text('{"step": 0, "clipo/cos_pos": 0.5}\n{"step": 1, "clipo/cos_pos": 0.6}\n{"step": 2, "cl')
     assert list(figures.read_metrics(p)["step"]) == [0, 1]
     p.write_text('{"step": 0}\nnot json\n{"step": 2}\n')
-    with pytest.raises(figures.SchemaError, match="metrics.jsonl:2"):
+    with pytest.raises(SchemaError, match="metrics.jsonl:2"):
         figures.read_metrics(p)
 
 

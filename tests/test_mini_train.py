@@ -22,7 +22,8 @@ from safetensors.torch import load_file
 
 from clipo.cli import build_parser
 from clipo.cli import main as cli_main
-from clipo.methods import METHODS, TRACKS, Clipo, ConfigError
+from clipo.errors import ConfigError
+from clipo.methods import METHODS, TRACKS, Clipo
 
 TINY = [
     "--train-batch-size",

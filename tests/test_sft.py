@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 
 from clipo.cli import main as cli_main
 from clipo.data.synthetic import write_mini
-from clipo.methods import ConfigError, MiniSFT
+from clipo.errors import ConfigError
+from clipo.methods import MiniSFT
 from clipo.mini import sft
 
 TINY = MiniSFT(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_position_embeddings=192,

@@ -11,10 +11,11 @@ import pytest
 
 from clipo.analysis import paper_tables as pt
 from clipo.analysis.results import load_scores
-from clipo.analysis.schema import SCORE_COLUMNS, SchemaError
+from clipo.analysis.schema import SCORE_COLUMNS
 from clipo.analysis.tables import BOLD, UNDERLINE, ScoreLookup, compute, fmt, tex_escape, to_markdown
 from clipo.cli import main as clipo_main
 from clipo.data.registry import benchmarks
+from clipo.errors import SchemaError
 from clipo.runs import RunSpec
 
 # The paper's Tables 1 and 2 exactly as printed (../shared/paper/clipo-paper.md; <u> = underlined).

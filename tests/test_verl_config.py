@@ -20,7 +20,8 @@ from hydra.errors import ConfigCompositionException  # noqa: E402
 
 import clipo.verl  # noqa: E402
 from clipo.cli import main as cli_main  # noqa: E402
-from clipo.methods import METHODS, ConfigError, clipo_variant, get_track  # noqa: E402
+from clipo.errors import ConfigError  # noqa: E402
+from clipo.methods import METHODS, clipo_variant, get_track  # noqa: E402
 from clipo.verl.overrides import build_overrides, command, plan_run  # noqa: E402
 
 CONFIG_DIR = str(Path(clipo.verl.__file__).parent / "config")

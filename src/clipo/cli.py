@@ -19,10 +19,6 @@ COMMAND_MODULES = (
 )
 
 
-class UserError(Exception):
-    """Raised by command handlers for bad input; printed as one line."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clipo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -38,8 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from clipo.analysis.schema import SchemaError
-    from clipo.methods import ConfigError
+    from clipo.errors import ConfigError, SchemaError, UserError
 
     args = build_parser().parse_args(argv)
     try:

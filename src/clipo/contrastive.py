@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipo.methods import LOSS_LAMBDA, REWARD_FLOOR, Clipo, ConfigError
+from clipo.errors import ConfigError
+from clipo.methods import LOSS_LAMBDA, REWARD_FLOOR, Clipo
 
 LOSSES = tuple(LOSS_LAMBDA)
 _MASKED = -1e30  # finite stand-in for −inf: keeps gradients of unused entries at 0 instead of NaN

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo.methods import ConfigError, get_track
+from clipo.errors import ConfigError
+from clipo.methods import get_track
 from clipo.runs import RunSpec
 
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-
-class ConfigError(ValueError):
-    """A user-facing configuration error: names the key and the bad value."""
+from clipo.errors import ConfigError
 
 
 def _lookup(table: dict, name: str, what: str):

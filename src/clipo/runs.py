@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
-from clipo.methods import CLIPO_VARIANTS, METHODS, TRACKS, ConfigError
+from clipo.errors import ConfigError
+from clipo.methods import CLIPO_VARIANTS, METHODS, TRACKS
 
 BACKENDS = ("mini", "verl")
 _ID = re.compile(

@@ -13,17 +13,17 @@ is on the page can be checked against the inputs.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from clipo import records
 from clipo.analysis import style
-from clipo.analysis.schema import SchemaError
 from clipo.data.registry import AVERAGE_NAMES, benchmark_groups
-from clipo.methods import TRACKS, ConfigError
+from clipo.errors import ConfigError
+from clipo.methods import TRACKS
 from clipo.runs import RunSpec
 
 LOSSES = ("infonce", "supcon", "softnn")
@@ -172,7 +172,6 @@ def fig3(
 # ------------------------------------------------------------------------------------------------
 # Figure 4: t-SNE of the contrastive head's embeddings, start vs end of training
 # ------------------------------------------------------------------------------------------------
-EMBEDDING_COLUMNS = ("step", "phase", "group_id", "correct", "embedding")
 MAX_TSNE_POINTS = 512
 """Points per panel; more are subsampled (fixed seed), as the paper plots a random sample, so the
 figure renders in seconds."""
@@ -183,13 +182,7 @@ def read_embeddings(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise MissingInput(f"fig4: no embeddings file {path}")
-    df = pd.read_parquet(path)
-    missing = [c for c in EMBEDDING_COLUMNS if c not in df.columns]
-    if missing:
-        raise SchemaError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(EMBEDDING_COLUMNS)}"
-        )
-    return df
+    return records.read_embeddings(path)
 
 
 def tsne_perplexity(n: int, preferred: float = 30.0) -> float:
@@ -288,20 +281,8 @@ COS_KEY = "clipo/cos_pos"
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:
-    """metrics.jsonl as a frame; a torn last line (run still writing) is skipped, any other bad line fails."""
-    path = Path(path)
-    lines = path.read_text().splitlines()
-    records = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            if i == len(lines):
-                break
-            raise SchemaError(f"{path}:{i}: not a JSON object ({e.msg})") from None
-    return pd.DataFrame.from_records(records)
+    """metrics.jsonl as a frame (``clipo.records.read_metrics``: a torn last line is skipped)."""
+    return pd.DataFrame.from_records(records.read_metrics(path))
 
 
 def smooth(values: pd.Series, alpha: float = 0.3) -> pd.Series:
@@ -315,9 +296,9 @@ def run_tau(run_dir: Path) -> float | None:
         return RunSpec.parse(run_dir.name).tau
     except ConfigError:
         pass
-    cfg_path = run_dir / "run.json"
+    cfg_path = run_dir / records.RUN_FILE
     if cfg_path.exists():
-        cfg = json.loads(cfg_path.read_text())
+        cfg = records.read_json(cfg_path)
         clipo = cfg.get("clipo")
         if isinstance(clipo, dict) and clipo.get("temperature") is not None:
             return float(clipo["temperature"])

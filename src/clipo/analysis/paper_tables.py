@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from clipo.data.registry import benchmark_groups, benchmarks
-from clipo.methods import TRACKS, ConfigError
+from clipo.errors import ConfigError
+from clipo.methods import TRACKS
 from clipo.runs import RunSpec, format_tau
 
 AVG1, AVG2, AVG = "avg:1", "avg:2", "avg:all"

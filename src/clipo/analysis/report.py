@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from clipo.analysis.results import PAPER, load_scores, paper_scores_path
-from clipo.analysis.schema import atomic_write
 from clipo.analysis.stats import bootstrap_markdown, se_markdown, significance_tables, summarize_se
 from clipo.data.registry import benchmark_groups
+from clipo.records import atomic_write
 
 FIGURES = (
     (

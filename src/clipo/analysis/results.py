@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo.analysis.schema import SchemaError, read_scores
+from clipo.analysis.schema import read_scores
 from clipo.data.registry import benchmarks
+from clipo.errors import SchemaError
 from clipo.methods import CLIPO_VARIANTS, METHODS, TRACKS
 
 PAPER = "paper"

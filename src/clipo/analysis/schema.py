@@ -7,10 +7,12 @@ so statistics (bootstrap CIs of Δ) can be computed. Scores are Pass@1 in percen
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from clipo.errors import SchemaError
+from clipo.records import atomic_write
 
 SCORE_COLUMNS: tuple[str, ...] = (
     "source",  # 'paper' or the run-set name (e.g. 'mini')
@@ -30,28 +32,6 @@ SCORE_COLUMNS: tuple[str, ...] = (
 SAMPLE_COLUMNS: tuple[str, ...] = (
     "run_id", "benchmark", "problem_id", "sample_id", "response", "extracted_answer", "correct",
 )
-
-
-class SchemaError(ValueError):
-    """A results file does not match the tidy format; the message names file and column."""
-
-
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def validate_scores(df: pd.DataFrame, where: str = "scores") -> pd.DataFrame:

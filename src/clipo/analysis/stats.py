@@ -25,9 +25,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from clipo.analysis.results import PAPER, load_scores
-from clipo.analysis.schema import SchemaError, atomic_write
 from clipo.data.registry import benchmark_groups
-from clipo.methods import ConfigError
+from clipo.errors import SchemaError
+from clipo.errors import ConfigError
+from clipo.records import atomic_write
 from clipo.runs import RunSpec
 
 CELL = ("source", "track", "model", "method", "clipo", "tau", "group_size", "seed")

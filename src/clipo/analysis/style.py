@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
-from clipo.analysis.schema import atomic_write
+from clipo.records import atomic_write
 
 COLUMN_WIDTH = 3.3
 """Inches; one column of a two-column paper."""

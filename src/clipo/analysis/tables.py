@@ -29,7 +29,7 @@ from clipo.analysis.paper_tables import (
     mini_tables,
 )
 from clipo.analysis.results import RUN_KEY, load_scores
-from clipo.analysis.schema import atomic_write
+from clipo.records import atomic_write
 
 
 def round2(value: float) -> float:
@@ -299,7 +299,7 @@ def table_specs(scores: pd.DataFrame) -> dict[str, TableSpec]:
 
 def _check_single_source(scores: pd.DataFrame) -> None:
     if scores.duplicated([*RUN_KEY, "benchmark"]).any():
-        from clipo.cli import UserError
+        from clipo.errors import UserError
 
         sources = ", ".join(sorted(scores["source"].unique()))
         raise UserError(f"the same runs are scored by several sources ({sources}); "
@@ -309,7 +309,7 @@ def _check_single_source(scores: pd.DataFrame) -> None:
 def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None,
                   backend: str = "verl") -> tuple[list[Rendered], list[str]]:
     """Compute every supported table (or those in ``only``); returns (rendered, skip messages)."""
-    from clipo.cli import UserError
+    from clipo.errors import UserError
 
     _check_single_source(scores)
     specs = table_specs(scores)
@@ -334,7 +334,7 @@ def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None,
 
 def run_tables_command(source: str, out: str, only: str | None) -> int:
     """``clipo tables``: write DIR/<table>.{md,tex,csv} for every table the source supports."""
-    from clipo.cli import UserError
+    from clipo.errors import UserError
 
     scores = load_scores(source)
     wanted = None if only is None else [t.strip() for t in only.split(",") if t.strip()]

@@ -19,11 +19,11 @@ from pathlib import Path
 import pooch
 import pyarrow.parquet as pq
 
-from clipo.analysis.schema import SchemaError, atomic_write
-from clipo.cli import UserError
 from clipo.data.registry import RELEASED, DatasetFile
 from clipo.data.schema import load_dataset
-from clipo.methods import ConfigError
+from clipo.errors import SchemaError, UserError
+from clipo.errors import ConfigError
+from clipo.records import atomic_write
 
 log = logging.getLogger(__name__)
 

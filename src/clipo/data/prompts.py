@@ -7,7 +7,7 @@ A.1.2; we use ASCII, as in the text. Multiple-choice sets name the answer letter
 
 from __future__ import annotations
 
-from clipo.methods import ConfigError
+from clipo.errors import ConfigError
 
 MATH_INSTRUCTION = "Let's think step by step and output the final answer within \\boxed{}."
 

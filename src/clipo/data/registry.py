@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from clipo.methods import ConfigError
+from clipo.errors import ConfigError
 
 RELEASE_COMMIT = "13c5fd6b44bfb861857f87f41832bf7d3049d9b7"
 RELEASE_BASE_URL = f"https://raw.githubusercontent.com/Qwen-Applications/CLIPO/{RELEASE_COMMIT}/"

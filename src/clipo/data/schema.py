@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipo.analysis.schema import SchemaError
+from clipo.errors import SchemaError
 
 VERL_COLUMNS: tuple[str, ...] = ("data_source", "prompt", "ability", "reward_model", "extra_info")
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant"})

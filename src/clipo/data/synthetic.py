@@ -22,11 +22,11 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from clipo.analysis.schema import atomic_write
 from clipo.data.prompts import build_prompt
 from clipo.data.registry import get_dataset
 from clipo.data.schema import load_dataset, validate_dataset
-from clipo.methods import ConfigError
+from clipo.errors import ConfigError
+from clipo.records import atomic_write
 
 MAX_VALUE = 60
 """Largest quantity that ever appears (start, operand, intermediate or answer)."""

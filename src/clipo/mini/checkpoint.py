@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clipo.analysis.schema import atomic_write
+from clipo.records import atomic_write
 
 _NAME = re.compile(r"^step_(\d{6})\.pt$")
 

@@ -31,8 +31,8 @@ CHECKPOINT_FILE = "state.pt"
 
 def load_examples(path: str | os.PathLike) -> tuple[list[list[dict]], list[str]]:
     """Prompts (chat messages) and solution texts of a verl-schema training file."""
-    from clipo.analysis.schema import SchemaError
     from clipo.data.schema import load_dataset
+    from clipo.errors import SchemaError
 
     df = load_dataset(path)
     prompts, solutions = [], []
@@ -115,9 +115,9 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     import torch
     from tqdm import tqdm
 
-    from clipo.analysis.schema import atomic_write
     from clipo.mini.model import new_model, save
     from clipo.mini.tokenizer import build_tokenizer
+    from clipo.records import atomic_write
 
     cfg = cfg or MiniSFT()
     data_path, out = Path(data_path), Path(out)

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import random
 import sys
@@ -77,7 +76,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clipo.methods import Clipo, ConfigError, Method, clipo_variant, get_method, get_track
+from clipo.errors import ConfigError
+from clipo.methods import Clipo, Method, clipo_variant, get_method, get_track
 
 if TYPE_CHECKING:
     import torch
@@ -517,11 +517,6 @@ def minibatch_loss(actor_cfg, log_prob, old_log_prob, advantages, response_mask,
     return loss, metrics
 
 
-def _json_value(v):
-    """NaN/inf become null so metrics.jsonl stays valid JSON."""
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
 def _mean(rows: list[dict], key: str):
     values = [r[key] for r in rows if r.get(key) is not None]
     return sum(values) / len(values) if values else None
@@ -537,7 +532,7 @@ def train(cfg: Config) -> dict:
     from tqdm import tqdm
     from verl.trainer.ppo import core_algos
 
-    from clipo.analysis.schema import atomic_write
+    from clipo import records
     from clipo.contrastive import ClipoHeadTrainer
     from clipo.mini import checkpoint
     from clipo.mini import model as mini_model
@@ -620,10 +615,10 @@ def train(cfg: Config) -> dict:
         "derived": derived,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
     }
-    atomic_write(out / "run.json", lambda tmp: tmp.write_text(json.dumps(run_info, indent=2, default=str)))
+    records.write_json(out / records.RUN_FILE, run_info)
     # Snakemake may have deleted the outputs of an interrupted run: restore them from the checkpoint.
-    _write_metrics(out / "metrics.jsonl", metric_rows)
-    _write_embeddings(out / "embeddings.parquet", embedding_rows)
+    records.write_metrics(out / records.METRICS_FILE, metric_rows)
+    records.write_embeddings(out / records.EMBEDDINGS_FILE, embedding_rows)
 
     running_reward = _mean(metric_rows[-10:], "reward/outcome")
     bar = tqdm(
@@ -758,8 +753,8 @@ def train(cfg: Config) -> dict:
                 "time/rollout_tokens_per_s": rollout_tokens / t_gen,
             }
         )
-        metric_rows.append({k: _json_value(v) for k, v in m.items()})
-        _write_metrics(out / "metrics.jsonl", metric_rows)
+        metric_rows.append(records.json_row(m))
+        records.write_metrics(out / records.METRICS_FILE, metric_rows)
         running_reward = (
             m["reward/outcome"]
             if running_reward is None
@@ -786,7 +781,7 @@ def train(cfg: Config) -> dict:
 
     # --- plumbing: final outputs; summary.json last, so its presence means the run is complete
     mini_model.save(policy, tokenizer, out / "final")
-    _write_embeddings(out / "embeddings.parquet", embedding_rows)
+    records.write_embeddings(out / records.EMBEDDINGS_FILE, embedding_rows)
     final = metric_rows[-1] if metric_rows else {}
     summary = {
         "steps": cfg.steps,
@@ -800,7 +795,7 @@ def train(cfg: Config) -> dict:
             if k != "step" and isinstance(final[k], (int, float)) and not isinstance(final[k], bool)
         },
     }
-    atomic_write(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
+    records.write_json(out / records.SUMMARY_FILE, summary)
     return summary
 
 
@@ -816,40 +811,6 @@ def _groups_with_reward_variance(batch: Rollouts) -> Rollouts:
 
 
 def _embedding_rows(step: int, phase: str, space: str, emb, batch: Rollouts) -> list[dict]:
-    return [
-        {
-            "step": step,
-            "phase": phase,
-            "group_id": int(g),
-            "correct": bool(c > 0.5),
-            "embedding": e.float().numpy(),
-            "space": space,
-        }
-        for g, c, e in zip(batch.group_id, batch.outcome, emb)
-    ]
+    from clipo.records import embedding_rows
 
-
-def _write_metrics(path: Path, rows: list[dict]) -> None:
-    from clipo.analysis.schema import atomic_write
-
-    atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in rows)))
-
-
-def _write_embeddings(path: Path, rows: list[dict]) -> None:
-    """embeddings.parquet (Figure 4): one row per rollout of the first and the last step."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from clipo.analysis.schema import atomic_write
-
-    table = pa.table(
-        {
-            "step": pa.array([r["step"] for r in rows], pa.int64()),
-            "phase": pa.array([r["phase"] for r in rows], pa.string()),
-            "group_id": pa.array([r["group_id"] for r in rows], pa.int64()),
-            "correct": pa.array([r["correct"] for r in rows], pa.bool_()),
-            "embedding": pa.array([r["embedding"] for r in rows], pa.list_(pa.float32())),
-            "space": pa.array([r["space"] for r in rows], pa.string()),
-        }
-    )
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    return embedding_rows(step, phase, space, emb, batch.group_id, batch.outcome > 0.5)

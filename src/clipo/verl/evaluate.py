@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from clipo.errors import ConfigError
 from clipo.evaluate import Sampling, aggregate, sampling_for, score_samples
-from clipo.methods import ConfigError
 from clipo.runs import RunSpec
 
 

@@ -11,15 +11,14 @@ the run is complete, and a re-run then does nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from clipo.analysis.schema import atomic_write
-from clipo.methods import ConfigError
+from clipo import records
+from clipo.errors import ConfigError
 from clipo.verl.overrides import VerlRun, command, format_command, plan_run
 
 _MINI_ONLY = ("checkpoint_every",)
@@ -105,12 +104,8 @@ def export_final(run: VerlRun) -> Path:
 
 def write_summary(run: VerlRun, wall_time_s: float) -> Path:
     out = Path(run.out_dir)
-    metrics_path = out / "metrics.jsonl"
-    rows = (
-        [json.loads(x) for x in metrics_path.read_text().splitlines() if x.strip()]
-        if metrics_path.exists()
-        else []
-    )
+    metrics_path = out / records.METRICS_FILE
+    rows = records.read_metrics(metrics_path) if metrics_path.exists() else []
     final = rows[-1] if rows else {}
 
     def mean_last(key):
@@ -132,7 +127,7 @@ def write_summary(run: VerlRun, wall_time_s: float) -> Path:
         "final_metrics": final,
         "mean_last_10": {k: mean_last(k) for k in final if k != "step" and mean_last(k) is not None},
     }
-    return atomic_write(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
+    return records.write_json(out / records.SUMMARY_FILE, summary)
 
 
 def main(args: argparse.Namespace) -> int:

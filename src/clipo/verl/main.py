@@ -9,7 +9,6 @@ goes to ``clipo.out_dir`` before training starts.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from verl.trainer.ppo.utils import need_critic, need_reference_policy
 from verl.utils.config import validate_config
 from verl.utils.device import auto_set_device
 
-from clipo.analysis.schema import atomic_write
+from clipo import records
 
 
 class ClipoTaskRunner(TaskRunnerV1.__ray_actor_class__):
@@ -44,7 +43,7 @@ def write_run_json(config: DictConfig, argv: list[str]) -> Path | None:
         "command": ["python", "-m", "clipo.verl.main", *argv],
         "config": OmegaConf.to_container(config, resolve=True),
     }
-    return atomic_write(Path(out_dir) / "run.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
+    return records.write_json(Path(out_dir) / records.RUN_FILE, record)
 
 
 @hydra.main(config_path="config", config_name="clipo_trainer", version_base=None)

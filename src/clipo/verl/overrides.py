@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clipo.data.registry import eval_files, get_dataset
+from clipo.errors import ConfigError
 from clipo.methods import (
     PAPER_MODELS,
     Clipo,
-    ConfigError,
     Method,
     Track,
     clipo_variant,

@@ -23,14 +23,11 @@ DAPO's group filter runs on the outcome reward before this hook, so it is unaffe
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 import transfer_queue as tq
 from omegaconf import DictConfig
@@ -39,9 +36,11 @@ from verl.trainer.ppo.v1.trainer_base import register_trainer
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from verl.workers.utils.padding import response_to_nested
 
-from clipo.analysis.schema import atomic_write
+from clipo import records
 from clipo.contrastive import ClipoHeadTrainer
-from clipo.methods import Clipo, ConfigError
+from clipo.errors import ConfigError
+from clipo.methods import Clipo
+from clipo.records import atomic_write
 from clipo.verl import HIDDEN_FIELD, HIDDEN_FLAG, HIDDEN_SHIFT
 
 TRAINER_MODE = "clipo_sync"
@@ -185,32 +184,23 @@ def metrics_row(step: int, verl_metrics: dict, clipo_metrics: dict, policy_froze
             row[key] = verl_metrics[source]
     row.update(clipo_metrics)
     row["train/policy_frozen"] = policy_frozen
-    return {k: _json_value(v) for k, v in row.items()}
-
-
-def _json_value(v):
-    if isinstance(v, (np.generic, torch.Tensor)):
-        v = v.item()
-    return None if isinstance(v, float) and not math.isfinite(v) else v
+    return records.json_row(row)
 
 
 # =============================================================================================
 # Run-folder records (same files and columns as clipo.mini.train)
 # =============================================================================================
 class RunRecords:
-    """metrics.jsonl and embeddings.parquet of one run, rewritten atomically after every change."""
+    """metrics.jsonl and embeddings.parquet of one run (``clipo.records``), rewritten after every change."""
 
     def __init__(self, out_dir: str | os.PathLike):
         self.out = Path(out_dir)
         self.metrics: list[dict] = []
         self.embeddings: list[dict] = []
-        path = self.out / "metrics.jsonl"
-        if path.exists():
-            self.metrics = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if (self.out / "embeddings.parquet").exists():
-            import pandas as pd
-
-            self.embeddings = pd.read_parquet(self.out / "embeddings.parquet").to_dict("records")
+        if (self.out / records.METRICS_FILE).exists():
+            self.metrics = records.read_metrics(self.out / records.METRICS_FILE)
+        if (self.out / records.EMBEDDINGS_FILE).exists():
+            self.embeddings = records.read_embeddings(self.out / records.EMBEDDINGS_FILE).to_dict("records")
 
     def truncate(self, step: int) -> None:
         """Forget rows logged after ``step`` (a resumed run repeats those steps)."""
@@ -227,43 +217,14 @@ class RunRecords:
         self, step: int, phase: str, space: str, emb: torch.Tensor, group_ids, correct
     ) -> None:
         self.embeddings = [r for r in self.embeddings if r["phase"] != phase]
-        self.embeddings += [
-            {
-                "step": step,
-                "phase": phase,
-                "group_id": int(g),
-                "correct": bool(c),
-                "embedding": e.float().numpy(),
-                "space": space,
-            }
-            for g, c, e in zip(group_ids, correct, emb, strict=True)
-        ]
+        self.embeddings += records.embedding_rows(step, phase, space, emb, group_ids, correct)
         self.write_embeddings()
 
     def write_metrics(self) -> None:
-        atomic_write(
-            self.out / "metrics.jsonl",
-            lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in self.metrics)),
-        )
+        records.write_metrics(self.out / records.METRICS_FILE, self.metrics)
 
     def write_embeddings(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        rows = self.embeddings
-        table = pa.table(
-            {
-                "step": pa.array([r["step"] for r in rows], pa.int64()),
-                "phase": pa.array([r["phase"] for r in rows], pa.string()),
-                "group_id": pa.array([r["group_id"] for r in rows], pa.int64()),
-                "correct": pa.array([r["correct"] for r in rows], pa.bool_()),
-                "embedding": pa.array(
-                    [np.asarray(r["embedding"], np.float32) for r in rows], pa.list_(pa.float32())
-                ),
-                "space": pa.array([r["space"] for r in rows], pa.string()),
-            }
-        )
-        atomic_write(self.out / "embeddings.parquet", lambda tmp: pq.write_table(table, tmp))
+        records.write_embeddings(self.out / records.EMBEDDINGS_FILE, self.embeddings)
 
 
 # =============================================================================================

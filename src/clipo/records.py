@@ -1,0 +1,154 @@
+"""The files of a run folder: one writer and one reader each, shared by both trainers and the analysis.
+
+==========================  ===============================================================================
+``metrics.jsonl``           one JSON object per RL step (keys documented in ``clipo.mini.train``)
+``embeddings.parquet``      one row per rollout of the first and the last step (Figure 4); EMBEDDING_SCHEMA
+``run.json``                the resolved configuration of the run
+``summary.json``            written last: its presence means the run is complete
+==========================  ===============================================================================
+
+NaN and ±inf become JSON null here (``json_row``), nowhere else. Every file is written to a temporary
+name and renamed (``atomic_write``), so a reader never sees half a file. Bottom layer: imports nothing
+of the package but ``clipo.errors``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from clipo.errors import SchemaError
+
+METRICS_FILE = "metrics.jsonl"
+EMBEDDINGS_FILE = "embeddings.parquet"
+RUN_FILE = "run.json"
+SUMMARY_FILE = "summary.json"
+
+EMBEDDING_COLUMNS = ("step", "phase", "group_id", "correct", "embedding", "space")
+"""Columns of embeddings.parquet; ``space`` is 'head' (CLIPO on) or 'hidden' (pooled hidden states)."""
+EMBEDDING_REQUIRED = EMBEDDING_COLUMNS[:5]
+"""What a reader needs (``space`` is informative only)."""
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def json_value(v):
+    """A metric value as JSON can hold it: numpy/torch scalars unwrapped, NaN and ±inf → None."""
+    if not isinstance(v, (bool, int, float, str)) and hasattr(v, "item"):
+        v = v.item()
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def json_row(row: dict) -> dict:
+    """One metrics row with every value made valid JSON (see ``json_value``)."""
+    return {k: json_value(v) for k, v in row.items()}
+
+
+# ---------------------------------------------------------------------------------------- metrics.jsonl
+def write_metrics(path: str | os.PathLike, rows: list[dict]) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(json_row(r)) + "\n" for r in rows)))
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The rows of metrics.jsonl; a torn last line (run still writing) is skipped, any other bad line fails."""
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i == len(lines):
+                break
+            raise SchemaError(f"{path}:{i}: not a JSON object ({e.msg})") from None
+    return rows
+
+
+# ----------------------------------------------------------------------------------- embeddings.parquet
+def _vector(e):
+    """One embedding as a float32 array (from a torch tensor, an array or a list)."""
+    import numpy as np
+
+    if hasattr(e, "detach"):
+        e = e.detach().float().numpy()
+    return np.asarray(e, np.float32)
+
+
+def embedding_rows(step: int, phase: str, space: str, emb, group_ids, correct) -> list[dict]:
+    """Rows of one dump: ``emb`` [N, d] (tensor or array), one group id and correctness flag per row."""
+    return [
+        {"step": step, "phase": phase, "group_id": int(g), "correct": bool(c), "embedding": _vector(e),
+         "space": space}
+        for g, c, e in zip(group_ids, correct, emb, strict=True)
+    ]
+
+
+def write_embeddings(path: str | os.PathLike, rows: list[dict]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("step", pa.int64()),
+            ("phase", pa.string()),
+            ("group_id", pa.int64()),
+            ("correct", pa.bool_()),
+            ("embedding", pa.list_(pa.float32())),
+            ("space", pa.string()),
+        ]
+    )
+    columns = {name: [r[name] for r in rows] for name in EMBEDDING_COLUMNS}
+    columns["embedding"] = [_vector(e) for e in columns["embedding"]]
+    table = pa.table({f.name: pa.array(columns[f.name], f.type) for f in schema}, schema=schema)
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_embeddings(path: str | os.PathLike):
+    """embeddings.parquet as a pandas frame; a file without the needed columns fails naming them."""
+    import pandas as pd
+
+    df = pd.read_parquet(path)
+    missing = [c for c in EMBEDDING_REQUIRED if c not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(EMBEDDING_REQUIRED)}"
+        )
+    return df
+
+
+# ------------------------------------------------------------------------------ run.json, summary.json
+def write_json(path: str | os.PathLike, record: dict) -> Path:
+    """run.json or summary.json: indented JSON; values JSON cannot hold are written as strings."""
+    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str)))
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise SchemaError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(record, dict):
+        raise SchemaError(f"{path}: expected a JSON object, found {type(record).__name__}")
+    return record
