@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import torch
 
-from clipo.analysis.schema import SAMPLE_COLUMNS, read_scores
 from clipo.cli import main as cli_main
 from clipo.errors import ConfigError
 from clipo.evaluate import aggregate, sampling_for, score_samples
 from clipo.runs import RunSpec
+from clipo.scores import SAMPLE_COLUMNS, read_scores
 
 RUN_ID = "mini_mini-base_grpo_infonce_tau0.05_g8_s1_mini"
 

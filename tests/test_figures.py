@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from clipo.analysis import figures
-from clipo.analysis.schema import SCORE_COLUMNS, write_scores
 from clipo.cli import main as clipo_main
 from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.errors import SchemaError
 from clipo.runs import RunSpec
+from clipo.scores import SCORE_COLUMNS, write_scores
 
 TRACK_I = benchmarks("I")
 

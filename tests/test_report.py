@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from clipo.analysis.schema import SCORE_COLUMNS, write_scores
 from clipo.cli import main as clipo_main
 from clipo.data.registry import benchmarks
+from clipo.scores import SCORE_COLUMNS, write_scores
 
 QWEN7B = "qwen2.5-7b-instruct"
 SIZES = {"Math": 500, "Math_S": 279, "Math_H": 279, "AMC": 83, "AIME": 30, "AIME25": 30}

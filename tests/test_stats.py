@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from clipo.analysis import stats
-from clipo.analysis.schema import SCORE_COLUMNS, write_scores
 from clipo.data.registry import benchmarks
 from clipo.runs import RunSpec
+from clipo.scores import SCORE_COLUMNS, write_scores
 
 BASE = RunSpec("mini", "mini-base", "grpo", "none", None, 8, 0, "mini")
 CLIPO = RunSpec("mini", "mini-base", "grpo", "infonce", 0.05, 8, 0, "mini")

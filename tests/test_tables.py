@@ -11,12 +11,12 @@ import pytest
 
 from clipo.analysis import paper_tables as pt
 from clipo.analysis.results import load_scores
-from clipo.analysis.schema import SCORE_COLUMNS
 from clipo.analysis.tables import BOLD, UNDERLINE, ScoreLookup, compute, fmt, tex_escape, to_markdown
 from clipo.cli import main as clipo_main
 from clipo.data.registry import benchmarks
 from clipo.errors import SchemaError
 from clipo.runs import RunSpec
+from clipo.scores import SCORE_COLUMNS
 
 # The paper's Tables 1 and 2 exactly as printed (../shared/paper/clipo-paper.md; <u> = underlined).
 PAPER_TABLE1 = """\

@@ -7,10 +7,10 @@ import types
 import pandas as pd
 import pytest
 
-from clipo.analysis.schema import SAMPLE_COLUMNS, SCORE_COLUMNS, read_scores
 from clipo.data.registry import eval_files
 from clipo.data.synthetic import generate_split
 from clipo.evaluate import sampling_for
+from clipo.scores import SAMPLE_COLUMNS, SCORE_COLUMNS, read_scores
 from clipo.verl import evaluate as gpu_eval
 
 RUN_ID = "I_qwen2.5-3b-instruct_grpo_infonce_tau0.05_g16_s0_verl"
@@ -127,3 +127,28 @@ def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
         benchmarks=["P1", "MMLU"],
     )
     assert list(subset["benchmark"]) == ["P1", "MMLU"]
+
+
+def test_clipo_evaluate_is_one_parser_for_both_backends(tmp_path, monkeypatch, capsys):
+    """`clipo evaluate` takes the backend from the run id; each backend refuses the other's options."""
+    from clipo.cli import main as cli_main
+
+    seen = {}
+
+    def fake_evaluate(model, run_id, source, data_dir, out, **kwargs):
+        seen.update(kwargs)
+        return pd.DataFrame({"benchmark": [], "score": [], "n_problems": [], "n_samples": []})
+
+    monkeypatch.setattr(gpu_eval, "evaluate", fake_evaluate)
+    base = ["evaluate", "--model", "m", "--source", "s", "--data-dir", "d", "--out", str(tmp_path)]
+    assert cli_main([*base, "--run-id", RUN_ID, "--backend", "verl"]) == 0
+    assert (seen["batch_size"], seen["tp_size"], seen["dp_size"], seen["mem_fraction"]) == (1024, 1, 1, 0.85)
+    assert cli_main([*base, "--run-id", RUN_ID, "--dp-size", "8", "--batch-size", "7"]) == 0
+    assert (seen["batch_size"], seen["dp_size"]) == (7, 8)
+    assert cli_main([*base, "--run-id", RUN_ID, "--device", "cpu"]) == 2
+    assert "--device is an option of --backend mini" in capsys.readouterr().err
+    assert cli_main([*base, "--run-id", RUN_ID, "--backend", "mini"]) == 2
+    assert "names backend 'verl'" in capsys.readouterr().err
+    mini_run = "mini_mini-base_grpo_none_tau-_g8_s0_mini"
+    assert cli_main([*base, "--run-id", mini_run, "--tp-size", "2"]) == 2
+    assert "--tp-size is an option of --backend verl" in capsys.readouterr().err

@@ -13,8 +13,8 @@ import sys
 
 COMMAND_MODULES = (
     "clipo.data.commands",  # data fetch, data synth
-    "clipo.mini.commands",  # sft, evaluate
-    "clipo.train_commands",  # train --backend mini|verl (one parser, two backends)
+    "clipo.mini.commands",  # sft
+    "clipo.commands",  # train, evaluate --backend mini|verl (one parser each, two backends)
     "clipo.analysis.commands",  # tables, figures, report, significance
 )
 

@@ -2,7 +2,7 @@
 
 n samples per problem (greedy when sampling is off, which needs n = 1), each scored by
 ``clipo.rewards.compute_score``; Pass@1 of a benchmark = mean correctness over all its samples.
-Writes the tidy results format (clipo.analysis.schema): ``samples.parquet`` (one row per sample, so
+Writes the tidy results format (clipo.scores): ``samples.parquet`` (one row per sample, so
 confidence intervals can be computed) and ``scores.csv`` (one row per benchmark). Scoring and
 aggregation are separate from generation (``score_samples``, ``aggregate``) so they are testable —
 and reusable by a GPU generator — without a model.
@@ -131,10 +131,10 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
     import torch
     from tqdm import tqdm
 
-    from clipo.analysis.schema import write_samples, write_scores
     from clipo.data.registry import by_benchmark, eval_files
     from clipo.data.schema import load_dataset
     from clipo.mini.model import load
+    from clipo.scores import write_samples, write_scores
 
     spec = RunSpec.parse(run_id)
     sampling = sampling or sampling_for(spec.track)
@@ -169,7 +169,7 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
 
 
 def main(args: argparse.Namespace) -> int:
-    """Handler of ``clipo evaluate`` (registered in clipo.mini.commands)."""
+    """Handler of ``clipo evaluate --backend mini`` (registered in clipo.commands)."""
     spec = RunSpec.parse(args.run_id)
     sampling = sampling_for(spec.track, n=args.n, do_sample=args.do_sample, temperature=args.temperature,
                             top_p=args.top_p, max_new_tokens=args.max_new_tokens)

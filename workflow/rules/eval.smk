@@ -1,6 +1,6 @@
-# Evaluation: every run (and each base model, method 'base') on every benchmark of its track. Mini runs
-# use `clipo evaluate` (HF generate on the CPU); verl runs SGLang's offline engine on one GPU with the
-# same flags and the same records (python -m clipo.verl.evaluate).
+# Evaluation: every run (and each base model, method 'base') on every benchmark of its track, by
+# `clipo evaluate`: --backend mini uses HF generate on the CPU; --backend verl runs SGLang's offline
+# engine on one GPU with the same flags and the same records.
 
 
 rule eval_mini:
@@ -32,7 +32,7 @@ rule eval_mini:
         CONTAINERS["cpu"]
     shell:
         'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
-        "clipo evaluate --model {params.model} --run-id {wildcards.run_id} --source {params.source} "
+        "clipo evaluate --backend mini --model {params.model} --run-id {wildcards.run_id} --source {params.source} "
         "--data-dir {params.data_dir} --out {params.out} {params.opts} >> {log} 2>&1"
 
 
@@ -66,5 +66,5 @@ rule eval_verl:
         CONTAINERS["gpu"]
     shell:
         'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
-        "python -m clipo.verl.evaluate --model {params.model} --run-id {wildcards.run_id} "
+        "clipo evaluate --backend verl --model {params.model} --run-id {wildcards.run_id} "
         "--source {params.source} --data-dir {params.data_dir} --out {params.out} {params.opts} >> {log} 2>&1"

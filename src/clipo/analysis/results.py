@@ -1,6 +1,6 @@
 """Loading tidy scores: the paper's transcription or every ``scores.csv`` of a run set, validated.
 
-Validation goes beyond the column check of ``clipo.analysis.schema``: every value must name a known
+Validation goes beyond the column check of ``clipo.scores``: every value must name a known
 track, method, CLIPO variant and benchmark of its track, τ must be given exactly when CLIPO is on,
 scores must be percentages, and no (source, run, benchmark) may appear twice — a table must never
 silently pick one of two conflicting numbers.
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo.analysis.schema import read_scores
 from clipo.data.registry import benchmarks
 from clipo.errors import SchemaError
 from clipo.methods import CLIPO_VARIANTS, METHODS, TRACKS
+from clipo.scores import read_scores
 
 PAPER = "paper"
 PAPER_SCORES = Path("results") / "paper" / "scores.csv"

@@ -1,7 +1,7 @@
 """GPU evaluation with SGLang's offline engine, writing the same records as the mini evaluator.
 
-``python -m clipo.verl.evaluate --model RUNSET/runs/<run_id>/final --run-id <run_id> --source RUNSET
---data-dir data --out RUNSET/eval/<run_id> [--tp-size 1] [--dp-size 8]`` — the flags of ``clipo evaluate``
+``clipo evaluate --backend verl --model RUNSET/runs/<run_id>/final --run-id <run_id> --source RUNSET
+--data-dir data --out RUNSET/eval/<run_id> [--tp-size 1] [--dp-size 8]`` — the flags of the mini evaluator
 (except ``--device``) plus the engine's parallelism.
 
 Why SGLang's offline engine (``sglang.Engine``) and not verl's validation dumps:
@@ -19,7 +19,6 @@ Prompts are rendered with the model's chat template exactly as verl's RL dataset
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,9 +96,9 @@ def evaluate(
     from tqdm import tqdm
     from transformers import AutoTokenizer
 
-    from clipo.analysis.schema import write_samples, write_scores
     from clipo.data.registry import by_benchmark, eval_files
     from clipo.data.schema import load_dataset
+    from clipo.scores import write_samples, write_scores
 
     spec = RunSpec.parse(run_id)
     if spec.track == "mini":
@@ -142,32 +141,8 @@ def evaluate(
     return scores
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m clipo.verl.evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="HF model folder or hub id")
-    p.add_argument("--run-id", required=True, help="run id whose fields label the score rows")
-    p.add_argument("--source", required=True, help="run-set name for the 'source' column")
-    p.add_argument("--data-dir", required=True)
-    p.add_argument("--out", required=True, help="folder for samples.parquet and scores.csv")
-    p.add_argument("--n", type=int, help="samples per problem (default: the track's)")
-    p.add_argument("--do-sample", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--max-new-tokens", type=int, help="default: the track's max response length")
-    p.add_argument("--limit", type=int, help="only the first K problems of each benchmark")
-    p.add_argument("--benchmarks", help="comma-separated subset of the track's benchmarks, e.g. GSM8K,P1")
-    p.add_argument("--batch-size", type=int, default=1024, help="requests handed to the engine at once")
-    p.add_argument("--tp-size", type=int, default=1, help="tensor parallel size of the engine")
-    p.add_argument(
-        "--dp-size", type=int, default=1, help="data parallel replicas (e.g. the GPUs of the node)"
-    )
-    p.add_argument("--mem-fraction", type=float, default=0.85, help="GPU memory share of SGLang")
-    p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(args: argparse.Namespace) -> int:
+    """Handler of ``clipo evaluate --backend verl`` (registered in clipo.commands)."""
     spec = RunSpec.parse(args.run_id)
     sampling = sampling_for(
         spec.track,
@@ -197,10 +172,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{row.benchmark:>8}: {row.score:6.2f}%  ({row.n_problems} problems × {row.n_samples})")
     return 0
 
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"clipo.verl.evaluate: error: {e}", file=sys.stderr)
-        sys.exit(2)
