@@ -227,3 +227,23 @@ def test_contiguous_equal_groups_take_the_view_path_and_agree(loss):
     want, want_anchors = slow_loss(emb, corr, gids, loss, 0.05, uniform)
     assert torch.equal(anchors, want_anchors)
     torch.testing.assert_close(got.double(), want, atol=1e-5, rtol=1e-5)
+
+
+def test_add_at_last_token_matches_a_plain_loop():
+    """The one place both trainers add r^CL: at each row's last response token, nothing for empty rows."""
+    from clipo.contrastive import add_at_last_token
+
+    gen = torch.Generator().manual_seed(0)
+    mask = (torch.rand(6, 5, generator=gen) > 0.4).long()
+    mask[0] = 0  # no response token
+    mask[1] = torch.tensor([1, 1, 1, 0, 0])  # right-padded
+    scores = torch.rand(6, 5, generator=gen)
+    reward = torch.randn(6, generator=gen)
+    expected = scores.clone()
+    for i in range(6):
+        tokens = [j for j in range(5) if mask[i, j]]
+        if tokens:
+            expected[i, tokens[-1]] += reward[i]
+    got = add_at_last_token(scores, mask, reward)
+    assert torch.equal(got, expected) and not torch.equal(got, scores)
+    assert got[1, 2] == scores[1, 2] + reward[1] and torch.equal(got[0], scores[0])

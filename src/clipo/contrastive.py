@@ -188,6 +188,21 @@ def contrastive_reward(
     return torch.where(anchor_mask, reward, torch.zeros_like(reward))
 
 
+def add_at_last_token(
+    token_rewards: torch.Tensor, response_mask: torch.Tensor, reward: torch.Tensor
+) -> torch.Tensor:
+    """``token_rewards`` [B, R] with ``reward`` [B] added at each row's last response token (eq. 12's
+    r^CL joins the outcome reward there, as verl places rewards); a row without response tokens gets
+    nothing. Both trainers insert the contrastive reward through this function."""
+    mask = response_mask > 0
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    last = torch.where(mask, positions, torch.full_like(positions, -1)).amax(-1)
+    rows = torch.nonzero(last >= 0).reshape(-1)
+    total = token_rewards.clone()
+    total[rows, last[rows]] += reward[rows].to(total.dtype)
+    return total
+
+
 def pair_similarity_stats(
     embeddings: torch.Tensor, correct: torch.Tensor, group_ids: torch.Tensor
 ) -> dict[str, float]:

@@ -533,7 +533,7 @@ def train(cfg: Config) -> dict:
     from verl.trainer.ppo import core_algos
 
     from clipo import records
-    from clipo.contrastive import ClipoHeadTrainer
+    from clipo.contrastive import ClipoHeadTrainer, add_at_last_token
     from clipo.mini import checkpoint
     from clipo.mini import model as mini_model
 
@@ -690,8 +690,7 @@ def train(cfg: Config) -> dict:
         m["train/policy_frozen"] = policy_frozen
         if not policy_frozen:
             # --- algorithm: group-normalised advantages of the combined reward (verl's GRPO estimator)
-            last = (batch.response_mask.sum(-1) - 1).clamp(min=0)
-            token_rewards = torch.zeros_like(old_log_prob).scatter_(1, last[:, None], reward[:, None])
+            token_rewards = add_at_last_token(torch.zeros_like(old_log_prob), batch.response_mask, reward)
             adv, _ = core_algos.compute_grpo_outcome_advantage(
                 token_level_rewards=token_rewards,
                 response_mask=batch.response_mask,

@@ -37,7 +37,7 @@ from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from verl.workers.utils.padding import response_to_nested
 
 from clipo import records
-from clipo.contrastive import ClipoHeadTrainer
+from clipo.contrastive import ClipoHeadTrainer, add_at_last_token
 from clipo.errors import ConfigError
 from clipo.methods import Clipo
 from clipo.records import atomic_write
@@ -165,13 +165,7 @@ def add_contrastive_reward(
         r_real, metrics = head.step(pooled_hidden[real], correct[real], group_ids[real])
         reward[real] = r_real.to(rm_scores.dtype)
         metrics["reward/outcome"] = float(outcome[real].mean())
-    lengths = mask.sum(-1)
-    positions = torch.arange(mask.shape[1]).expand_as(mask)
-    last = torch.where(mask > 0, positions, torch.full_like(positions, -1)).amax(-1).clamp(min=0)
-    total = rm_scores.clone()
-    rows = torch.nonzero(lengths > 0).reshape(-1)
-    total[rows, last[rows]] += reward[rows]
-    return total, reward, metrics
+    return add_at_last_token(rm_scores, response_mask, reward), reward, metrics
 
 
 def metrics_row(step: int, verl_metrics: dict, clipo_metrics: dict, policy_frozen: bool) -> dict:
