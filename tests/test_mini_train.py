@@ -456,3 +456,13 @@ def test_overlong_prompts_are_dropped_like_verls_filter_or_rejected(base, tmp_pa
         load_problems(replace(cfg, max_prompt_length=limit, filter_overlong_prompts=False), tok)
     with pytest.raises(ConfigError, match="usable prompts"):
         load_problems(replace(cfg, max_prompt_length=lengths[0] - 1), tok)
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_writes_no_model(base, tmp_path, capsys):
+    """#12.3: a finite but absurd learning rate turns the weights non-finite; the run must not end with
+    a NaN model in final/ (it exited 0 before)."""
+    out = tmp_path / "out"
+    assert cli_main(argv(base, out, "grpo", "none", 3, "--lr", "1e30")) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("clipo train: error: step ") and "became non-finite (lr=1e+30)" in err
+    assert not (out / "final").exists() and not (out / "summary.json").exists()

@@ -38,7 +38,7 @@ def _grid() -> dict:
     else:
         runs += [(s.track, s.model, s.method, s.clipo, s.tau, s.group_size) for s in required_runs("verl")]
     plans = (
-        plan_run(t, m, c, model=model, tau=tau, group_size=g, out_dir="/runs/x")
+        plan_run(t, m, c, model=model, tau=tau, group_size=g, out="/runs/x")
         for t, model, m, c, tau, g in runs
     )
     return {p.spec.run_id: p for p in plans}
@@ -173,7 +173,7 @@ def test_dry_run_prints_the_complete_command(capsys):
     ]
     assert cli_main(argv) == 0
     printed = shlex.split(capsys.readouterr().out.replace("\\\n", " "))
-    run = plan_run("II", "dapo", "supcon", tau=0.02, group_size=8, seed=3, out_dir="/r/x")
+    run = plan_run("II", "dapo", "supcon", tau=0.02, group_size=8, seed=3, out="/r/x")
     assert printed == command(run) + ["trainer.logger=[console,wandb]"]
     assert "trainer.experiment_name=II_qwen2.5-7b-instruct_dapo_supcon_tau0.02_g8_s3_verl" in printed
     assert {

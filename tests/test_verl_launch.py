@@ -28,7 +28,7 @@ def test_entry_point_checks_the_config_writes_run_json_and_uses_the_clipo_runner
         entry, "run_ppo", lambda config, task_runner_class: seen.update(runner=task_runner_class)
     )
     monkeypatch.chdir(tmp_path)  # Hydra's outputs/ folder
-    run = plan_run("II", "gspo", "softnn", out_dir=str(tmp_path / "run"))
+    run = plan_run("II", "gspo", "softnn", out=str(tmp_path / "run"))
     monkeypatch.setattr(sys, "argv", ["clipo.verl.main", *build_overrides(run)])
     entry.main()
     record = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -35,7 +35,7 @@ G = 4
 
 
 def _config(out_dir, extra=(), clipo="infonce"):
-    run = plan_run("I", "grpo", clipo, group_size=G, out_dir=str(out_dir))
+    run = plan_run("I", "grpo", clipo, group_size=G, out=str(out_dir))
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
         return compose("clipo_trainer", overrides=build_overrides(run) + list(extra))
 

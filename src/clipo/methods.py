@@ -10,6 +10,7 @@ Lookups by name fail with one error that lists the valid names.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from clipo.errors import ConfigError
@@ -97,10 +98,16 @@ class Clipo:
             raise ConfigError(f"clipo.loss={self.loss!r}; valid: {', '.join(LOSS_LAMBDA)}")
         if self.head_kind not in ("linear", "mlp"):
             raise ConfigError(f"clipo.head_kind={self.head_kind!r}; valid: linear, mlp")
-        if not self.temperature > 0:
-            raise ConfigError(f"clipo.temperature={self.temperature!r} must be > 0")
-        if self.lam < 0:
-            raise ConfigError(f"clipo.lam={self.lam!r} must be >= 0")
+        for name, low, strict in (("temperature", 0, True), ("lam", 0, False), ("reference_eps", 0, False),
+                                  ("head_lr", 0, True), ("head_weight_decay", 0, False)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)
+                    and (value > low if strict else value >= low)):
+                raise ConfigError(f"clipo.{name}={value!r} must be a finite number {'>' if strict else '>='} {low}")
+        if not (isinstance(self.floor, (int, float)) and math.isfinite(self.floor)):
+            raise ConfigError(f"clipo.floor={self.floor!r} must be a finite number")
+        if not (isinstance(self.head_output_size, int) and self.head_output_size >= 1):
+            raise ConfigError(f"clipo.head_output_size={self.head_output_size!r} must be an integer >= 1")
 
 
 CLIPO_VARIANTS: tuple[str, ...] = ("none", "infonce", "supcon", "softnn", "infonce-fixed")

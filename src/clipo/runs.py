@@ -4,15 +4,38 @@ A run id spells out every axis the paper varies, so a run shared by several tabl
 ``{track}_{model}_{method}_{clipo}_tau{tau}_g{G}_s{seed}_{backend}``, e.g.
 ``II_qwen2.5-7b-instruct_grpo_infonce_tau0.02_g16_s0_verl``. Runs without CLIPO carry ``tau-``.
 The base model (no RL) is the pseudo-run with method ``base``.
+
+Every value a run id can hold reads back unchanged: τ is written in positional notation with the
+shortest digits that round-trip (``format_tau``), so no two τ share an id and none needs an exponent.
+
+One training run is asked for as ``TrainOptions`` (the ``clipo train`` options, None = default) and
+``resolve`` turns it into a ``TrainRun``: defaults from ``clipo.methods``, every check once, for both
+backends (``clipo.mini.train.resolve_config`` and ``clipo.verl.overrides.plan_run`` build on it).
+``expand_grid`` turns the workflow config's sweeps into the run ids Snakemake schedules.
 """
 
 from __future__ import annotations
 
+import argparse
+import itertools
+import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from decimal import Decimal
 
 from clipo.errors import ConfigError
-from clipo.methods import CLIPO_VARIANTS, METHODS, TRACKS
+from clipo.methods import (
+    CLIPO_VARIANTS,
+    METHODS,
+    PAPER_MODELS,
+    TRACKS,
+    Clipo,
+    Method,
+    Track,
+    clipo_variant,
+    get_method,
+    get_track,
+)
 
 BACKENDS = ("mini", "verl")
 _ID = re.compile(
@@ -22,7 +45,11 @@ _ID = re.compile(
 
 
 def format_tau(tau: float | None) -> str:
-    return "-" if tau is None else f"{tau:g}"
+    """τ as written in a run id: ``-`` when CLIPO is off, else positional digits (``1e-05`` → ``0.00001``)."""
+    if tau is None:
+        return "-"
+    text = format(Decimal(repr(float(tau))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 @dataclass(frozen=True, order=True)
@@ -48,9 +75,19 @@ class RunSpec:
             raise ConfigError(f"run backend={self.backend!r}; valid: {', '.join(BACKENDS)}")
         if "_" in self.model:
             raise ConfigError(f"run model={self.model!r} must not contain '_' (it separates run-id fields)")
+        if not self.model:
+            raise ConfigError("run model='' must name the model (it is a run-id field)")
         if (self.clipo == "none") != (self.tau is None):
             raise ConfigError(f"run {self.model}/{self.method}: tau must be given iff clipo is on "
                               f"(clipo={self.clipo!r}, tau={self.tau!r})")
+        if self.tau is not None and not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau)
+                                         and self.tau > 0):
+            raise ConfigError(f"run tau={self.tau!r} must be a finite number > 0")
+        if not (isinstance(self.group_size, int) and self.group_size >= 2):
+            raise ConfigError(f"group_size={self.group_size!r} (--group-size) must be >= 2: group-relative "
+                              "advantages need at least 2 rollouts per prompt")
+        if not (isinstance(self.seed, int) and self.seed >= 0):
+            raise ConfigError(f"seed={self.seed!r} (--seed) must be an integer >= 0")
 
     @property
     def run_id(self) -> str:
@@ -71,3 +108,201 @@ class RunSpec:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def default_model(track: str) -> str:
+    """The run-id name of a track's default policy: its PAPER_MODELS key, or the mini base-model name."""
+    hub_id = get_track(track).model
+    return next((short for short, hub in PAPER_MODELS.items() if hub == hub_id), hub_id)
+
+
+def expand_grid(sweeps: list[dict]) -> list[RunSpec]:
+    """Union of the config's sweeps' products as RunSpecs, deduplicated (a run shared by tables is one
+    job), sorted by run id. Axes left out take the track's defaults."""
+    runs = set()
+    for i, sweep in enumerate(sweeps):
+        for track in sweep["track"]:
+            t = get_track(track)
+            axes = {
+                "model": sweep.get("model", [default_model(track)]),
+                "method": sweep["method"],
+                "clipo": sweep.get("clipo", ["none"]),
+                "tau": sweep.get("tau", [t.clipo_temperature]),
+                "group_size": sweep.get("group_size", [t.rollout_n]),
+                "seed": sweep.get("seed", [0]),
+                "backend": sweep.get("backend", ["mini" if track == "mini" else "verl"]),
+            }
+            for values in itertools.product(*axes.values()):
+                r = dict(zip(axes, values), track=track)
+                if r["method"] == "base":  # untrained model: no CLIPO, no rollouts
+                    r.update(clipo="none", group_size=t.rollout_n)
+                if r["clipo"] == "none":
+                    r["tau"] = None
+                if (r["backend"] == "mini") != (track == "mini"):
+                    raise ConfigError(f"config grid[{i}]: backend {r['backend']!r} cannot train track "
+                                      f"{track!r} (the mini backend trains the mini track only)")
+                try:
+                    runs.add(RunSpec(**r))
+                except ConfigError as e:
+                    raise ConfigError(f"config grid[{i}]: {e}") from None
+    return sorted(runs, key=lambda r: r.run_id)
+
+
+# =============================================================================================
+# One training run: the options asked for, resolved once for both backends
+# =============================================================================================
+@dataclass(frozen=True)
+class TrainOptions:
+    """A training run as asked for (the ``clipo train`` options); None takes the default of clipo.methods."""
+
+    backend: str
+    track: str
+    method: str
+    clipo: str = "none"
+    model: str | None = None
+    """Short model name of the run id (default: the track's model)."""
+    model_path: str | None = None
+    """Folder or hub id of the initial policy (mini: required; verl: the model's hub id)."""
+    tau: float | None = None
+    group_size: int | None = None
+    lam: float | None = None
+    head_output_size: int | None = None
+    head_kind: str | None = None
+    reference_eps: float | None = None
+    fixed_head: bool | None = None
+    seed: int = 0
+    data_dir: str = "data"
+    out: str | None = None
+    steps: int | None = None
+    head_warmup_steps: int | None = None
+    checkpoint_every: int | None = None
+    train_batch_size: int | None = None
+    mini_batch_size: int | None = None
+    max_new_tokens: int | None = None
+    lr: float | None = None
+    threads: int | None = None
+    dry_run: bool = False
+    overrides: tuple[str, ...] = ()
+    """verl: Hydra overrides appended to the command."""
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "TrainOptions":
+        values = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+        values["overrides"] = tuple(values.get("overrides") or ())
+        values["dry_run"] = bool(values.get("dry_run", False))
+        return cls(**values)
+
+
+CLIPO_OPTIONS = ("tau", "lam", "head_output_size", "head_kind", "reference_eps", "fixed_head")
+"""Options that set the contrastive head or reward: refused when CLIPO is off."""
+BACKEND_OPTIONS = {"mini": ("checkpoint_every", "threads"), "verl": ("dry_run", "overrides")}
+"""Options only one backend honours; the other refuses them."""
+_REFUSAL = {
+    "checkpoint_every": "verl checkpoints once per epoch",
+    "threads": "verl's workers set their own threads",
+    "dry_run": "the mini trainer has no command to print",
+    "overrides": "the mini trainer has no Hydra config",
+}
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """One training run, resolved and checked: what both backends train from."""
+
+    options: TrainOptions
+    spec: RunSpec
+    track: Track
+    method: Method
+    clipo: Clipo | None
+    model_path: str
+    train_batch_size: int
+    """Prompts per step."""
+    ppo_mini_batch_size: int
+    """Prompts per optimiser update."""
+    max_new_tokens: int
+    """Response length limit in tokens."""
+    lr: float
+    steps: int | None
+    """RL steps (mini: default the track's; verl: None trains the track's epochs)."""
+    head_warmup_steps: int | None
+    """Head-only steps (mini: default 0; verl: None is the track's warm-up epoch)."""
+    checkpoint_every: int | None
+    threads: int | None
+    out: str | None
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _at_least(name: str, value, minimum: int) -> None:
+    if value is not None and not (isinstance(value, int) and value >= minimum):
+        raise ConfigError(f"{name}={value!r} ({_flag(name)}) must be an integer >= {minimum}")
+
+
+def resolve(opts: TrainOptions) -> TrainRun:
+    """Defaults from clipo.methods, then every check of a training run, once, for both backends."""
+    if opts.backend not in BACKENDS:
+        raise ConfigError(f"backend={opts.backend!r}; valid: {', '.join(BACKENDS)}")
+    track, method = get_track(opts.track), get_method(opts.method)
+    if opts.backend == "mini" and track.name != "mini":
+        raise ConfigError(f"--backend mini trains --track mini only (got --track {track.name}); "
+                          "tracks I and II run on GPUs with --backend verl")
+    if opts.backend == "verl" and track.name == "mini":
+        raise ConfigError("track 'mini' runs on the CPU mini trainer (--backend mini), not on verl")
+    other = "verl" if opts.backend == "mini" else "mini"
+    for name in BACKEND_OPTIONS[other]:
+        if getattr(opts, name):
+            what = "Hydra overrides are" if name == "overrides" else f"{_flag(name)} is"
+            raise ConfigError(f"{what} a {other}-trainer option; {_REFUSAL[name]}")
+    if opts.clipo == "none":
+        given = [_flag(k) for k in CLIPO_OPTIONS if getattr(opts, k) is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} need(s) CLIPO on (--clipo infonce|supcon|softnn|infonce-fixed)")
+    for name in ("steps", "train_batch_size", "mini_batch_size", "max_new_tokens", "checkpoint_every", "threads"):
+        _at_least(name, getattr(opts, name), 1)
+    _at_least("head_warmup_steps", opts.head_warmup_steps, 0)
+    if opts.lr is not None and not (math.isfinite(opts.lr) and opts.lr > 0):
+        raise ConfigError(f"lr={opts.lr!r} (--lr) must be a finite number > 0")
+    if opts.model_path is not None and not str(opts.model_path).strip():
+        raise ConfigError("--model-path '' is empty: give the folder or hub id of the initial policy")
+
+    model = opts.model if opts.model is not None else default_model(track.name)
+    if opts.backend == "verl" and model not in PAPER_MODELS:
+        raise ConfigError(f"--model {model!r}; valid: {', '.join(PAPER_MODELS)}")
+    model_path = opts.model_path if opts.model_path is not None else PAPER_MODELS.get(model)
+    if model_path is None:
+        raise ConfigError("--model-path is required: the base-model folder written by `clipo sft`")
+    clipo = clipo_variant(
+        opts.clipo, track, temperature=opts.tau, lam=opts.lam, head_output_size=opts.head_output_size,
+        head_kind=opts.head_kind, reference_eps=opts.reference_eps, fixed_head=True if opts.fixed_head else None,
+    )
+    spec = RunSpec(
+        track=track.name, model=model, method=method.name, clipo=opts.clipo,
+        tau=None if clipo is None else clipo.temperature,
+        group_size=track.rollout_n if opts.group_size is None else opts.group_size,
+        seed=opts.seed, backend=opts.backend,
+    )
+    train_batch_size = opts.train_batch_size or track.train_batch_size
+    mini_batch_size = opts.mini_batch_size or track.ppo_mini_batch_size
+    if train_batch_size % mini_batch_size:
+        raise ConfigError(f"train_batch_size={train_batch_size} must be a multiple of "
+                          f"ppo_mini_batch_size={mini_batch_size}")
+    steps = opts.steps if opts.steps is not None else (track.mini_steps if opts.backend == "mini" else None)
+    warmup = opts.head_warmup_steps
+    if opts.backend == "mini":
+        warmup = warmup or 0
+        if warmup and clipo is None:
+            raise ConfigError("head_warmup_steps > 0 needs CLIPO on: without a head there is nothing to warm up")
+    if warmup is not None and steps is not None and warmup > steps:
+        raise ConfigError(f"head_warmup_steps={warmup} must be in [0, steps={steps}]")
+    if opts.backend == "mini" and not opts.out:
+        raise ConfigError("--out is required: the run folder (e.g. results/mini/runs/<run_id>)")
+    return TrainRun(
+        options=opts, spec=spec, track=track, method=method, clipo=clipo, model_path=str(model_path),
+        train_batch_size=train_batch_size, ppo_mini_batch_size=mini_batch_size,
+        max_new_tokens=opts.max_new_tokens or track.max_response_length,
+        lr=track.lr if opts.lr is None else opts.lr, steps=steps, head_warmup_steps=warmup,
+        checkpoint_every=(opts.checkpoint_every or track.checkpoint_every) if opts.backend == "mini" else None,
+        threads=opts.threads, out=opts.out,
+    )

@@ -1,14 +1,13 @@
-# Config → runs and paths. The grid expansion is the only logic here; rules stay thin `clipo` calls.
+# Config → runs and paths (the grid expansion is clipo.runs.expand_grid); rules stay thin `clipo` calls.
 # Every rule's shell starts its log with `slurm_job_id=$SLURM_JOB_ID host=...` (empty id when run
 # locally), so a cluster run can be audited from the logs alone.
-import itertools
 import os
 import sys
 from pathlib import Path
 
 from clipo.data.registry import MINI, eval_files, get_dataset
-from clipo.methods import PAPER_MODELS, get_track
-from clipo.runs import RunSpec, format_tau
+from clipo.methods import get_track
+from clipo.runs import RunSpec, expand_grid, format_tau
 
 # Rules call the `clipo` installed beside this Snakemake (e.g. .venv/bin), also when the venv is not
 # activated; a conda env or container activated by --sdm puts its own bin/ in front of this.
@@ -31,39 +30,6 @@ GPU_ENV = "../../envs/gpu.yaml"
 FIGURES = {"fig3": "fig3_loss_gains", "fig4": "fig4_tsne", "fig5": "fig5_pos_cos"}
 PAPER_TABLES = ["table1", "table2", "table3", "table5", "table6", "table7", "table11", "table12",
                 "table13", "table14", "table15", "table16", "table17", "table18", "table19"]
-
-
-def _default_model(track):
-    hub_id = get_track(track).model
-    return next((short for short, hub in PAPER_MODELS.items() if hub == hub_id), hub_id)
-
-
-def expand_grid(sweeps):
-    """Union of the sweeps' products as RunSpecs, deduplicated: a run shared by tables is one job."""
-    runs = set()
-    for i, sweep in enumerate(sweeps):
-        for track in sweep["track"]:
-            t = get_track(track)
-            axes = {
-                "model": sweep.get("model", [_default_model(track)]),
-                "method": sweep["method"],
-                "clipo": sweep.get("clipo", ["none"]),
-                "tau": sweep.get("tau", [t.clipo_temperature]),
-                "group_size": sweep.get("group_size", [t.rollout_n]),
-                "seed": sweep.get("seed", [0]),
-                "backend": sweep.get("backend", ["mini" if track == "mini" else "verl"]),
-            }
-            for values in itertools.product(*axes.values()):
-                r = dict(zip(axes, values), track=track)
-                if r["method"] == "base":  # untrained model: no CLIPO, no rollouts
-                    r.update(clipo="none", group_size=t.rollout_n)
-                if r["clipo"] == "none":
-                    r["tau"] = None
-                if (r["backend"] == "mini") != (track == "mini"):
-                    raise ValueError(f"config grid[{i}]: backend {r['backend']!r} cannot train track "
-                                     f"{track!r} (the mini backend trains the mini track only)")
-                runs.add(RunSpec(**r))
-    return sorted(runs, key=lambda r: r.run_id)
 
 
 RUNS = expand_grid(config["grid"])

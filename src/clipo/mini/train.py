@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import random
 import sys
@@ -76,8 +77,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clipo.errors import ConfigError
-from clipo.methods import Clipo, Method, clipo_variant, get_method, get_track
+from clipo.errors import ConfigError, UserError
+from clipo.methods import Clipo, Method
+from clipo.runs import TrainOptions, TrainRun, resolve
 
 if TYPE_CHECKING:
     import torch
@@ -150,99 +152,57 @@ class Config:
             d.pop(name)
         return d
 
+    def differences(self, saved: dict) -> list[str]:
+        """``key: saved → now`` for each comparable setting a checkpoint's config differs in; paths
+        compare resolved, so ``dir/./ref`` or a relative spelling of the same folder is no difference."""
+        now = self.comparable()
+        found = []
+        for key in sorted(set(now) | set(saved)):
+            a, b = saved.get(key), now.get(key)
+            if key in _PATH_KEYS and a is not None and b is not None:
+                same = Path(a).resolve() == Path(b).resolve()
+            else:
+                same = a == b
+            if not same:
+                found.append(f"{key}: {a!r} → {b!r}")
+        return found
+
+
+_PATH_KEYS = ("model_path", "train_file", "out")
+
 
 def resolve_config(args: argparse.Namespace) -> Config:
-    """Merge the track's defaults, the method table and the CLI overrides; validate once, up front."""
+    """The mini trainer's settings of ``clipo train --backend mini`` (``clipo.runs.resolve`` checks them)."""
+    return config_of(resolve(TrainOptions.from_args(args)))
+
+
+def config_of(run: TrainRun) -> Config:
+    """The resolved run plus the mini track's fixed settings (prompt length, rollout temperature)."""
     from clipo.data.registry import get_dataset
 
-    if args.track != "mini":
-        raise ConfigError(
-            f"--backend mini trains --track mini only (got --track {args.track}); "
-            "tracks I and II run on GPUs with --backend verl"
-        )
-    if getattr(args, "overrides", None) or getattr(args, "dry_run", False):
-        raise ConfigError("--dry-run and Hydra overrides belong to --backend verl")
-    if not args.out:
-        raise ConfigError("--out is required: the run folder (e.g. results/mini/runs/<run_id>)")
-    if not getattr(args, "model_path", None):
-        raise ConfigError("--model-path is required: the base-model folder written by `clipo sft`")
-
-    def arg(name, default):
-        value = getattr(args, name, None)
-        return default if value is None else value
-
-    track = get_track(args.track)
-    method = get_method(args.method)
-    group_size = arg("group_size", track.rollout_n)
-    clipo = clipo_variant(
-        args.clipo,
-        track,
-        temperature=arg("tau", None),
-        lam=arg("lam", None),
-        head_output_size=arg("head_output_size", None),
-        head_kind=arg("head_kind", None),
-        reference_eps=arg("reference_eps", None),
-        fixed_head=True if arg("fixed_head", False) else None,
-    )
-    if clipo is None and any(
-        getattr(args, k, None) is not None
-        for k in ("tau", "lam", "head_output_size", "head_kind", "reference_eps", "fixed_head")
-    ):
-        raise ConfigError(
-            "--tau/--lam/--head-*/--reference-eps/--fixed-head need CLIPO on (--clipo infonce|supcon|softnn)"
-        )
-    cfg = Config(
-        method=method,
-        clipo_variant=args.clipo,
-        clipo=clipo,
-        seed=args.seed,
-        model_path=str(args.model_path),
-        train_file=str(Path(args.data_dir) / get_dataset(track.train_files[0]).path),
-        out=str(args.out),
-        steps=arg("steps", track.mini_steps),
-        train_batch_size=arg("train_batch_size", track.train_batch_size),
-        group_size=group_size,
-        ppo_mini_batch_size=arg("mini_batch_size", track.ppo_mini_batch_size),
+    track = run.track
+    return Config(
+        method=run.method,
+        clipo_variant=run.spec.clipo,
+        clipo=run.clipo,
+        seed=run.spec.seed,
+        model_path=run.model_path,
+        train_file=str(Path(run.options.data_dir) / get_dataset(track.train_files[0]).path),
+        out=str(run.out),
+        steps=run.steps,
+        train_batch_size=run.train_batch_size,
+        group_size=run.spec.group_size,
+        ppo_mini_batch_size=run.ppo_mini_batch_size,
         max_prompt_length=track.max_prompt_length,
         filter_overlong_prompts=track.filter_overlong_prompts,
-        max_new_tokens=arg("max_new_tokens", track.max_response_length),
+        max_new_tokens=run.max_new_tokens,
         temperature=track.rollout_temperature,
-        lr=arg("lr", track.lr),
-        head_warmup_steps=arg("head_warmup_steps", 0),
-        checkpoint_every=arg("checkpoint_every", track.checkpoint_every),
+        lr=run.lr,
+        head_warmup_steps=run.head_warmup_steps,
+        checkpoint_every=run.checkpoint_every,
         max_gen_rounds=track.max_gen_rounds,
-        threads=getattr(args, "threads", None),
+        threads=run.threads,
     )
-    _validate(cfg)
-    return cfg
-
-
-def _validate(cfg: Config) -> None:
-    for name in (
-        "steps",
-        "train_batch_size",
-        "ppo_mini_batch_size",
-        "max_new_tokens",
-        "checkpoint_every",
-        "max_gen_rounds",
-    ):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"{name}={getattr(cfg, name)!r} must be >= 1")
-    if cfg.group_size < 2:
-        raise ConfigError(f"group_size={cfg.group_size} must be >= 2 (group-relative advantages)")
-    if cfg.train_batch_size % cfg.ppo_mini_batch_size:
-        raise ConfigError(
-            f"train_batch_size={cfg.train_batch_size} must be a multiple of "
-            f"ppo_mini_batch_size={cfg.ppo_mini_batch_size}"
-        )
-    if not 0 <= cfg.head_warmup_steps <= cfg.steps:
-        raise ConfigError(f"head_warmup_steps={cfg.head_warmup_steps} must be in [0, steps={cfg.steps}]")
-    if cfg.head_warmup_steps and cfg.clipo is None:
-        raise ConfigError("head_warmup_steps > 0 needs CLIPO on: without a head there is nothing to warm up")
-    if not cfg.lr > 0:
-        raise ConfigError(f"lr={cfg.lr!r} must be > 0")
-    if cfg.threads is not None and cfg.threads < 1:
-        raise ConfigError(f"threads={cfg.threads!r} must be >= 1")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -574,10 +534,10 @@ def train(cfg: Config) -> dict:
     resume_from = checkpoint.latest(ckpt_dir)
     if resume_from is not None:
         state = checkpoint.load(resume_from)
-        if state["config"] != cfg.comparable():
+        if differences := cfg.differences(state["config"]):
             raise ConfigError(
-                f"{resume_from} was written by a run with a different configuration; "
-                f"use another --out or delete {ckpt_dir}"
+                f"{resume_from} was written by a run with a different configuration "
+                f"({'; '.join(differences)}); use another --out or delete {ckpt_dir}"
             )
         if state["step"] > cfg.steps:
             raise ConfigError(f"{resume_from} is at step {state['step']}, beyond steps={cfg.steps}")
@@ -737,6 +697,7 @@ def train(cfg: Config) -> dict:
             for key in mb_metrics[0]:
                 m[key] = _mean(mb_metrics, key)
         t_update = time.perf_counter() - t0
+        _stop_if_diverged(step, m, policy, cfg)
 
         # --- plumbing: logging and checkpoint
         t_total = time.perf_counter() - t_step
@@ -796,6 +757,21 @@ def train(cfg: Config) -> dict:
     }
     records.write_json(out / records.SUMMARY_FILE, summary)
     return summary
+
+
+def _stop_if_diverged(step: int, m: dict, policy, cfg: Config) -> None:
+    """Stop with one clear error (before anything of this step is saved) when the losses or the policy
+    weights are no longer finite: a NaN model must not be written as a result."""
+    import torch
+
+    bad = [k for k in ("loss/policy", "loss/kl") if m.get(k) is not None and not math.isfinite(m[k])]
+    if not all(bool(torch.isfinite(p).all()) for p in policy.parameters()):
+        bad.append("policy weights")
+    if bad:
+        raise UserError(
+            f"step {step}: {', '.join(bad)} became non-finite (lr={cfg.lr}); nothing of this step was "
+            f"saved — lower --lr, then re-run to resume from the last checkpoint in {cfg.out}/checkpoints"
+        )
 
 
 def _groups_with_reward_variance(batch: Rollouts) -> Rollouts:

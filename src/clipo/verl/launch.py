@@ -18,36 +18,11 @@ import time
 from pathlib import Path
 
 from clipo import records
-from clipo.errors import ConfigError
-from clipo.verl.overrides import VerlRun, command, format_command, plan_run
-
-_MINI_ONLY = ("checkpoint_every",)
-
+from clipo.runs import TrainOptions, resolve
+from clipo.verl.overrides import VerlRun, command, format_command, verl_run
 
 def plan_from_args(args: argparse.Namespace) -> VerlRun:
-    for name in _MINI_ONLY:
-        if getattr(args, name, None) is not None:
-            raise ConfigError(
-                f"--{name.replace('_', '-')} is a mini-trainer option; verl checkpoints once per epoch"
-            )
-    return plan_run(
-        args.track,
-        args.method,
-        args.clipo,
-        model=args.model,
-        model_path=args.model_path,
-        tau=args.tau,
-        group_size=args.group_size,
-        seed=args.seed,
-        data_dir=args.data_dir,
-        out_dir=args.out,
-        lam=args.lam,
-        head_output_size=args.head_output_size,
-        head_kind=args.head_kind,
-        reference_eps=args.reference_eps,
-        head_warmup_steps=args.head_warmup_steps,
-        total_training_steps=args.steps,
-    )
+    return verl_run(resolve(TrainOptions.from_args(args)))
 
 
 def check_inputs(run: VerlRun) -> None:
@@ -132,7 +107,7 @@ def write_summary(run: VerlRun, wall_time_s: float) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     run = plan_from_args(args)
-    argv = command(run) + list(args.overrides or [])
+    argv = command(run)
     if args.dry_run:
         print(format_command(argv))
         return 0

@@ -30,31 +30,13 @@ from pathlib import Path
 
 from clipo.data.registry import eval_files, get_dataset
 from clipo.errors import ConfigError
-from clipo.methods import (
-    PAPER_MODELS,
-    Clipo,
-    Method,
-    Track,
-    clipo_variant,
-    get_method,
-    get_track,
-)
-from clipo.runs import RunSpec
+from clipo.methods import Clipo, Method, Track
+from clipo.runs import RunSpec, TrainOptions, TrainRun, resolve
 
 ENTRY_POINT = ("python", "-m", "clipo.verl.main")
 TRAINER_MODE = "clipo_sync"
 WORKER_PATCH = "clipo.verl.worker_patch"
 REWARD_FUNCTION = ("pkg://clipo.rewards", "compute_score")
-
-
-def model_short_name(hub_id: str) -> str:
-    """The run-id name of a paper model (PAPER_MODELS key) from its hub id."""
-    for short, hub in PAPER_MODELS.items():
-        if hub == hub_id:
-            return short
-    raise ConfigError(
-        f"model {hub_id!r} is not in clipo.methods.PAPER_MODELS; valid: {', '.join(PAPER_MODELS.values())}"
-    )
 
 
 @dataclass(frozen=True)
@@ -70,85 +52,88 @@ class VerlRun:
     out_dir: str
     steps_per_epoch: int
     head_warmup_steps: int
-    total_training_steps: int | None = None
+    total_training_steps: int | None
     """Cap on RL steps (smoke tests); None trains ``track.total_epochs`` epochs."""
+    lr: float
+    train_batch_size: int
+    """Prompts per step."""
+    ppo_mini_batch_size: int
+    max_response_length: int
+    overrides: tuple[str, ...]
+    """Extra Hydra overrides, checked against the run id (``check_overrides``)."""
 
     @property
     def critic_warmup(self) -> int:
         return self.head_warmup_steps + 1 if self.head_warmup_steps > 0 else 0
 
 
-def plan_run(
-    track: str,
-    method: str,
-    clipo: str = "none",
-    *,
-    model: str | None = None,
-    model_path: str | None = None,
-    tau: float | None = None,
-    group_size: int | None = None,
-    seed: int = 0,
-    data_dir: str = "data",
-    out_dir: str | None = None,
-    lam: float | None = None,
-    head_output_size: int | None = None,
-    head_kind: str | None = None,
-    reference_eps: float | None = None,
-    head_warmup_steps: int | None = None,
-    total_training_steps: int | None = None,
-) -> VerlRun:
-    """Resolve a paper run (defaults from the track) and check the values verl would only reject later."""
-    trk = get_track(track)
-    if trk.name == "mini":
-        raise ConfigError("track 'mini' runs on the CPU mini trainer (--backend mini), not on verl")
-    meth = get_method(method)
-    short = model if model is not None else model_short_name(trk.model)
-    if short not in PAPER_MODELS:
-        raise ConfigError(f"--model {short!r}; valid: {', '.join(PAPER_MODELS)}")
-    path = model_path or PAPER_MODELS[short]
-    if clipo != "none" and tau is None:
-        tau = trk.clipo_temperature
-    cfg = clipo_variant(
-        clipo,
-        trk,
-        temperature=tau,
-        lam=lam,
-        head_output_size=head_output_size,
-        head_kind=head_kind,
-        reference_eps=reference_eps,
-    )
-    g = trk.rollout_n if group_size is None else group_size
-    if g < 2:
-        raise ConfigError(f"--group-size {g}: group-relative advantages need at least 2 rollouts per prompt")
-    spec = RunSpec(
-        track=trk.name,
-        model=short,
-        method=meth.name,
-        clipo=clipo,
-        tau=tau if clipo != "none" else None,
-        group_size=g,
-        seed=seed,
-        backend="verl",
-    )
-    train = get_dataset(trk.train_files[0])
-    steps_per_epoch = train.rows // trk.train_batch_size
-    warmup = trk.head_warmup_epochs * steps_per_epoch if head_warmup_steps is None else head_warmup_steps
-    if warmup < 0:
-        raise ConfigError(f"--head-warmup-steps {warmup} must be >= 0")
-    if total_training_steps is not None and total_training_steps < 1:
-        raise ConfigError(f"--steps {total_training_steps} must be >= 1")
+def plan_run(track: str, method: str, clipo: str = "none", **options) -> VerlRun:
+    """A verl run from ``clipo.runs.TrainOptions`` fields (the checks are ``clipo.runs.resolve``'s)."""
+    return verl_run(resolve(TrainOptions(backend="verl", track=track, method=method, clipo=clipo, **options)))
+
+
+def verl_run(run: TrainRun) -> VerlRun:
+    """The verl-side derived values of a resolved run: steps per epoch and the head warm-up in steps."""
+    check_overrides(run.options.overrides)
+    train = get_dataset(run.track.train_files[0])
+    steps_per_epoch = train.rows // run.train_batch_size
+    warmup = run.head_warmup_steps
+    if warmup is None:
+        warmup = run.track.head_warmup_epochs * steps_per_epoch
     return VerlRun(
-        spec=spec,
-        track=trk,
-        method=meth,
-        clipo=cfg,
-        model_path=path,
-        data_dir=data_dir,
-        out_dir=out_dir or f"results/verl/runs/{spec.run_id}",
+        spec=run.spec,
+        track=run.track,
+        method=run.method,
+        clipo=run.clipo,
+        model_path=run.model_path,
+        data_dir=run.options.data_dir,
+        out_dir=run.out or f"results/verl/runs/{run.spec.run_id}",
         steps_per_epoch=steps_per_epoch,
         head_warmup_steps=warmup,
-        total_training_steps=total_training_steps,
+        total_training_steps=run.steps,
+        lr=run.lr,
+        train_batch_size=run.train_batch_size,
+        ppo_mini_batch_size=run.ppo_mini_batch_size,
+        max_response_length=run.max_new_tokens,
+        overrides=run.options.overrides,
     )
+
+
+RUN_KEYS: dict[str, str] = {
+    "actor_rollout_ref.rollout.n": "--group-size",
+    "data.seed": "--seed",
+    "actor_rollout_ref.rollout.seed": "--seed",
+    "actor_rollout_ref.model.path": "--model-path",
+    "actor_rollout_ref.actor.optim.lr": "--lr",
+    "data.train_batch_size": "--train-batch-size",
+    "actor_rollout_ref.actor.ppo_mini_batch_size": "--mini-batch-size",
+    "data.max_response_length": "--max-new-tokens",
+    "trainer.total_training_steps": "--steps",
+    "trainer.critic_warmup": "--head-warmup-steps",
+    "trainer.experiment_name": "the run id",
+    "trainer.default_local_dir": "--out",
+    "algorithm.adv_estimator": "--method",
+    "algorithm.filter_groups.enable": "--method",
+    "actor_rollout_ref.actor.policy_loss.loss_mode": "--method",
+    "actor_rollout_ref.actor.loss_agg_mode": "--method",
+    "actor_rollout_ref.actor.clip_ratio_low": "--method",
+    "actor_rollout_ref.actor.clip_ratio_high": "--method",
+    "actor_rollout_ref.actor.use_kl_loss": "--method",
+    "actor_rollout_ref.actor.kl_loss_coef": "--method",
+    "actor_rollout_ref.actor.kl_loss_type": "--method",
+    "clipo": "--clipo, --tau, --lam, --head-*, --reference-eps, --fixed-head, --seed, --out",
+}
+"""Override keys the run id or a ``clipo train`` option decides (``clipo`` covers clipo.*): an extra
+override of one would train something other than the run id says."""
+
+
+def check_overrides(overrides) -> None:
+    """Refuse extra Hydra overrides of keys the run id or an option decides, naming the option to use."""
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0].strip()
+        owner = next((k for k in RUN_KEYS if key == k or key.startswith(k + ".")), None)
+        if owner is not None:
+            raise ConfigError(f"override {override!r} would contradict the run id; set it with {RUN_KEYS[owner]}")
 
 
 _PLAIN = re.compile(r"[A-Za-z_/.][\w./:+@-]*")
@@ -186,9 +171,9 @@ def build_overrides(run: VerlRun) -> list[str]:
             {
                 "train_files": _files(run.data_dir, [get_dataset(k) for k in t.train_files]),
                 "val_files": _files(run.data_dir, eval_files(t.name)),
-                "train_batch_size": t.train_batch_size,
+                "train_batch_size": run.train_batch_size,
                 "max_prompt_length": t.max_prompt_length,
-                "max_response_length": t.max_response_length,
+                "max_response_length": run.max_response_length,
                 "filter_overlong_prompts": t.filter_overlong_prompts,
                 "truncation": t.truncation,
                 "seed": run.spec.seed,
@@ -216,8 +201,8 @@ def build_overrides(run: VerlRun) -> list[str]:
         (
             "actor_rollout_ref.actor",
             {
-                "optim.lr": t.lr,
-                "ppo_mini_batch_size": t.ppo_mini_batch_size,
+                "optim.lr": run.lr,
+                "ppo_mini_batch_size": run.ppo_mini_batch_size,
                 "ppo_micro_batch_size_per_gpu": micro,
                 "use_dynamic_bsz": t.use_dynamic_bsz,
                 "ppo_max_token_len_per_gpu": t.ppo_max_token_len_per_gpu,
@@ -305,8 +290,8 @@ def _clipo_values(c: Clipo | None, run: VerlRun) -> dict:
 
 
 def command(run: VerlRun) -> list[str]:
-    """argv of the training command (portable: ``python`` from PATH)."""
-    return [*ENTRY_POINT, *build_overrides(run)]
+    """argv of the training command (portable: ``python`` from PATH), extra overrides last."""
+    return [*ENTRY_POINT, *build_overrides(run), *run.overrides]
 
 
 def format_command(argv: list[str]) -> str:
