@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+from clipo.analysis.registry import FIGURES as FIGURE_REGISTRY, TABLES as TABLE_REGISTRY
 from clipo.data.registry import MINI, eval_files, get_dataset
 from clipo.methods import get_track
 from clipo.runs import RunSpec, expand_grid, format_tau
@@ -27,9 +28,8 @@ CONTAINERS = config["containers"]
 CPU_ENV = "../../envs/cpu.yaml"
 GPU_ENV = "../../envs/gpu.yaml"
 
-FIGURES = {"fig3": "fig3_loss_gains", "fig4": "fig4_tsne", "fig5": "fig5_pos_cos"}
-PAPER_TABLES = ["table1", "table2", "table3", "table5", "table6", "table7", "table11", "table12",
-                "table13", "table14", "table15", "table16", "table17", "table18", "table19"]
+FIGURES = {fid: fig.stem for fid, fig in FIGURE_REGISTRY.items()}
+PAPER_TABLES = list(TABLE_REGISTRY)
 
 
 RUNS = expand_grid(config["grid"])

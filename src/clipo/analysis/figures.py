@@ -21,6 +21,7 @@ import pandas as pd
 
 from clipo import records
 from clipo.analysis import style
+from clipo.analysis.registry import FIGURES
 from clipo.data.registry import AVERAGE_NAMES, benchmark_groups
 from clipo.errors import ConfigError
 from clipo.methods import TRACKS
@@ -28,7 +29,8 @@ from clipo.runs import RunSpec
 
 LOSSES = ("infonce", "supcon", "softnn")
 LOSS_LABELS = {"infonce": "InfoNCE", "supcon": "SupCon", "softnn": "SoftNN"}
-NAMES = {"fig3": "fig3_loss_gains", "fig4": "fig4_tsne", "fig5": "fig5_pos_cos"}
+NAMES = {fid: fig.stem for fid, fig in FIGURES.items()}
+"""Figure id → file stem (clipo.analysis.registry)."""
 
 
 class MissingInput(FileNotFoundError):

@@ -14,30 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipo.analysis import registry
 from clipo.analysis.results import PAPER, load_scores, paper_scores_path
 from clipo.analysis.stats import bootstrap_markdown, se_markdown, significance_tables, summarize_se
 from clipo.data.registry import benchmark_groups
 from clipo.records import atomic_write
 
-FIGURES = (
-    (
-        "fig3_loss_gains",
-        "Figure 3",
-        "Gain of each contrastive loss (InfoNCE, SupCon, SoftNN) over GRPO on the track's averages.",
-    ),
-    (
-        "fig4_tsne",
-        "Figure 4",
-        "t-SNE of contrastive-head embeddings at the start of training and after training; green = correct, "
-        "red = incorrect rollouts.",
-    ),
-    (
-        "fig5_pos_cos",
-        "Figure 5",
-        "Mean within-group cosine similarity of positive pairs vs training step, one line per τ "
-        "(faint: raw; solid: exponential moving average).",
-    ),
-)
+FIGURES = tuple((f.stem, f.label, f.caption) for f in registry.FIGURES.values())
 CELL_KEY = ["track", "model", "method", "clipo", "tau", "group_size", "benchmark"]
 
 

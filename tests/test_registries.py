@@ -1,0 +1,27 @@
+"""Names kept in two places agree: the config schema's enums are the Python registries' names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from clipo.analysis.paper_tables import PAPER_TABLES
+from clipo.analysis.registry import FIGURES, TABLES
+from clipo.methods import CLIPO_VARIANTS, METHODS, TRACKS
+from clipo.runs import BACKENDS
+
+SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+AXES = SCHEMA["properties"]["grid"]["items"]["properties"]
+
+
+def test_grid_enums_are_the_registries():
+    assert set(AXES["track"]["items"]["enum"]) == set(TRACKS)
+    assert set(AXES["method"]["items"]["enum"]) == {"base", *METHODS}
+    assert AXES["clipo"]["items"]["enum"] == list(CLIPO_VARIANTS)
+    assert AXES["backend"]["items"]["enum"] == list(BACKENDS)
+
+
+def test_table_and_figure_enums_are_the_registries():
+    assert SCHEMA["properties"]["tables"]["items"]["enum"] == list(TABLES) == list(PAPER_TABLES)
+    assert SCHEMA["properties"]["figures"]["items"]["enum"] == list(FIGURES)
