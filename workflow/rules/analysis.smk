@@ -26,7 +26,7 @@ rule tables:
     container:
         CONTAINERS["cpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo tables --source {params.results} --out {params.out} --only {params.only} >> {log} 2>&1"
 
 
@@ -56,7 +56,7 @@ rule figure:
     container:
         CONTAINERS["cpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo figures --results {params.results} --out {params.out} --only {params.only} >> {log} 2>&1"
 
 
@@ -85,7 +85,7 @@ rule significance:
     container:
         CONTAINERS["cpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo significance --results {params.results} --out {params.out} >> {log} 2>&1"
 
 
@@ -111,7 +111,7 @@ rule build_report:
     container:
         CONTAINERS["cpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo report --results {params.results} --out {output} >> {log} 2>&1"
 
 
@@ -136,5 +136,5 @@ rule render_paper_tables:
     container:
         CONTAINERS["cpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo tables --source paper --out {params.out} >> {log} 2>&1"

@@ -1,6 +1,4 @@
 # Config → runs and paths (the grid expansion is clipo.runs.expand_grid); rules stay thin `clipo` calls.
-# Every rule's shell starts its log with `slurm_job_id=$SLURM_JOB_ID host=...` (empty id when run
-# locally), so a cluster run can be audited from the logs alone.
 import os
 import sys
 from pathlib import Path
@@ -17,6 +15,10 @@ envvars:
 
 
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")])
+
+LOG_HEADER = 'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+"""Start of every rule's shell: the log opens with `slurm_job_id=$SLURM_JOB_ID host=...` (empty id when
+run locally), so a cluster run can be audited from the logs alone."""
 
 RUN_SET = config["run_set"]
 DATA = config["data_dir"].rstrip("/")

@@ -21,7 +21,7 @@ rule synth_data:
     container:
         CONTAINERS["cpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo data synth --data-dir {params.data_dir} {params.opts} >> {log} 2>&1"
 
 
@@ -49,5 +49,5 @@ for _track in ("I", "II"):
         container:
             CONTAINERS["cpu"]
         shell:
-            'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+            LOG_HEADER +
             "clipo data fetch --track {params.track} --dest {params.data_dir} {params.opts} >> {log} 2>&1"

@@ -31,7 +31,7 @@ rule eval_mini:
     container:
         CONTAINERS["cpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo evaluate --backend mini --model {params.model} --run-id {wildcards.run_id} --source {params.source} "
         "--data-dir {params.data_dir} --out {params.out} {params.opts} >> {log} 2>&1"
 
@@ -65,6 +65,6 @@ rule eval_verl:
     container:
         CONTAINERS["gpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo evaluate --backend verl --model {params.model} --run-id {wildcards.run_id} "
         "--source {params.source} --data-dir {params.data_dir} --out {params.out} {params.opts} >> {log} 2>&1"

@@ -24,7 +24,7 @@ rule sft:
     container:
         CONTAINERS["cpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo sft --data-dir {params.data_dir} --out {output} {params.opts} >> {log} 2>&1"
 
 
@@ -54,7 +54,7 @@ rule train_mini:
     container:
         CONTAINERS["cpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo train --backend mini {params.run} --model-path {input.model} --data-dir {params.data_dir} "
         "--out {params.out} --threads {threads} {params.opts} >> {log} 2>&1"
 
@@ -86,6 +86,6 @@ rule train_verl:
     container:
         CONTAINERS["gpu"]
     shell:
-        'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+        LOG_HEADER +
         "clipo train --backend verl {params.run} --model-path {params.model_path} "
         "--data-dir {params.data_dir} --out {params.out} {params.opts} >> {log} 2>&1"
