@@ -32,7 +32,8 @@ def prepare_random_base(root: Path) -> tuple[Path, Path]:
     """Synthetic data and a random policy of the mini base-model size (MiniSFT) in ``root``."""
     from clipo.data.synthetic import mini_corpus, write_mini
     from clipo.methods import MiniSFT
-    from clipo.mini.model import new_model, save
+    from clipo.hf import save
+    from clipo.mini.model import new_model
     from clipo.mini.tokenizer import build_tokenizer
 
     write_mini(root / "data", seed=0, n_train=512, n_eval=8)

@@ -52,7 +52,7 @@ def trl(model_path: Path, data: Path, out: Path, steps: int, threads: int) -> li
     from clipo.data.registry import get_dataset
     from clipo.data.schema import load_dataset
     from clipo.methods import METHODS, TRACKS
-    from clipo.mini.model import load
+    from clipo.hf import load
     from clipo.rewards import compute_score
 
     torch.set_num_threads(threads)

@@ -83,7 +83,7 @@ def test_the_cycle_finder_finds_cycles():
 
 def test_the_walker_sees_lazy_and_relative_imports():
     imports = module_imports()
-    assert "clipo.mini.model" in imports["clipo.evaluate"]  # imported inside evaluate()
+    assert "clipo.hf" in imports["clipo.evaluate"]  # imported inside evaluate()
     assert {"clipo.errors", "clipo.records"} <= imports["clipo.scores"]
 
 

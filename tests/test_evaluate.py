@@ -75,7 +75,8 @@ def test_sampling_defaults_follow_the_track():
 def tiny_setup(tmp_path_factory):
     """Mini data plus an untrained tiny model folder (its answers are noise; the plumbing is the point)."""
     from clipo.data.synthetic import write_mini
-    from clipo.mini.model import new_model, save
+    from clipo.hf import save
+    from clipo.mini.model import new_model
     from clipo.mini.tokenizer import build_tokenizer
 
     torch.set_num_threads(1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from clipo import generation, hf
 from clipo.data.synthetic import generate as synthesise
-from clipo.mini import generation
 from clipo.mini import model as mini_model
 from clipo.mini.tokenizer import MAX_SINGLE_TOKEN_NUMBER, build_tokenizer
 
@@ -68,8 +68,8 @@ def test_prompt_rendering_is_bos_content_newline(tokenizer):
 
 
 def test_save_load_round_trip(tmp_path, tokenizer, tiny):
-    out = mini_model.save(tiny, tokenizer, tmp_path / "m", extra_files={"note.json": "{}"})
-    model2, tok2 = mini_model.load(out)
+    out = hf.save(tiny, tokenizer, tmp_path / "m", extra_files={"note.json": "{}"})
+    model2, tok2 = hf.load(out)
     assert model2.config.tie_word_embeddings and model2.config._attn_implementation == "eager"
     a, b = tiny.state_dict(), model2.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -79,17 +79,17 @@ def test_save_load_round_trip(tmp_path, tokenizer, tiny):
     assert tok2.padding_side == "left" and tok2.chat_template == tokenizer.chat_template
     assert (out / "note.json").read_text() == "{}"
     # saving again replaces the folder atomically and leaves no temporary folders behind
-    mini_model.save(tiny, tokenizer, out)
+    hf.save(tiny, tokenizer, out)
     assert not (out / "note.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
 def test_load_errors_name_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        mini_model.load(tmp_path / "missing")
+        hf.load(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        mini_model.load(tmp_path / "empty")
+        hf.load(tmp_path / "empty")
 
 
 def test_new_model_leaves_the_global_rng_alone(tokenizer):

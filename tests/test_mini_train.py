@@ -55,7 +55,8 @@ FAKE_REWARD_CLI = (
 def base(tmp_path_factory) -> Path:
     """Synthetic data + a random tiny policy saved as an HF folder (what `clipo sft` would produce)."""
     from clipo.data.synthetic import mini_corpus, write_mini
-    from clipo.mini.model import new_model, save
+    from clipo.hf import save
+    from clipo.mini.model import new_model
     from clipo.mini.tokenizer import build_tokenizer
 
     root = tmp_path_factory.mktemp("mini")
@@ -193,8 +194,8 @@ def test_each_method_loss_path_is_verls_function(base, tmp_path, monkeypatch, me
 
 def test_forward_gives_the_models_log_probs_and_pooled_last_hidden_state(base):
     """The single forward equals HF's full forward (log-softmax of logits; hidden_states[-1] pooled)."""
-    from clipo.mini.generation import encode_prompts, generate
-    from clipo.mini.model import load
+    from clipo.generation import encode_prompts, generate
+    from clipo.hf import load
     from clipo.mini.train import policy_forward
 
     model, tok = load(base / "base")
@@ -439,8 +440,8 @@ def test_bad_input_is_one_clear_error(base, tmp_path, capsys, change, message):
 def test_overlong_prompts_are_dropped_like_verls_filter_or_rejected(base, tmp_path):
     from dataclasses import replace
 
-    from clipo.mini.generation import render_prompt
-    from clipo.mini.model import load
+    from clipo.generation import render_prompt
+    from clipo.hf import load
     from clipo.mini.train import load_problems, resolve_config
 
     _, tok = load(base / "base")

@@ -49,7 +49,7 @@ def test_batch_order_is_a_pure_function_of_seed_and_step():
 
 
 def test_examples_render_prompts_like_generation(train_file):
-    from clipo.mini.generation import encode_prompts
+    from clipo.generation import encode_prompts
     from clipo.mini.tokenizer import build_tokenizer
 
     prompts, solutions = sft.load_examples(train_file)
@@ -69,7 +69,7 @@ def test_sft_learns_and_writes_an_hf_folder(tmp_path, train_file):
     assert json.loads((out / "training_info.json").read_text())["steps"] == 12
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in out.iterdir()}
     assert not sft.default_checkpoint_dir(out).exists()  # removed once the output is complete
-    from clipo.mini.model import load
+    from clipo.hf import load
 
     model, tokenizer = load(out)
     assert model.config.num_hidden_layers == 1 and len(tokenizer) == model.config.vocab_size

@@ -106,7 +106,7 @@ def generate_responses(model, tokenizer, prompts: Sequence, sampling: Sampling, 
     Each batch samples from its own stream seeded by (seed, position), so a rerun reproduces every
     response; sampled (not greedy) responses change if the batch size changes.
     """
-    from clipo.mini.generation import decode_responses, encode_prompts, generate
+    from clipo.generation import decode_responses, encode_prompts, generate
 
     flat = [p for p in prompts for _ in range(sampling.n)]
     texts: list[str] = []
@@ -133,7 +133,7 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
 
     from clipo.data.registry import by_benchmark, eval_files
     from clipo.data.schema import load_dataset
-    from clipo.mini.model import load
+    from clipo.hf import load
     from clipo.scores import write_samples, write_scores
 
     spec = RunSpec.parse(run_id)

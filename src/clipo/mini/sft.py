@@ -48,7 +48,7 @@ def load_examples(path: str | os.PathLike) -> tuple[list[list[dict]], list[str]]
 
 def tokenize_examples(tokenizer, prompts, solutions) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, solution ids + eos) per example, the prompt rendered as for generation."""
-    from clipo.mini.generation import render_prompt
+    from clipo.generation import render_prompt
 
     prompt_ids = tokenizer([render_prompt(tokenizer, p) for p in prompts], add_special_tokens=False)["input_ids"]
     solution_ids = tokenizer(list(solutions), add_special_tokens=False)["input_ids"]
@@ -115,7 +115,9 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     import torch
     from tqdm import tqdm
 
-    from clipo.mini.model import new_model, save
+    from clipo.hf import save
+
+    from clipo.mini.model import new_model
     from clipo.mini.tokenizer import build_tokenizer
     from clipo.records import atomic_write
 

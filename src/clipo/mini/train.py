@@ -226,7 +226,7 @@ class Problem:
 def load_problems(cfg: Config, tokenizer) -> list[Problem]:
     """The training prompts; a file that does not match the verl schema fails here, naming the file."""
     from clipo.data.schema import load_dataset
-    from clipo.mini.generation import render_prompt
+    from clipo.generation import render_prompt
 
     path = Path(cfg.train_file)
     if not path.is_file():
@@ -357,7 +357,7 @@ def rollout(policy, tokenizer, problems: list[Problem], cfg: Config) -> tuple[Ro
     """G scored responses per problem; returns the batch and the (generation, scoring) seconds."""
     import torch
 
-    from clipo.mini.generation import decode_responses, encode_prompts, generate
+    from clipo.generation import decode_responses, encode_prompts, generate
     from clipo.rewards import compute_score
 
     t0 = time.perf_counter()
@@ -492,10 +492,9 @@ def train(cfg: Config) -> dict:
     from tqdm import tqdm
     from verl.trainer.ppo import core_algos
 
-    from clipo import records
+    from clipo import hf, records
     from clipo.contrastive import ClipoHeadTrainer, add_at_last_token
     from clipo.mini import checkpoint
-    from clipo.mini import model as mini_model
 
     wall_start = time.perf_counter()
     if cfg.threads:
@@ -508,9 +507,9 @@ def train(cfg: Config) -> dict:
         raise FileNotFoundError(
             f"base model {cfg.model_path} does not exist: train it first with `clipo sft`"
         )
-    policy, tokenizer = mini_model.load(cfg.model_path)
+    policy, tokenizer = hf.load(cfg.model_path)
     problems = load_problems(cfg, tokenizer)
-    reference = mini_model.load(cfg.model_path)[0].requires_grad_(False) if cfg.method.use_kl_loss else None
+    reference = hf.load(cfg.model_path)[0].requires_grad_(False) if cfg.method.use_kl_loss else None
     actor_cfg = verl_actor_config(cfg)
     optimizer = torch.optim.AdamW(
         policy.parameters(),
@@ -740,7 +739,7 @@ def train(cfg: Config) -> dict:
     bar.close()
 
     # --- plumbing: final outputs; summary.json last, so its presence means the run is complete
-    mini_model.save(policy, tokenizer, out / "final")
+    hf.save(policy, tokenizer, out / "final")
     records.write_embeddings(out / records.EMBEDDINGS_FILE, embedding_rows)
     final = metric_rows[-1] if metric_rows else {}
     summary = {

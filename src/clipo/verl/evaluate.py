@@ -42,7 +42,7 @@ def engine_sampling_params(sampling: Sampling) -> dict:
 
 def build_prompts(tokenizer, problems: pd.DataFrame) -> list[str]:
     """Input text of every problem: the file's chat messages through the model's chat template."""
-    from clipo.mini.generation import render_prompt
+    from clipo.generation import render_prompt
 
     return [
         render_prompt(tokenizer, [{"role": m["role"], "content": m["content"]} for m in p])
