@@ -352,3 +352,11 @@ def test_two_sources_scoring_the_same_run_are_refused(tmp_path, capsys):
     _write_run(tmp_path / "b", run, {"Math": 51.0}, source="gpu-b")
     assert clipo_main(["tables", "--source", str(tmp_path), "--out", str(tmp_path / "t")]) == 2
     assert "scored by several sources (gpu-a, gpu-b)" in capsys.readouterr().err
+
+
+def test_markdown_table_helper_aligns_escapes_and_checks_widths():
+    from clipo.analysis import markdown
+
+    assert markdown.table(["a", markdown.cell("|G|")], "lr", [["x", "1"]]) == "| a | \\|G\\| |\n|---|---:|\n| x | 1 |\n"
+    with pytest.raises(ValueError, match="2 cells under 3 columns"):
+        markdown.table(["a", "b", "c"], "lcr", [["x", "y"]])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipo.analysis import registry
+from clipo.analysis import markdown, registry
 from clipo.analysis.results import PAPER, load_scores, paper_scores_path
 from clipo.analysis.stats import bootstrap_markdown, se_markdown, significance_tables, summarize_se
 from clipo.data.registry import benchmark_groups
@@ -87,18 +87,14 @@ def side_by_side(run_set: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 
 def side_by_side_markdown(table: pd.DataFrame) -> str:
-    head = (
-        "| Track | Model | Method | CLIPO | τ | G | Benchmark | Paper | Reproduced | Seeds "
-        "| Reproduced − paper |\n"
-        "|---|---|---|---|---|---:|---|---:|---:|---:|---:|\n"
+    return markdown.table(
+        ["Track", "Model", "Method", "CLIPO", "τ", "G", "Benchmark", "Paper", "Reproduced", "Seeds",
+         "Reproduced − paper"],
+        "lllllrlrrrr",
+        ([r.track, r.model, r.method, r.clipo, "" if pd.isna(r.tau) else f"{r.tau:g}", str(r.group_size),
+          r.benchmark, f"{r.paper:.2f}", f"{r.reproduced:.2f}", str(int(r.seeds)), f"{r.difference:+.2f}"]
+         for r in table.itertuples()),
     )
-    lines = [
-        f"| {r.track} | {r.model} | {r.method} | {r.clipo} | {'' if pd.isna(r.tau) else f'{r.tau:g}'} "
-        f"| {r.group_size} | {r.benchmark} | {r.paper:.2f} | {r.reproduced:.2f} | {int(r.seeds)} "
-        f"| {r.difference:+.2f} |"
-        for r in table.itertuples()
-    ]
-    return head + "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------------

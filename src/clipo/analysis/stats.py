@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from clipo.analysis import markdown
 from clipo.analysis.results import PAPER, load_scores
 from clipo.data.registry import benchmark_groups
-from clipo.errors import SchemaError
-from clipo.errors import ConfigError
+from clipo.errors import ConfigError, SchemaError
 from clipo.records import atomic_write
 from clipo.runs import RunSpec
 
@@ -435,30 +435,27 @@ def load_samples(results_dir: str | Path) -> pd.DataFrame:
 
 def se_markdown(table: pd.DataFrame) -> str:
     """The SE table in Markdown: one row per Δ; ✓ where |Δ| > 2 SE; 'Paper tables' = where it is printed."""
-    head = (
-        "| Comparison | Paper tables | Benchmark | Δ | SE (conservative) | \\|Δ\\|>2SE | SE (optimistic) "
-        "| \\|Δ\\|>2SE |\n|---|---|---|---:|---:|:-:|---:|:-:|\n"
+    return markdown.table(
+        ["Comparison", "Paper tables", "Benchmark", "Δ", "SE (conservative)", markdown.cell("|Δ|>2SE"),
+         "SE (optimistic)", markdown.cell("|Δ|>2SE")],
+        "lllrrcrc",
+        ([str(r.pair), str(r.printed_in), str(r.benchmark), f"{r.delta:+.2f}", f"{r.se_delta:.2f}",
+          "✓" if r.exceeds_2se else "", f"{r.se_delta_optimistic:.2f}", "✓" if r.exceeds_2se_optimistic else ""]
+         for r in table.itertuples()),
     )
-    lines = [
-        f"| {r.pair} | {r.printed_in} | {r.benchmark} | {r.delta:+.2f} | {r.se_delta:.2f} "
-        f"| {'✓' if r.exceeds_2se else ''} | {r.se_delta_optimistic:.2f} "
-        f"| {'✓' if r.exceeds_2se_optimistic else ''} |"
-        for r in table.itertuples()
-    ]
-    return head + "\n".join(lines) + "\n"
 
 
 def bootstrap_markdown(table: pd.DataFrame) -> str:
     """The bootstrap table in Markdown: Δ with its 95% CI; ✓ where the CI excludes 0."""
-    head = "| Comparison | Benchmark | Problems | Δ | 95% CI | CI excludes 0 |\n|---|---|---:|---:|:-:|:-:|\n"
     if table.empty:
         return "_No comparison (CLIPO run and its base run) has per-sample records for both runs._\n"
-    lines = [
-        f"| {r.pair} | {r.benchmark} | {r.n_problems} | {r.delta:+.2f} | [{r.ci_low:+.2f}, {r.ci_high:+.2f}] "
-        f"| {'✓' if r.significant else ''} |"
-        for r in table.itertuples()
-    ]
-    return head + "\n".join(lines) + "\n"
+    return markdown.table(
+        ["Comparison", "Benchmark", "Problems", "Δ", "95% CI", "CI excludes 0"],
+        "llrrcc",
+        ([str(r.pair), str(r.benchmark), str(r.n_problems), f"{r.delta:+.2f}",
+          f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]", "✓" if r.significant else ""]
+         for r in table.itertuples()),
+    )
 
 
 def summarize_se(table: pd.DataFrame) -> dict:

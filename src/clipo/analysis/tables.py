@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from clipo.analysis import markdown
 from clipo.analysis.paper_tables import (
     BOLD,
     PAPER_TABLES,
@@ -207,24 +208,19 @@ def _styled_md(text: str, mark: str) -> str:
     return {BOLD: f"**{text}**", UNDERLINE: f"<u>{text}</u>"}.get(mark, text)
 
 
-def _md_cell(text: str) -> str:
-    """A pipe inside a cell ('|G| = 8') would end it."""
-    return text.replace("|", r"\|")
-
-
 def to_markdown(r: Rendered) -> str:
     lines = [f"**{r.spec.title}** | {r.spec.caption}", ""]
-    header = [_md_cell(h) for h in r.header()]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join("---" if k < len(header) - len(r.spec.columns) else "---:"
-                                for k in range(len(header))) + "|")
+    header = [markdown.cell(h) for h in r.header()]
+    rows = []
     for i, row in enumerate(r.spec.rows):
         cells = [("" if row.is_section else _styled_md(fmt(v), m))
                  for v, m in zip(r.values[i], r.marks[i], strict=True)]
-        labels = [_md_cell(t) for t in r.label_cells(i)]
+        labels = [markdown.cell(t) for t in r.label_cells(i)]
         if row.is_section:
             labels[-1] = f"*{labels[-1]}*"
-        lines.append("| " + " | ".join(labels + cells) + " |")
+        rows.append(labels + cells)
+    align = "l" * (len(header) - len(r.spec.columns)) + "r" * len(r.spec.columns)
+    lines += markdown.table_lines(header, align, rows)
     if r.notes:
         lines.append("")
         lines += [f"Note: {n}" for n in r.notes]

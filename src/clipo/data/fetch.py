@@ -21,8 +21,7 @@ import pyarrow.parquet as pq
 
 from clipo.data.registry import RELEASED, DatasetFile
 from clipo.data.schema import load_dataset
-from clipo.errors import SchemaError, UserError
-from clipo.errors import ConfigError
+from clipo.errors import ConfigError, SchemaError, UserError
 from clipo.records import atomic_write
 
 log = logging.getLogger(__name__)
