@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from clipo.analysis import figures
+from clipo.analysis import fig3, fig4, fig5
 from clipo.cli import main as clipo_main
 from clipo.data.registry import benchmark_groups, benchmarks
-from clipo.errors import SchemaError
+from clipo.errors import MissingInput, SchemaError
 from clipo.runs import RunSpec
 from clipo.scores import SCORE_COLUMNS, write_scores
 
@@ -79,7 +79,7 @@ def expected_gain(df, loss, average, tau=0.05, seed=0):
 
 def test_fig3_plots_the_gains_of_the_inputs(tmp_path):
     df = table13_like()
-    data = figures.fig3(df, tmp_path)
+    data = fig3.fig3(df, tmp_path)
     assert_images(tmp_path / "fig3_loss_gains")
     assert set(data["loss"]) == {"infonce", "supcon", "softnn"}
     assert list(data[data["loss"] == "infonce"]["average"]) == ["M-Avg.", "G-Avg.", "Avg."]
@@ -107,7 +107,7 @@ def test_fig3_paper_numbers(tmp_path):
             0,
             dict(zip(TRACK_I, values)),
         )
-    data = figures.fig3(pd.DataFrame(rows), tmp_path).set_index(["loss", "average"])["gain"]
+    data = fig3.fig3(pd.DataFrame(rows), tmp_path).set_index(["loss", "average"])["gain"]
     printed = {
         ("infonce", "M-Avg."): 1.41,
         ("infonce", "G-Avg."): 0.83,
@@ -146,7 +146,7 @@ def test_fig3_from_the_papers_transcription(tmp_path):
         ("I", {"infonce": 1.12, "supcon": 0.56, "softnn": 0.48}),
         ("II", {"infonce": 1.35, "supcon": 0.43, "softnn": 1.35}),
     ):
-        gains = figures.loss_gains(load_scores("paper"), track).set_index(["loss", "average"])["gain"]
+        gains = fig3.loss_gains(load_scores("paper"), track).set_index(["loss", "average"])["gain"]
         for loss, value in printed.items():
             assert gains[(loss, "Avg.")] == pytest.approx(value, abs=0.011)
 
@@ -166,12 +166,12 @@ def test_fig3_error_bars_and_missing_base(tmp_path):
             }
         ]
     )
-    data = figures.fig3(df, tmp_path, errors=errors)
+    data = fig3.fig3(df, tmp_path, errors=errors)
     row = data[(data["loss"] == "infonce") & (data["average"] == "Avg.")].iloc[0]
     assert (row["ci_low"], row["ci_high"]) == (-1.0, 3.0)
     assert data[data["loss"] == "supcon"]["ci_low"].isna().all()
-    with pytest.raises(figures.MissingInput, match="no base run"):
-        figures.fig3(df[df["clipo"] != "none"], tmp_path)
+    with pytest.raises(MissingInput, match="no base run"):
+        fig3.fig3(df[df["clipo"] != "none"], tmp_path)
 
 
 def embeddings(n_per_phase: int, dim: int = 8, seed: int = 0) -> pd.DataFrame:
@@ -194,7 +194,7 @@ def embeddings(n_per_phase: int, dim: int = 8, seed: int = 0) -> pd.DataFrame:
 @pytest.mark.parametrize("n", [5, 40])
 def test_fig4_tsne_tiny_and_small(tmp_path, n):
     emb = embeddings(n)
-    data = figures.fig4(emb, tmp_path)
+    data = fig4.fig4(emb, tmp_path)
     assert_images(tmp_path / "fig4_tsne")
     for phase in ("start", "end"):
         src = emb[emb["phase"] == phase]
@@ -206,21 +206,21 @@ def test_fig4_tsne_tiny_and_small(tmp_path, n):
 
 def test_fig4_deterministic_and_needs_two_points(tmp_path):
     emb = embeddings(12)
-    a = figures.fig4(emb, tmp_path / "a")
-    b = figures.fig4(emb, tmp_path / "b")
+    a = fig4.fig4(emb, tmp_path / "a")
+    b = fig4.fig4(emb, tmp_path / "b")
     pd.testing.assert_frame_equal(a["end"], b["end"])
-    assert figures.tsne_perplexity(5) == pytest.approx(4 / 3)
-    assert figures.tsne_perplexity(10_000) == 30
-    with pytest.raises(figures.MissingInput, match="'end' has 1"):
-        figures.fig4(emb[(emb["phase"] == "start") | (emb.index == emb.index[-1])], tmp_path)
+    assert fig4.tsne_perplexity(5) == pytest.approx(4 / 3)
+    assert fig4.tsne_perplexity(10_000) == 30
+    with pytest.raises(MissingInput, match="'end' has 1"):
+        fig4.fig4(emb[(emb["phase"] == "start") | (emb.index == emb.index[-1])], tmp_path)
 
 
 def test_fig4_prefers_head_embeddings_over_hidden_states(tmp_path):
     head = embeddings(6).assign(space="head")
     hidden = embeddings(9, seed=1).assign(space="hidden")
-    data = figures.fig4(pd.concat([hidden, head], ignore_index=True), tmp_path)
+    data = fig4.fig4(pd.concat([hidden, head], ignore_index=True), tmp_path)
     assert len(data["start"]) == 6 and len(data["end"]) == 6
-    assert len(figures.fig4(hidden, tmp_path)["end"]) == 9
+    assert len(fig4.fig4(hidden, tmp_path)["end"]) == 9
 
 
 def test_fig5_raw_equals_input_and_smoothing_is_an_ema(tmp_path):
@@ -231,7 +231,7 @@ def test_fig5_raw_equals_input_and_smoothing_is_an_ema(tmp_path):
         m = pd.DataFrame({"step": steps, "clipo/cos_pos": cos, "reward/outcome": 0.5})
         m.loc[3, "clipo/cos_pos"] = np.nan  # a step without any positive pair
         curves[tau] = m
-    data = figures.fig5(curves, tmp_path, alpha=0.5)
+    data = fig5.fig5(curves, tmp_path, alpha=0.5)
     assert_images(tmp_path / "fig5_pos_cos")
     assert list(data) == [0.05, 0.2]
     for tau, d in data.items():
@@ -243,17 +243,17 @@ def test_fig5_raw_equals_input_and_smoothing_is_an_ema(tmp_path):
         w = 0.5 ** np.arange(len(x))
         hand = [np.dot(w[: t + 1][::-1], x[: t + 1]) / w[: t + 1].sum() for t in range(len(x))]
         np.testing.assert_allclose(d["smooth"], hand)
-    with pytest.raises(figures.MissingInput):
-        figures.fig5({0.1: pd.DataFrame({"step": [0, 1], "loss/policy": [1.0, 2.0]})}, tmp_path)
+    with pytest.raises(MissingInput):
+        fig5.fig5({0.1: pd.DataFrame({"step": [0, 1], "loss/policy": [1.0, 2.0]})}, tmp_path)
 
 
 def test_read_metrics_skips_torn_last_line_only(tmp_path):
     p = tmp_path / "metrics.jsonl"
     p.write_text('{"step": 0, "clipo/cos_pos": 0.5}\n{"step": 1, "clipo/cos_pos": 0.6}\n{"step": 2, "cl')
-    assert list(figures.read_metrics(p)["step"]) == [0, 1]
+    assert list(fig5.read_metrics(p)["step"]) == [0, 1]
     p.write_text('{"step": 0}\nnot json\n{"step": 2}\n')
     with pytest.raises(SchemaError, match="metrics.jsonl:2"):
-        figures.read_metrics(p)
+        fig5.read_metrics(p)
 
 
 def make_run_set(root):
@@ -340,16 +340,16 @@ def test_clipo_figures_missing_inputs(tmp_path, capsys):
 
 def test_fig5_picks_the_tau_family_of_a_run(tmp_path):
     make_run_set(tmp_path)
-    family = figures.tau_family(tmp_path / "runs")
+    family = fig5.tau_family(tmp_path / "runs")
     assert list(family) == [0.05, 0.1, 0.2]
     lone = RunSpec("mini", "mini-base", "grpo", "supcon", 0.05, 8, 0, "mini")
     (tmp_path / "runs" / lone.run_id).mkdir()
     (tmp_path / "runs" / lone.run_id / "metrics.jsonl").write_text('{"step": 0, "clipo/cos_pos": 0.1}\n')
-    assert list(figures.tau_family(tmp_path / "runs", lone.run_id)) == [0.05]
+    assert list(fig5.tau_family(tmp_path / "runs", lone.run_id)) == [0.05]
 
 
 def test_fig4_prefers_a_trained_head_over_the_fixed_head_ablation(tmp_path):
-    from clipo.analysis.figures import find_embedding_run
+    from clipo.analysis.fig4 import find_embedding_run
 
     for run in ("mini_m_grpo_infonce-fixed_tau0.05_g8_s0_mini", "mini_m_grpo_none_tau-_g8_s0_mini",
                 "mini_m_grpo_supcon_tau0.05_g8_s0_mini"):

@@ -17,3 +17,7 @@ class SchemaError(ValueError):
 
 class UserError(Exception):
     """Bad input found by a command handler (e.g. an unknown table name); printed as one line."""
+
+
+class MissingInput(FileNotFoundError):
+    """A figure's input files are absent or hold nothing it can plot; the message says what is missing."""

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Figure:
     id: str
-    """Name in the config and on the command line (``clipo figures --only``)."""
+    """Name in the config and on the command line (``clipo figures --only``); also the module that
+    draws it, ``clipo.analysis.<id>``."""
     stem: str
     """File name without extension: ``<run_set>/figures/<stem>.{png,pdf}``."""
     label: str
