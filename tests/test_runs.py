@@ -147,3 +147,8 @@ def test_resume_compares_resolved_paths_and_names_the_differing_key(tmp_path, mo
     assert replace(cfg, out="dir/./ref", model_path="base").differences(saved) == []
     changed = replace(cfg, clipo=replace(cfg.clipo, lam=0.5), model_path="other")
     assert [d.split(":")[0] for d in changed.differences(saved)] == ["clipo", "model_path"]
+
+
+def test_a_verl_batch_larger_than_the_training_file_is_refused(capsys):
+    assert cli_main([*VERL, "--train-batch-size", "16384", "--mini-batch-size", "16384"]) == 2
+    assert "exceeds the 7473 rows" in capsys.readouterr().err

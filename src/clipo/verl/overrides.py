@@ -77,6 +77,9 @@ def verl_run(run: TrainRun) -> VerlRun:
     check_overrides(run.options.overrides)
     train = get_dataset(run.track.train_files[0])
     steps_per_epoch = train.rows // run.train_batch_size
+    if steps_per_epoch < 1:
+        raise ConfigError(f"train_batch_size={run.train_batch_size} (--train-batch-size) exceeds the "
+                          f"{train.rows} rows of {train.path}: an epoch would have no step")
     warmup = run.head_warmup_steps
     if warmup is None:
         warmup = run.track.head_warmup_epochs * steps_per_epoch
