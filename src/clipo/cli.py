@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "clipo.mini.commands",  # sft, evaluate
     "clipo.train_commands",  # train --backend mini|verl (one parser, two backends)
     "clipo.analysis.commands",  # tables, figures, report, significance
+    "clipo.doctor",  # doctor: preflight of a GPU node
 )
 
 
