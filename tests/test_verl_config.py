@@ -162,6 +162,13 @@ def test_one_gpu_track_dry_run_composes_and_validates(hydra_ctx, capsys):
     assert (small.steps_per_epoch, small.critic_warmup) == (58, 59)  # 7473 // 128
 
 
+def test_one_gpu_track_without_data_names_the_fetch_that_provides_it(capsys, tmp_path):
+    argv = ["train", "--backend", "verl", "--track", "small", "--method", "grpo", "--data-dir", str(tmp_path),
+            "--out", str(tmp_path / "run")]
+    assert cli_main(argv) == 2
+    assert f"clipo data fetch --track I --dest {tmp_path}" in capsys.readouterr().err  # 'small' has no files
+
+
 def test_track_two_tau_is_the_one_the_paper_grid_uses():
     """clipo train --track II (and so the docs' hand-run examples) must get the τ of configs/paper.yaml's Table 2."""
     import yaml
