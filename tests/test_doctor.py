@@ -187,7 +187,8 @@ def test_context_counts_the_configs_training_runs(tmp_path, monkeypatch):
     assert (ctx.tracks, ctx.n_runs, ctx.train_gpus) == (["small"], 6, 1)
     assert ctx.models == {"qwen2.5-1.5b-instruct": "Qwen/Qwen2.5-1.5B-Instruct"}
     assert ctx.results_dir == Path("results/gpu-1")
-    paper = doctor.context_from(argparse.Namespace(**{**vars(args), "configfile": [str(ROOT / "configs" / "paper.yaml")]}))
+    args.configfile = [str(ROOT / "configs" / "paper.yaml")]
+    paper = doctor.context_from(args)
     assert set(paper.tracks) == {"I", "II"} and paper.train_gpus == 8 and paper.n_runs > 40
 
 

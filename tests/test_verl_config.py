@@ -153,7 +153,8 @@ def test_one_gpu_track_dry_run_composes_and_validates(hydra_ctx, capsys):
     overrides = printed[3:]
     assert "trainer.n_gpus_per_node=1" in overrides
     assert "trainer.experiment_name=small_qwen2.5-1.5b-instruct_grpo_infonce_tau0.05_g8_s2_verl" in overrides
-    assert "trainer.default_local_dir=results/verl/runs/small_qwen2.5-1.5b-instruct_grpo_infonce_tau0.05_g8_s2_verl/checkpoints" in overrides
+    run_id = "small_qwen2.5-1.5b-instruct_grpo_infonce_tau0.05_g8_s2_verl"
+    assert f"trainer.default_local_dir=results/verl/runs/{run_id}/checkpoints" in overrides
     cfg = compose("clipo_trainer", overrides=overrides)
     validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     assert list(cfg.data.val_files) == [f"data/{f.path}" for f in eval_files("I")]  # Track I's benchmarks

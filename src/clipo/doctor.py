@@ -28,7 +28,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import itertools
-import os
 import shutil
 import subprocess
 from base64 import urlsafe_b64encode
