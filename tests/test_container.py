@@ -146,7 +146,7 @@ def _instructions(path: Path) -> list[tuple[str, str]]:
         (
             "Containerfile.gpu",
             "nvidia/cuda:13.0.0-cudnn-devel-ubuntu22.04",
-            "--no-deps -r containers/gpu.lock",
+            "--no-deps -r /tmp/gpu-first.lock",  # gpu.lock but flash-attn-4, which follows FA2
         ),
     ],
 )
@@ -218,3 +218,36 @@ def test_cpu_image_builds_and_runs_the_smoke_test():
     tests = smoke[smoke.index("== smoke: pytest") : smoke.index("== smoke: end")]
     assert re.search(r"\b\d+ passed\b", tests) and "failed" not in tests and "error" not in tests, tests
     assert re.search(r"^CPU image OK \S+ \d+s$", out, re.MULTILINE), out[-2000:]
+
+
+def test_gpu_image_builds_flash_attention_2_at_verls_pin_before_flash_attn_4():
+    """verl loads actor and reference with flash_attention_2: the image must compile FA2 (an sdist on PyPI)
+    against its own torch, pinned and hashed, and leave flash-attn-4's flash_attn/cute (SGLang's) in place."""
+    fa_lines = [x for x in (CONTAINERS / "flash-attn.txt").read_text().splitlines() if x and not x.startswith("#")]
+    assert all("--hash=sha256:" in x for x in fa_lines)  # --require-hashes: every line hashed
+    fa = _pins(x.split(" --hash", 1)[0] for x in fa_lines)
+    verl_fa = [Requirement(r) for r in importlib.metadata.requires("verl")
+               if r.startswith("flash-attn") and "cu130torch211" in r]  # verl's fsdp extra for torch 2.11/cu13
+    assert [str(r.specifier) for r in verl_fa] == [f"=={fa['flash-attn']}"]
+    assert "flash-attn" not in GPU_LOCK and "flash-attn-4" in GPU_LOCK
+    runs = [args for keyword, args in _instructions(CONTAINERS / "Containerfile.gpu") if keyword == "RUN"]
+    first = next(i for i, r in enumerate(runs) if "grep -v '^flash-attn-4=='" in r and "gpu.lock" in r)
+    build = next(i for i, r in enumerate(runs) if "-r containers/flash-attn.txt" in r)
+    assert first < build
+    step = runs[build]
+    for needed in ("FLASH_ATTENTION_FORCE_BUILD=TRUE", "--no-build-isolation", "--require-hashes", "--no-deps"):
+        assert needed in step, needed
+    assert step.index("flash-attn.txt") < step.index("--force-reinstall") < step.index("'^flash-attn-4=='")
+    assert any("clipo doctor --only packages" in r for r in runs[build:])
+    hook = (ENVS / "gpu.post-deploy.sh").read_text()
+    assert hook.index("grep -v '^flash-attn-4=='") < hook.index("FLASH_ATTENTION_FORCE_BUILD=TRUE") < hook.index(
+        "--force-reinstall") < hook.index("clipo doctor --only packages")
+
+
+def test_conda_hook_stops_clearly_without_a_cuda_13_compiler(tmp_path):
+    """Without nvcc 13 the hook must fail before installing anything, saying what to do."""
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "CLIPO_ROOT": str(ROOT), "CONDA_PREFIX": str(tmp_path)}
+    done = subprocess.run(["bash", str(ENVS / "gpu.post-deploy.sh")], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 3 and "nvcc" in done.stderr and "--sdm apptainer" in done.stderr
+    assert not (tmp_path / "gpu-first.lock").exists()

@@ -3,7 +3,7 @@
 Hydra's compose API on ``clipo/verl/config/clipo_trainer.yaml`` (verl's ``ppo_trainer`` + ``clipo:``)
 with the overrides ``clipo train --backend verl`` prints; then verl's own ``validate_config`` and actor
 dataclass. Runs: the paper grid (``clipo.analysis.paper_tables.required_runs``) plus all four methods ×
-both tracks × CLIPO on/off. Each distinct override set is composed once (~1 s each).
+the three GPU tracks (I, II, the one-GPU ``small``) × CLIPO on/off. Each distinct override set is composed once (~1 s each).
 """
 
 import shlex
@@ -20,6 +20,7 @@ from hydra.errors import ConfigCompositionException  # noqa: E402
 
 import clipo.verl  # noqa: E402
 from clipo.cli import main as cli_main  # noqa: E402
+from clipo.data.registry import eval_files  # noqa: E402
 from clipo.errors import ConfigError  # noqa: E402
 from clipo.methods import METHODS, clipo_variant, get_track  # noqa: E402
 from clipo.verl.overrides import build_overrides, command, plan_run  # noqa: E402
@@ -28,9 +29,11 @@ CONFIG_DIR = str(Path(clipo.verl.__file__).parent / "config")
 
 
 def _grid() -> dict:
-    """Distinct runs (one compose each): the paper grid if the workflow defines it, plus 4 methods × 2 tracks
-    × CLIPO on/off."""
-    runs = [(t, None, m, c, None, None) for t in ("I", "II") for m in METHODS for c in ("none", "infonce")]
+    """Distinct runs (one compose each): the paper grid if the workflow defines it, plus 4 methods × 3 GPU
+    tracks × CLIPO on/off."""
+    runs = [
+        (t, None, m, c, None, None) for t in ("I", "II", "small") for m in METHODS for c in ("none", "infonce")
+    ]
     try:
         from clipo.analysis.paper_tables import required_runs
     except ImportError:
@@ -104,21 +107,27 @@ def test_generated_overrides_pass_verl_validation(hydra_ctx, run_id):
     )
     assert a.actor.use_kl_loss == m.use_kl_loss and cfg.algorithm.filter_groups.enable == m.dynamic_sampling
     assert (cfg.trainer.n_gpus_per_node, cfg.trainer.nnodes, cfg.trainer.total_epochs) == (
-        8,
+        {"I": 8, "II": 8, "small": 1}[track],
         1,
-        t.total_epochs,
+        {"I": 6, "II": 9, "small": 3}[track],  # Table 8 (the released train_math.sh says 10)
     )
-    assert (
-        cfg.trainer.critic_warmup == {"I": 15, "II": 59}[track]
-    )  # 1 warm-up epoch = 14 / 58 head-only steps
+    # 1 warm-up epoch = 14 / 58 head-only steps (Table 8; the scripts' literal 14 / 58 would give 13 / 57)
+    assert cfg.trainer.critic_warmup == {"I": 15, "II": 59, "small": 59}[track]
+    # The released scripts' values where the paper is silent
+    budget = t.max_prompt_length + t.max_response_length
+    assert a.actor.ppo_max_token_len_per_gpu == 2 * budget == {"I": 5120, "II": 9216, "small": 3072}[track]
+    assert a.rollout.max_num_batched_tokens == budget and a.rollout.max_num_seqs == 1024
+    assert a.rollout.gpu_memory_utilization == {"I": 0.8, "II": 0.8, "small": 0.5}[track]
+    assert cfg.trainer.test_freq == {"I": 7, "II": 29, "small": -1}[track] and not cfg.trainer.val_before_train
+    assert a.actor.entropy_coeff == 0
     assert cfg.trainer.v1.trainer_mode == "clipo_sync" and cfg.trainer.use_v1
     assert cfg.trainer.experiment_name == run.spec.run_id
     assert cfg.reward.custom_reward_function.path == "pkg://clipo.rewards"
     assert a.model.external_lib == "clipo.verl.worker_patch"
     if clipo != "none":
-        assert cfg.clipo.head_output_size == {"I": 512, "II": 2048}[track]
+        assert cfg.clipo.head_output_size == {"I": 512, "II": 2048, "small": 512}[track]
         assert (cfg.clipo.head_lr, cfg.clipo.head_weight_decay) == (1e-3, 0.01)
-        assert cfg.clipo.temperature == (tau or 0.05)
+        assert cfg.clipo.temperature == (tau or {"I": 0.05, "II": 0.02, "small": 0.05}[track])
 
 
 def test_paper_schedule_is_derived_from_dataset_rows():
@@ -132,6 +141,45 @@ def test_paper_schedule_is_derived_from_dataset_rows():
     assert (
         plan_run("II", "grpo", model="llama3.1-8b-instruct").model_path == "meta-llama/Llama-3.1-8B-Instruct"
     )
+
+
+def test_one_gpu_track_dry_run_composes_and_validates(hydra_ctx, capsys):
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    argv = ["train", "--backend", "verl", "--track", "small", "--method", "grpo", "--clipo", "infonce",
+            "--seed", "2", "--dry-run"]
+    assert cli_main(argv) == 0
+    printed = shlex.split(capsys.readouterr().out.replace("\\\n", " "))
+    overrides = printed[3:]
+    assert "trainer.n_gpus_per_node=1" in overrides
+    assert "trainer.experiment_name=small_qwen2.5-1.5b-instruct_grpo_infonce_tau0.05_g8_s2_verl" in overrides
+    run_id = "small_qwen2.5-1.5b-instruct_grpo_infonce_tau0.05_g8_s2_verl"
+    assert f"trainer.default_local_dir=results/verl/runs/{run_id}/checkpoints" in overrides
+    cfg = compose("clipo_trainer", overrides=overrides)
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
+    assert list(cfg.data.val_files) == [f"data/{f.path}" for f in eval_files("I")]  # Track I's benchmarks
+    assert list(cfg.data.train_files) == ["data/train/gsm8k.parquet"]
+    small = plan_run("small", "grpo")
+    assert (small.steps_per_epoch, small.critic_warmup) == (58, 59)  # 7473 // 128
+
+
+def test_one_gpu_track_without_data_names_the_fetch_that_provides_it(capsys, tmp_path):
+    argv = ["train", "--backend", "verl", "--track", "small", "--method", "grpo", "--data-dir", str(tmp_path),
+            "--out", str(tmp_path / "run")]
+    assert cli_main(argv) == 2
+    assert f"clipo data fetch --track I --dest {tmp_path}" in capsys.readouterr().err  # 'small' has no files
+
+
+def test_track_two_tau_is_the_one_the_paper_grid_uses():
+    """clipo train --track II (and so the docs' hand-run examples) must get the τ of configs/paper.yaml's Table 2."""
+    import yaml
+
+    grid = yaml.safe_load((Path(__file__).parents[1] / "configs" / "paper.yaml").read_text())["grid"]
+    table2 = [s for s in grid if s["track"] == ["II"] and s["method"] == ["grpo", "gspo", "dapo", "gmpo"]
+              and s.get("clipo") == ["infonce"]]
+    assert len(table2) == 1 and table2[0]["tau"] == [get_track("II").clipo_temperature] == [0.02]
+    assert plan_run("II", "grpo", "infonce").clipo.temperature == 0.02
 
 
 @pytest.mark.parametrize(

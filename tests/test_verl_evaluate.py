@@ -17,13 +17,41 @@ RUN_ID = "I_qwen2.5-3b-instruct_grpo_infonce_tau0.05_g16_s0_verl"
 
 
 class Tokenizer:
-    """Records how prompts are rendered (verl renders with add_generation_prompt=True, untokenized)."""
+    """Records how prompts are rendered (verl renders with add_generation_prompt=True, untokenized) and
+    tokenizes a text as its characters' code points."""
 
     chat_template = "{{ messages }}"
 
     def apply_chat_template(self, messages, tokenize, add_generation_prompt):
         assert tokenize is False and add_generation_prompt is True
         return "|".join(f"{m['role']}:{m['content']}" for m in messages) + "|assistant:"
+
+    def __call__(self, texts, add_special_tokens):
+        assert add_special_tokens is False
+        return {"input_ids": [[ord(c) for c in t] for t in texts]}
+
+
+def _text(ids):
+    return "".join(map(chr, ids))
+
+
+def bos_tokenizer():
+    """A real fast tokenizer that, like Llama-3.1's and DeepSeek-R1-Distill's, adds BOS when asked to AND
+    whose chat template starts with the BOS token."""
+    from tokenizers import Tokenizer as RawTokenizer
+    from tokenizers import models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<bos>", "<eos>", "<unk>", "user:", "assistant:", "what", "is", "2", "+", "?"]
+    raw = RawTokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    raw.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 0)])
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>")
+    tok.chat_template = (
+        "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }} {% endfor %}"
+        "{% if add_generation_prompt %}assistant: {% endif %}"
+    )
+    return tok
 
 
 def _problems(n=4):
@@ -51,7 +79,7 @@ def test_request_parameters_follow_the_tracks_protocol():
 def test_prompts_records_and_pass_at_1():
     problems = _problems()
     prompts = gpu_eval.build_prompts(Tokenizer(), problems)
-    assert prompts[0].startswith("user:") and prompts[0].endswith("|assistant:")
+    assert _text(prompts[0]).startswith("user:") and _text(prompts[0]).endswith("|assistant:")
     flat = gpu_eval.expand(prompts, 2)
     assert flat[:2] == [prompts[0]] * 2 and len(flat) == 8
     # sample 0 of every problem is right, sample 1 only for problem 0 → Pass@1 = 5/8
@@ -71,6 +99,17 @@ def test_prompts_records_and_pass_at_1():
         gpu_eval.regroup(outputs, 3)
 
 
+def test_prompts_start_with_one_bos_where_the_template_holds_it():
+    tok = bos_tokenizer()
+    problems = pd.DataFrame({"prompt": [[{"role": "user", "content": "what is 2 + 2 ?"}]]})
+    text = tok.apply_chat_template(problems["prompt"][0], tokenize=False, add_generation_prompt=True)
+    assert tok(text)["input_ids"][:2] == [0, 0]  # what SGLang did with the text: two BOS
+    (ids,) = gpu_eval.build_prompts(tok, problems)
+    assert ids.count(tok.bos_token_id) == 1 and ids[0] == tok.bos_token_id
+    # = the template tokenized in one call (tokenize=True), as verl's RL dataset measures prompts
+    assert ids == tok.apply_chat_template(problems["prompt"][0], tokenize=True, add_generation_prompt=True)["input_ids"]
+
+
 def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
     problems = _problems(3)
     for f in eval_files("I"):
@@ -80,18 +119,18 @@ def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
     calls = []
     prompts = gpu_eval.build_prompts(Tokenizer(), problems)
     texts = {
-        prompts[0]: f"\\boxed{{{_answer(problems, 0)}}}",
-        prompts[1]: f"\\boxed{{{_answer(problems, 1)}}}",
-        prompts[2]: "no box",
+        _text(prompts[0]): f"\\boxed{{{_answer(problems, 0)}}}",
+        _text(prompts[1]): f"\\boxed{{{_answer(problems, 1)}}}",
+        _text(prompts[2]): "no box",
     }
 
     class Engine:
         def __init__(self, **kwargs):
             calls.append(kwargs)
 
-        def generate(self, prompt, sampling_params):
-            calls.append(len(prompt))
-            return [{"text": texts[p]} for p in prompt]
+        def generate(self, input_ids, sampling_params):
+            calls.append(len(input_ids))
+            return [{"text": texts[_text(p)]} for p in input_ids]
 
         def shutdown(self):
             calls.append("shutdown")

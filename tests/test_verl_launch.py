@@ -153,3 +153,56 @@ def test_launcher_reports_a_failed_training_and_writes_no_summary(tmp_path, monk
     ]
     assert cli_main(argv) == 3
     assert "resume" in capsys.readouterr().err and not (tmp_path / "run" / "summary.json").exists()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _dry_run_resources(tmp_path: Path, configfile: str, rule: str) -> list[dict]:
+    """The resources Snakemake gives each job of ``rule`` under profiles/slurm (a dry run, no cluster)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--profile", str(REPO / "profiles" / "slurm"), "--configfile", str(REPO / configfile), "-n"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    jobs = []
+    for block in done.stdout.split("\nrule ")[1:]:
+        if block.startswith(f"{rule}:"):
+            line = next(x for x in block.splitlines() if x.strip().startswith("resources:"))
+            pairs = (kv.split("=", 1) for kv in line.split(":", 1)[1].split(", "))
+            jobs.append({k.strip(): int(v) if v.isdigit() else v for k, v in pairs})
+    return jobs
+
+
+def _sbatch(resources: dict, threads: int) -> str:
+    """The sbatch line snakemake-executor-plugin-slurm builds for a job with these resources."""
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    class Resources(dict):
+        __getattr__ = dict.__getitem__
+
+    job = SimpleNamespace(resources=Resources(resources), threads=threads, name="train_verl")
+    params = {"run_uuid": "x", "slurm_logfile": "x.log", "comment_str": "x", "account": "", "partition": "",
+              "workdir": None}
+    return get_submit_command(job, params) + set_gres_string(job)
+
+
+@pytest.mark.parametrize("configfile,gpus", [("configs/paper.yaml", 8), ("configs/gpu-1.yaml", 1)])
+def test_slurm_training_jobs_ask_for_one_node_with_all_their_gpus(tmp_path, configfile, gpus):
+    jobs = _dry_run_resources(tmp_path, configfile, "train_verl")
+    assert jobs
+    for res in jobs:
+        call = _sbatch(res, threads=64)
+        assert " --nodes=1" in call and f" --gpus={gpus}" in call, call
+        assert res["mem_mb"] <= 512_000 and res["runtime"] <= 24 * 60  # fits common nodes and limits
+
+
+def test_slurm_profile_gives_containers_the_gpus():
+    from snakemake.cli import parse_args
+
+    _, args = parse_args(["--profile", str(REPO / "profiles" / "slurm"), "-n"])
+    assert args.apptainer_args.split() == ["--nv"]

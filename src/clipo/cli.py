@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "clipo.mini.commands",  # sft
     "clipo.commands",  # train, evaluate --backend mini|verl (one parser each, two backends)
     "clipo.analysis.commands",  # tables, figures, report, significance
+    "clipo.doctor",  # doctor: preflight of a GPU node
 )
 
 

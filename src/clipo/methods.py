@@ -171,11 +171,22 @@ class Track:
     filter_overlong_prompts: bool = True
     truncation: str = "error"
     ppo_max_token_len_per_gpu: int = 16384
-    """Token budget of one GPU micro-batch under dynamic batch size (verl's default; the paper gives none)."""
-    rollout_gpu_memory_utilization: float = 0.6
-    """Share of GPU memory SGLang may take (verl's GRPO examples; the paper gives none)."""
+    """Token budget of one GPU micro-batch under dynamic batch size. Paper: silent; the released scripts
+    use 2 × (max_prompt_length + max_response_length), set per track below."""
+    rollout_gpu_memory_utilization: float = 0.8
+    """Share of GPU memory SGLang may take. Paper: silent; released scripts: 0.8."""
+    rollout_max_num_seqs: int = 1024
+    """Requests SGLang runs at once (its max_running_requests). Paper: silent; released scripts: 1024."""
+    rollout_max_num_batched_tokens: int = 8192
+    """Released scripts: max_prompt_length + max_response_length (set per track below). verl 0.9.1 hands
+    it to vLLM and TensorRT-LLM only, not to SGLang: recorded so the command matches the released one."""
+    test_freq: int = -1
+    """Steps between verl's in-training validation runs (-1: none). Paper: silent; released scripts: 7
+    (Track I) / 29 (Track II). Only logged curves come from it; the tables use clipo.verl.evaluate."""
     max_checkpoints_to_keep: int = 2
     """verl checkpoints kept on disk (one is written per epoch); resume needs only the latest."""
+    data_track: str = ""
+    """Track whose released evaluation files and averages this track uses ('' = its own name)."""
     train_files: tuple[str, ...] = ()
     eval_benchmarks: tuple[str, ...] = ()
     # CPU mini trainer only (clipo.mini.train); the GPU tracks count epochs instead
@@ -188,15 +199,24 @@ class Track:
 
 
 TRACKS: dict[str, Track] = {
+    # Where the paper (Table 8, §4.1) and the authors' released scripts (scripts/train_gsm8k.sh,
+    # scripts/train_math.sh) disagree, the paper's value is kept and the script's noted beside it; where
+    # the paper is silent, the script's value is used and marked "released".
     "I": Track(
         name="I", model="Qwen/Qwen2.5-3B-Instruct",
         train_batch_size=512, ppo_mini_batch_size=256, micro_batch_size=32,
         max_prompt_length=512, max_response_length=2048, lr=1e-6,
+        # 6 epochs incl. 1 head warm-up epoch = 14 head-only steps (Table 8). The script's literal
+        # critic_warmup=14 gives 13 head-only steps under verl's rule (steps start at 1); the paper's 14
+        # are kept (critic_warmup=15, clipo.verl.overrides).
         total_epochs=6, head_warmup_epochs=1, rollout_n=16, rollout_temperature=1.0,
         # Table 8 lists "temperature 0.6" next to do_sample=False for Track I: with greedy decoding the
         # temperature has no effect. We keep do_sample=False (greedy) as the documented choice.
         val_n=1, val_do_sample=False, val_temperature=0.6, val_top_p=0.95,
         head_output_size=512, clipo_temperature=0.05, ref_param_offload=True,
+        ppo_max_token_len_per_gpu=2 * (512 + 2048),  # released: 5,120
+        rollout_max_num_batched_tokens=512 + 2048,  # released: 2,560
+        test_freq=7,  # released
         train_files=("gsm8k_train",),
         eval_benchmarks=("GSM8K", "SYM", "P1", "P2", "cQA", "tQA", "thrmQA", "MMLU"),
     ),
@@ -204,11 +224,49 @@ TRACKS: dict[str, Track] = {
         name="II", model="Qwen/Qwen2.5-7B-Instruct",
         train_batch_size=128, ppo_mini_batch_size=128, micro_batch_size=16,
         max_prompt_length=512, max_response_length=4096, lr=1e-6,
+        # Table 8: 9 epochs incl. 1 warm-up epoch of 58 head-only steps. The script says total_epochs=10
+        # and critic_warmup=58 (= 57 head-only steps under verl's rule): the paper's 9 / 58 are kept.
         total_epochs=9, head_warmup_epochs=1, rollout_n=16, rollout_temperature=1.0,
         val_n=16, val_do_sample=True, val_temperature=0.6, val_top_p=0.95,
-        head_output_size=2048, clipo_temperature=0.05, ref_param_offload=False,
+        # τ = 0.02: the τ of Table 2's CLIPO rows (Table 17's τ=0.02 row repeats them; configs/paper.yaml
+        # and clipo.analysis.paper_tables use it). The released train_math.sh says 0.05 (Table 9's
+        # default); the paper's tables win.
+        head_output_size=2048, clipo_temperature=0.02, ref_param_offload=False,
+        ppo_max_token_len_per_gpu=2 * (512 + 4096),  # released: 9,216
+        rollout_max_num_batched_tokens=512 + 4096,  # released: 4,608
+        test_freq=29,  # released
         train_files=("math_train",),
         eval_benchmarks=("Math", "Math_S", "Math_H", "AMC", "AIME", "AIME25"),
+    ),
+    # One-GPU analogue of Track I (not in the paper): Qwen2.5-1.5B-Instruct on the released GSM8K train
+    # file, evaluated on Track I's eight benchmarks with Track I's protocol, on ONE 80 GB GPU. Design
+    # choices, each sized for one GPU and a few hours per run:
+    # - batch 128 prompts × G=8 (1,024 rollouts per step, as many as Track I's per-GPU share of 8,192
+    #   over 8 GPUs), mini-batch 64 (2 updates per step, as Track I), responses ≤ 1,024 tokens
+    #   (Qwen2.5-1.5B-Instruct's GSM8K answers are a few hundred tokens);
+    # - 3 epochs incl. the head warm-up epoch: 7473 // 128 = 58 steps per epoch, 174 steps per run;
+    # - no parameter sharding on one GPU, so SGLang gets half the memory (0.5 × 80 GB; weights 3 GB +
+    #   KV cache) next to the resident actor (fp32 weights, gradients, AdamW ≈ 24 GB) and the
+    #   offloaded reference model;
+    # - lr, clip ranges, KL, head size and τ are Track I's.
+    # Time per run, an ESTIMATE (not measured: no GPU was available to this project): ≈ 40-60 s per step
+    # on an H100-class GPU (generation of ≤ 1 M tokens plus three passes over them) → 2-3 h for 174
+    # steps, plus ≈ 10 min of evaluation; configs/gpu-1.yaml's 6 runs ≈ 13-19 GPU-hours.
+    "small": Track(
+        name="small", model="Qwen/Qwen2.5-1.5B-Instruct",
+        train_batch_size=128, ppo_mini_batch_size=64, micro_batch_size=16,
+        max_prompt_length=512, max_response_length=1024, lr=1e-6,
+        total_epochs=3, head_warmup_epochs=1, rollout_n=8, rollout_temperature=1.0,
+        val_n=1, val_do_sample=False, val_temperature=0.6, val_top_p=0.95,
+        head_output_size=512, clipo_temperature=0.05, ref_param_offload=True,
+        n_gpus_per_node=1,
+        ppo_max_token_len_per_gpu=2 * (512 + 1024),  # the released scripts' rule
+        rollout_gpu_memory_utilization=0.5,
+        rollout_max_num_batched_tokens=512 + 1024,
+        test_freq=-1,
+        data_track="I",
+        train_files=("gsm8k_train",),
+        eval_benchmarks=("GSM8K", "SYM", "P1", "P2", "cQA", "tQA", "thrmQA", "MMLU"),
     ),
     # CPU analogue of Track I: a tiny Qwen2 trained from scratch on synthetic arithmetic, sized so one
     # RL run takes ~2 minutes on 2 cores. lr: 40 GRPO steps from the 400-step SFT base measured Test
@@ -232,8 +290,10 @@ PAPER_MODELS: dict[str, str] = {
     "qwen2.5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
     "ds-r1-distill-qwen-7b": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
     "llama3.1-8b-instruct": "meta-llama/Llama-3.1-8B-Instruct",
+    "qwen2.5-1.5b-instruct": "Qwen/Qwen2.5-1.5B-Instruct",
 }
-"""Short model names used in run ids → HF hub ids (paths are configurable in the workflow config)."""
+"""Short model names used in run ids → HF hub ids (paths are configurable in the workflow config): the
+paper's four and the one-GPU track's."""
 
 
 def get_track(name: str) -> Track:

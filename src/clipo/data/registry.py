@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from clipo.errors import ConfigError
+from clipo.methods import TRACKS
 
 RELEASE_COMMIT = "13c5fd6b44bfb861857f87f41832bf7d3049d9b7"
 RELEASE_BASE_URL = f"https://raw.githubusercontent.com/Qwen-Applications/CLIPO/{RELEASE_COMMIT}/"
@@ -121,11 +122,16 @@ def get_dataset(key: str) -> DatasetFile:
         raise ConfigError(f"unknown dataset {key!r}; valid: {', '.join(DATASETS)}") from None
 
 
+def data_track(track: str) -> str:
+    """The track whose files a track evaluates on (``Track.data_track``; the one-GPU track uses Track I's)."""
+    return (TRACKS[track].data_track or track) if track in TRACKS else track
+
+
 def eval_files(track: str) -> list[DatasetFile]:
     """Evaluation files of a track in the paper's column order."""
-    files = [d for d in DATASETS.values() if d.track == track and d.role == "eval"]
+    files = [d for d in DATASETS.values() if d.track == data_track(track) and d.role == "eval"]
     if not files:
-        raise ConfigError(f"unknown track {track!r}; valid: I, II, mini")
+        raise ConfigError(f"unknown track {track!r}; valid: I, II, small, mini")
     return files
 
 
@@ -137,7 +143,7 @@ def benchmarks(track: str) -> list[str]:
 def benchmark_groups(track: str) -> dict[str, list[str]]:
     """Average name → member benchmarks, plus 'Avg.' over all, in the paper's column order."""
     groups = {name: [d.benchmark for d in eval_files(track) if d.group == g]
-              for g, name in AVERAGE_NAMES[track].items()}
+              for g, name in AVERAGE_NAMES[data_track(track)].items()}
     groups["Avg."] = benchmarks(track)
     return groups
 

@@ -13,7 +13,9 @@ Why SGLang's offline engine (``sglang.Engine``) and not verl's validation dumps:
   format between backends; SGLang is also the rollout engine of training, with the paper's
   ``val_kwargs`` (Table 8: n 1/16, greedy/sampling, T 0.6, top-p 0.95) as defaults.
 Prompts are rendered with the model's chat template exactly as verl's RL dataset does
-(``apply_chat_template(..., add_generation_prompt=True)``).
+(``apply_chat_template(..., add_generation_prompt=True)``) and tokenized here once, without added special
+tokens, and SGLang gets the token ids: handed text, SGLang would tokenize it with special tokens added, so
+templates that already start with the BOS token (DeepSeek-R1-Distill-Qwen, Llama-3.1) would begin with two.
 """
 
 from __future__ import annotations
@@ -40,17 +42,19 @@ def engine_sampling_params(sampling: Sampling) -> dict:
     return {"max_new_tokens": sampling.max_new_tokens, "temperature": 0.0, "top_p": 1.0}
 
 
-def build_prompts(tokenizer, problems: pd.DataFrame) -> list[str]:
-    """Input text of every problem: the file's chat messages through the model's chat template."""
+def build_prompts(tokenizer, problems: pd.DataFrame) -> list[list[int]]:
+    """Token ids of every problem: the file's chat messages through the model's chat template, tokenized
+    without added special tokens (the template holds any BOS, as in training and the CPU evaluator)."""
     from clipo.generation import render_prompt
 
-    return [
+    texts = [
         render_prompt(tokenizer, [{"role": m["role"], "content": m["content"]} for m in p])
         for p in problems["prompt"]
     ]
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
-def expand(prompts: Sequence[str], n: int) -> list[str]:
+def expand(prompts: Sequence, n: int) -> list:
     """n copies of each prompt, problem-major (sample k of problem i is entry i·n + k)."""
     return [p for p in prompts for _ in range(n)]
 
@@ -64,13 +68,13 @@ def regroup(outputs: Sequence[dict], n: int) -> list[list[str]]:
 
 
 def generate(
-    engine, prompts: Sequence[str], sampling: Sampling, batch_size: int, progress=None
+    engine, prompts: Sequence[list[int]], sampling: Sampling, batch_size: int, progress=None
 ) -> list[list[str]]:
-    """n responses per prompt, submitted to the engine ``batch_size`` requests at a time."""
+    """n responses per prompt (token ids), submitted to the engine ``batch_size`` requests at a time."""
     flat, params, outputs = expand(prompts, sampling.n), engine_sampling_params(sampling), []
     for start in range(0, len(flat), batch_size):
         chunk = flat[start : start + batch_size]
-        outputs += engine.generate(prompt=chunk, sampling_params=params)
+        outputs += engine.generate(input_ids=chunk, sampling_params=params)
         if progress is not None:
             progress.update(len(chunk))
     return regroup(outputs, sampling.n)

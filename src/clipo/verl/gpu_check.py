@@ -1,17 +1,23 @@
 """Prepared GPU check of CLIPO's GPU-side pieces — torch + transformers only (no verl, SGLang or Ray).
 
 ``PYTHONPATH=src python -m clipo.verl.gpu_check --device cuda --out gpu_check.json``
-(``--device cpu`` runs the same checks on CPU; the test suite does that with small sizes).
+(``--device cpu`` runs the same checks on CPU; the test suite does that with small sizes). Prints one
+line per check (name, PASS/FAIL, measured value and its limit), then the timings; ``--out`` also gets
+them as JSON; exit status 1 when a check fails. Under 8 minutes on one GPU (seconds on an H100).
 
-1. Hidden-state hook: a tiny random Qwen2 runs one packed (remove-padding) forward with the final-norm
-   hook of ``clipo.verl.pooling`` — the code the verl worker patch runs — and the pooled response states
-   must equal HF's ``output_hidden_states[-1]`` averaged per sequence, on the device and against CPU.
-2. The whole contrastive step (``clipo.contrastive.ClipoHeadTrainer``: head forward, loss, reward,
+1. Hidden-state hook, fp32: a tiny random Qwen2 runs one packed (remove-padding) forward with the
+   final-norm hook of ``clipo.verl.pooling`` — the code the verl worker patch runs — and the pooled
+   response states must equal HF's ``output_hidden_states[-1]`` averaged per sequence (both one-token
+   shifts), on the device and against CPU.
+2. The same in bf16 at the real widths of the paper's models (Qwen2.5-3B: hidden 2048; Qwen2.5-7B:
+   hidden 3584; two decoder layers each, random weights): relative error against HF's own per-sequence
+   states within bf16 rounding.
+3. The whole contrastive step (``clipo.contrastive.ClipoHeadTrainer``: head forward, loss, reward,
    AdamW step) on device tensors must equal the CPU result (SupCon and SoftNN; InfoNCE draws its
-   positive from the device's RNG stream, so it is checked for shape and range only).
-3. Timing of the contrastive reward (loss + reward, and the full head step) for B = 8192 rollouts in
-   groups of 16, d = 512 (Track I), pooled hidden size 2048 (Qwen2.5-3B).
-Prints one JSON document (also written to ``--out``); exit status 1 when a check fails.
+   positive from the device's RNG stream, so it is checked for range only).
+4. Timing: the contrastive reward and the full head step at Track I's scale (B = 8192 rollouts in groups
+   of 16, d = 512, pooled size 2048) and Track II's (B = 2048, d = 2048, pooled size 3584), and the
+   cost of the hook on a bf16 packed forward at width 2048.
 """
 
 from __future__ import annotations
@@ -30,21 +36,27 @@ from clipo.methods import Clipo
 from clipo.verl.pooling import capture_pooled, pooling_index
 
 TOLERANCE = 1e-4
+BF16_TOLERANCE = 3e-2
+"""Relative error allowed between the packed bf16 hook and HF's per-sequence bf16 states (bf16 keeps
+8 bits of mantissa, ≈ 4e-3 per rounding, over two layers and different attention kernels)."""
+
+REAL_WIDTHS = {
+    "qwen2.5-3b": dict(hidden_size=2048, intermediate_size=11008, num_attention_heads=16, num_key_value_heads=2),
+    "qwen2.5-7b": dict(hidden_size=3584, intermediate_size=18944, num_attention_heads=28, num_key_value_heads=4),
+}
+"""Widths of the paper's Qwen2.5 models (their config.json), with two layers and a small vocabulary."""
+
+TIMING_SCALES = {"track_I": (8192, 16, 512, 2048), "track_II": (2048, 16, 2048, 3584)}
+"""(rollouts per step, group size, head output size d, pooled hidden size) of the paper's tracks."""
 
 
-def tiny_qwen2(seed: int = 0):
+def tiny_qwen2(seed: int = 0, vocab_size: int = 211, layers: int = 2, **widths):
+    """A random Qwen2 (64 wide unless ``widths`` give the real sizes), in eval mode."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(seed)
-    cfg = Qwen2Config(
-        vocab_size=211,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
+    shape = dict(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2) | widths
+    cfg = Qwen2Config(vocab_size=vocab_size, num_hidden_layers=layers, max_position_embeddings=256, **shape)
     return Qwen2ForCausalLM(cfg).eval()
 
 
@@ -148,55 +160,107 @@ def time_contrastive(device: str, batch: int, group: int, dim: int, hidden: int,
     }
 
 
-def run(device: str, batch: int, group: int, dim: int, hidden: int, repeats: int) -> dict:
-    report: dict = {"device": device, "torch": torch.__version__, "checks": {}}
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp(min=1e-12))
+
+
+def bf16_hook_error(device: str, widths: dict) -> float:
+    """Relative error of the bf16 packed hook against HF's per-sequence bf16 last hidden states."""
+    model = tiny_qwen2(vocab_size=4096, **widths).to(torch.bfloat16)
+    batch = packed_batch(n=8, vocab=4096)
+    return relative_error(hook_states(model, batch, device), reference_states(model, batch, device))
+
+
+def time_hook(device: str, widths: dict, repeats: int) -> dict:
+    """A bf16 packed forward (8 sequences) with and without the pooling hook, in milliseconds."""
+    model = tiny_qwen2(vocab_size=4096, **widths).to(torch.bfloat16).to(device)
+    batch = packed_batch(n=8, vocab=4096)
+    request = pooling_index(batch["cu_seqlens"], batch["prompt_lengths"], batch["masks"])
+    inputs = {"input_ids": batch["input_ids"].to(device), "position_ids": batch["position_ids"].to(device),
+              "use_cache": False}
+
+    @torch.no_grad()
+    def plain():
+        model(**inputs)
+
+    @torch.no_grad()
+    def hooked():
+        with capture_pooled(model, request):
+            model(**inputs)
+
+    return {"forward_ms": _timed(plain, device, repeats), "forward_with_hook_ms": _timed(hooked, device, repeats)}
+
+
+def run(device: str, batch: int | None, group: int, dim: int | None, hidden: int | None, repeats: int,
+        real_widths: bool = True) -> dict:
+    """All checks and timings; ``batch``/``dim``/``hidden`` replace the tracks' timing scales (tests)."""
+    report: dict = {"device": device, "torch": torch.__version__, "checks": {}, "timing": {}}
     if device.startswith("cuda"):
         report["gpu"] = torch.cuda.get_device_name(device)
+    checks = report["checks"]
+
+    def check(name: str, value: float, limit: float, passed: bool | None = None):
+        checks[name] = {"value": value, "limit": limit, "passed": value <= limit if passed is None else passed}
+
     model, packed = tiny_qwen2(), packed_batch()
     cpu_hook = hook_states(model, packed, "cpu")
     for shift in (0, 1):
         on_device = hook_states(model, packed, device, shift)
-        report["checks"][f"hook_vs_hf_shift{shift}"] = float(
-            (on_device - reference_states(model, packed, device, shift)).abs().max()
-        )
-    report["checks"]["hook_device_vs_cpu"] = float(
-        (hook_states(model, packed, device) - cpu_hook).abs().max()
-    )
+        check(f"hook_vs_hf_shift{shift}", float((on_device - reference_states(model, packed, device, shift))
+                                               .abs().max()), TOLERANCE)
+    check("hook_device_vs_cpu", float((hook_states(model, packed, device) - cpu_hook).abs().max()), TOLERANCE)
+    if real_widths:
+        for name, widths in REAL_WIDTHS.items():
+            check(f"hook_vs_hf_bf16_{name}_width", bf16_hook_error(device, widths), BF16_TOLERANCE)
 
     pooled, correct, groups = contrastive_inputs(256, group, 96)
     for loss in ("supcon", "softnn"):
         r_dev, m_dev, w_dev = head_step(device, loss, pooled, correct, groups, 32)
         r_cpu, m_cpu, w_cpu = head_step("cpu", loss, pooled, correct, groups, 32)
-        report["checks"][f"{loss}_reward_device_vs_cpu"] = float((r_dev - r_cpu).abs().max())
-        report["checks"][f"{loss}_head_weights_device_vs_cpu"] = float((w_dev - w_cpu).abs().max())
-        report["checks"][f"{loss}_loss_device_vs_cpu"] = abs(m_dev["clipo/loss"] - m_cpu["clipo/loss"])
+        check(f"{loss}_reward_device_vs_cpu", float((r_dev - r_cpu).abs().max()), TOLERANCE)
+        check(f"{loss}_head_weights_device_vs_cpu", float((w_dev - w_cpu).abs().max()), TOLERANCE)
+        check(f"{loss}_loss_device_vs_cpu", abs(m_dev["clipo/loss"] - m_cpu["clipo/loss"]), TOLERANCE)
     r_info, _, _ = head_step(device, "infonce", pooled, correct, groups, 32)
-    report["infonce_reward_in_range"] = bool(((r_info <= 0) & (r_info >= -0.5)).all())
-    report["timing"] = time_contrastive(device, batch, group, dim, hidden, repeats)
-    report["passed"] = report["infonce_reward_in_range"] and all(
-        v <= TOLERANCE for v in report["checks"].values()
-    )
+    check("infonce_reward_in_range", float(-r_info.min()), 0.5, bool(((r_info <= 0) & (r_info >= -0.5)).all()))
+
+    scales = TIMING_SCALES if batch is None else {"custom": (batch, group, dim, hidden)}
+    for name, (b, g, d, h) in scales.items():
+        report["timing"][f"contrastive_{name}"] = time_contrastive(device, b, g, d, h, repeats)
+    if real_widths:
+        report["timing"]["hook_qwen2.5-3b_width"] = time_hook(device, REAL_WIDTHS["qwen2.5-3b"], repeats)
+    report["passed"] = all(c["passed"] for c in checks.values())
     return report
+
+
+def format_lines(report: dict) -> list[str]:
+    """One line per check, then one per timing."""
+    lines = [f"device {report['device']} {report.get('gpu', '')} torch {report['torch']}".rstrip()]
+    for name, c in report["checks"].items():
+        lines.append(f"{name:<40} {'PASS' if c['passed'] else 'FAIL'}  {c['value']:.3g} (limit {c['limit']:g})")
+    for name, t in report["timing"].items():
+        lines.append(f"{'timing ' + name:<40} " + ", ".join(f"{k} {v:.4g}" for k, v in t.items()))
+    lines.append("all checks passed" if report["passed"] else "SOME CHECKS FAILED")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m clipo.verl.gpu_check", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument(
-        "--batch", type=int, default=8192, help="rollouts per step for the timing (Track I: 512 × 16)"
-    )
+    p.add_argument("--batch", type=int, help="time one custom scale instead of Tracks I and II (rollouts per step)")
     p.add_argument("--group-size", type=int, default=16)
-    p.add_argument("--dim", type=int, default=512, help="head output size d")
-    p.add_argument("--hidden", type=int, default=2048, help="pooled hidden size (Qwen2.5-3B: 2048)")
+    p.add_argument("--dim", type=int, default=512, help="head output size d of the custom scale")
+    p.add_argument("--hidden", type=int, default=2048, help="pooled hidden size of the custom scale")
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--no-real-widths", action="store_true",
+                   help="skip the bf16 checks at the models' real widths (slow on CPU)")
     p.add_argument("--out", help="also write the JSON report here")
     args = p.parse_args(argv)
-    report = run(args.device, args.batch, args.group_size, args.dim, args.hidden, args.repeats)
-    text = json.dumps(report, indent=2)
-    print(text)
+    report = run(args.device, args.batch, args.group_size, args.dim, args.hidden, args.repeats,
+                 real_widths=not args.no_real_widths)
+    print("\n".join(format_lines(report)))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        Path(args.out).write_text(json.dumps(report, indent=2))
     return 0 if report["passed"] else 1
 
 

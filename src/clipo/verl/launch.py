@@ -34,7 +34,7 @@ def check_inputs(run: VerlRun) -> None:
         if not path.exists():
             raise FileNotFoundError(
                 f"{path}: {d.paper_name or d.key} missing; run `clipo data fetch --track "
-                f"{run.track.name} --dest {run.data_dir}`"
+                f"{d.track} --dest {run.data_dir}`"
             )
     model = Path(run.model_path)
     if (model.is_absolute() or run.model_path.startswith(".")) and not model.exists():

@@ -17,8 +17,13 @@ Documented choices where the paper is silent or ambiguous:
   temperature is recorded but has no effect (see ``clipo.methods.TRACKS``).
 - The micro-batch size of Table 8 is set for the actor update and both log-prob passes; with dynamic
   batch size on (Table 8) verl packs micro-batches by ``ppo_max_token_len_per_gpu`` instead.
-- verl's in-training validation is off (``test_freq=-1``): evaluation is a separate step
-  (``clipo.verl.evaluate``) with the same sampling settings, which are still passed as ``val_kwargs``.
+- Where the paper is silent the authors' released scripts decide (``clipo.methods.Track`` documents
+  each: SGLang memory share 0.8, ``max_num_seqs`` 1024, ``ppo_max_token_len_per_gpu`` = 2 × (prompt +
+  response), validation every 7 / 29 steps); where they conflict with the paper (warm-up steps,
+  Track II's epochs and τ) the paper's value is used.
+- verl's in-training validation (``test_freq``) only logs curves; the tables come from a separate
+  evaluation step (``clipo.verl.evaluate``) with the same sampling settings (``val_kwargs``). No
+  validation before training: the base model is evaluated as its own pseudo-run.
 """
 
 from __future__ import annotations
@@ -216,6 +221,7 @@ def build_overrides(run: VerlRun) -> list[str]:
                 "use_kl_loss": m.use_kl_loss,
                 "kl_loss_coef": m.kl_loss_coef,
                 "kl_loss_type": m.kl_loss_type,
+                "entropy_coeff": 0.0,
                 "ulysses_sequence_parallel_size": 1,
                 "fsdp_config.param_offload": t.actor_param_offload,
                 "fsdp_config.optimizer_offload": t.actor_optimizer_offload,
@@ -229,6 +235,8 @@ def build_overrides(run: VerlRun) -> list[str]:
                 "temperature": t.rollout_temperature,
                 "tensor_model_parallel_size": t.tensor_model_parallel_size,
                 "gpu_memory_utilization": t.rollout_gpu_memory_utilization,
+                "max_num_seqs": t.rollout_max_num_seqs,
+                "max_num_batched_tokens": t.rollout_max_num_batched_tokens,
                 "log_prob_micro_batch_size_per_gpu": micro,
                 "seed": run.spec.seed,
                 "val_kwargs.n": t.val_n,
@@ -262,7 +270,7 @@ def build_overrides(run: VerlRun) -> list[str]:
                 "resume_mode": "auto",
                 "save_freq": run.steps_per_epoch,
                 "max_actor_ckpt_to_keep": t.max_checkpoints_to_keep,
-                "test_freq": -1,
+                "test_freq": t.test_freq,
                 "val_before_train": False,
             },
         ),
