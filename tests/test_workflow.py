@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import REPO, TINY, jobs, metrics, snakemake
+from workflow_helpers import REPO, TINY, TINY_RUNS, jobs, metrics, snakemake, write_evaluation
 
 from clipo.analysis.paper_tables import required_runs, runs_per_table
 from clipo.runs import RunSpec
@@ -202,6 +202,31 @@ def test_regenerating_a_figure_or_a_run_reruns_only_its_downstream(tmp_path):
     assert counts == {"train_mini": 1, "eval_mini": 1, "figure": 3, "tables": 1, "significance": 1,
                       "build_report": 1, "all": 1}
     assert {Path(o).parent.name for rule, outs in forced if rule.endswith("_mini") for o in outs} == {run}
+
+
+def test_analysis_reads_the_runs_of_the_config_not_the_folder(tmp_path):
+    """A run removed from the grid leaves its files behind; tables, significance and report must not show
+    it (issue 12, item 1), and significance writes exactly the files its rule declares (item 12)."""
+    job_list = _complete_state(tmp_path, TINY)
+    results = tmp_path / "results" / "tiny"
+    for run in TINY_RUNS:
+        write_evaluation(results, run)
+    clipo_run = next(r for r in TINY_RUNS if "infonce" in r)
+    without_clipo = write_config(tmp_path / "no-clipo.yaml", grid=[
+        {"track": ["mini"], "method": ["base"]},
+        {"track": ["mini"], "method": ["grpo"], "clipo": ["none"], "group_size": [4]}])
+    proc = snakemake(tmp_path, "results/tiny/report.md", "--cores", "1", "--configfile", str(without_clipo),
+                     "--forcerun", "tables", "significance", "build_report")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for f in ["significance/bootstrap.csv", "significance/se_tiny.csv", "tables/table1.csv", "report.md"]:
+        text = (results / f).read_text()
+        assert "mini-base,grpo,infonce" not in text and "mini-base grpo+infonce" not in text, (f, text)
+    assert "CLIPO" not in (results / "tables" / "table1.csv").read_text()
+    assert (results / "eval" / clipo_run / "scores.csv").exists()  # still there, just not read
+
+    declared = {o for rule, outs in job_list if rule == "significance" for o in outs}
+    written = {str(p.relative_to(tmp_path)) for p in (results / "significance").iterdir()}
+    assert written == declared
 
 
 # ------------------------------------------------------------------------------------------------

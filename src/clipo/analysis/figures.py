@@ -326,10 +326,18 @@ def run_tau(run_dir: Path) -> float | None:
     return None
 
 
-def tau_family(runs_dir: str | Path, run: str | None = None) -> dict[float, Path]:
-    """τ → run folder for runs that differ only in τ (the family of ``run``, else the one with most τ)."""
+def _run_files(runs_dir: Path, name: str, runs: list[str] | None) -> list[Path]:
+    """``<runs_dir>/*/<name>``, or only those of ``runs`` (the workflow's grid) that exist."""
+    if runs is None:
+        return sorted(runs_dir.glob(f"*/{name}"))
+    return [p for p in (runs_dir / run / name for run in runs) if p.is_file()]
+
+
+def tau_family(runs_dir: str | Path, run: str | None = None, runs: list[str] | None = None) -> dict[float, Path]:
+    """τ → run folder for runs that differ only in τ (the family of ``run``, else the one with most τ);
+    ``runs`` limits the candidates to those run ids."""
     families: dict[RunSpec, dict[float, Path]] = {}
-    for d in sorted(Path(runs_dir).glob("*/metrics.jsonl")):
+    for d in _run_files(Path(runs_dir), "metrics.jsonl", runs):
         try:
             spec = RunSpec.parse(d.parent.name)
         except ConfigError:
@@ -386,8 +394,8 @@ def fig5(
 # ------------------------------------------------------------------------------------------------
 # Locating inputs in a run set
 # ------------------------------------------------------------------------------------------------
-def find_embedding_run(runs_dir: str | Path, run: str | None = None) -> Path:
-    """The run folder for Figure 4: ``run`` if given, else a CLIPO run with embeddings.
+def find_embedding_run(runs_dir: str | Path, run: str | None = None, runs: list[str] | None = None) -> Path:
+    """The run folder for Figure 4: ``run`` if given, else a CLIPO run with embeddings (among ``runs``).
 
     Runs whose head is trained come first (InfoNCE, the paper's default, before the other losses);
     the fixed-head ablation is used only when nothing else has embeddings.
@@ -407,7 +415,7 @@ def find_embedding_run(runs_dir: str | Path, run: str | None = None) -> Path:
         rank = {"none": 4, "infonce": 0}.get(variant, 2 if variant.endswith("-fixed") else 1)
         return (rank, path.parent.name)
 
-    candidates = [p for p in sorted(runs_dir.glob("*/embeddings.parquet")) if preference(p)[0] < 4]
+    candidates = [p for p in _run_files(runs_dir, "embeddings.parquet", runs) if preference(p)[0] < 4]
     if candidates:
         return min(candidates, key=preference).parent
     raise MissingInput(f"fig4: no embeddings.parquet under {runs_dir}/*/ (written by CLIPO training runs)")
@@ -422,22 +430,24 @@ def render(
     scores: pd.DataFrame | None = None,
     errors: pd.DataFrame | None = None,
     track: str | None = None,
+    runs: list[str] | None = None,
 ):
-    """Draw one figure from a run set folder; ``scores`` overrides the run set's scores (fig3 --source)."""
+    """Draw one figure from a run set folder (only ``runs`` of it, if given); ``scores`` overrides the
+    run set's scores (fig3 --source)."""
     if name == "fig3":
         if scores is None:
             from clipo.analysis.results import load_scores
 
             try:
-                scores = load_scores(results)
+                scores = load_scores(results, runs)
             except FileNotFoundError as e:
                 raise MissingInput(f"fig3: {e}") from None
         return fig3(scores, out, track=track, errors=errors)
     if name == "fig4":
-        run_dir = find_embedding_run(results / "runs", run)
+        run_dir = find_embedding_run(results / "runs", run, runs)
         return fig4(read_embeddings(run_dir / "embeddings.parquet"), out, title=run_dir.name)
     if name == "fig5":
-        family = tau_family(results / "runs", run)
+        family = tau_family(results / "runs", run, runs)
         curves = {tau: read_metrics(d / "metrics.jsonl") for tau, d in family.items()}
         spec = RunSpec.parse(next(iter(family.values())).name)
         return fig5(
@@ -471,6 +481,7 @@ def run_figures_command(
     error_bars: bool = False,
     track: str | None = None,
     paper_scores: str | Path | None = None,
+    runs: list[str] | None = None,
 ) -> int:
     """`clipo figures`: draw every figure (or ``only`` those), report the ones whose inputs are missing.
 
@@ -491,19 +502,19 @@ def run_figures_command(
         scores = load_scores(paper_scores or PAPER)
     errors = None
     if error_bars and "fig3" in names:
-        samples = load_samples(results) if source is None else None
+        samples = load_samples(results, runs) if source is None else None
         if samples is None or samples.empty:
             print(
                 f"fig3: no per-sample records under {results}/eval/*/samples.parquet; "
                 "drawn without error bars"
             )
         else:
-            track = track or _default_track(load_scores(results))
+            track = track or _default_track(load_scores(results, runs))
             errors = gain_errors(samples, track)
     drawn = 0
     for name in names:
         try:
-            render(name, results, out, run=run, scores=scores, errors=errors, track=track)
+            render(name, results, out, run=run, scores=scores, errors=errors, track=track, runs=runs)
         except MissingInput as e:
             if only:
                 raise

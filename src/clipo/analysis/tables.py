@@ -332,11 +332,12 @@ def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None,
     return rendered, skipped
 
 
-def run_tables_command(source: str, out: str, only: str | None) -> int:
-    """``clipo tables``: write DIR/<table>.{md,tex,csv} for every table the source supports."""
+def run_tables_command(source: str, out: str, only: str | None, runs: list[str] | None = None) -> int:
+    """``clipo tables``: write DIR/<table>.{md,tex,csv} for every table the source supports (from the
+    scores of ``runs`` only, if given)."""
     from clipo.cli import UserError
 
-    scores = load_scores(source)
+    scores = load_scores(source, runs)
     wanted = None if only is None else [t.strip() for t in only.split(",") if t.strip()]
     rendered, skipped = render_tables(scores, wanted)
     for r in rendered:
