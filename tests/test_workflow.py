@@ -66,6 +66,16 @@ def write_config(path: Path, base: Path = TINY, **changes) -> Path:
      "config models: no path for model 'qwen2.5-3b-instruct'"),
     ({"grid": [{"track": ["I"], "method": ["grpo"], "backend": ["mini"]}]},
      "config grid[0]: backend 'mini' cannot train track 'I'"),
+    # a requested table or figure the grid cannot fill (issue 12, item 6)
+    ({"tables": ["table1", "table3"]},
+     "config grid lacks runs that config tables/figures need: table3 (mini track) needs a grpo run with "
+     "clipo infonce-fixed"),
+    ({"tables": ["table2"]},
+     "table2 needs runs of the paper's tracks I/II; add e.g. II_qwen2.5-7b-instruct_grpo_none_tau-_g16_s0_verl"),
+    ({"grid": [{"track": ["mini"], "method": ["grpo"]}]},
+     "fig4 needs a trained CLIPO run (clipo other than none)"),
+    ({"figures": ["fig3"], "grid": [{"track": ["mini"], "method": ["grpo"], "clipo": ["infonce-fixed"]}]},
+     "fig3 needs a grpo run without CLIPO and one with infonce, supcon or softnn"),
 ])
 def test_bad_config_is_one_error_naming_the_key(tmp_path, change, message):
     cfg = write_config(tmp_path / "bad.yaml", **change)

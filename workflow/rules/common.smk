@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from clipo.analysis.coverage import check_grid
 from clipo.data.registry import MINI, eval_files, get_dataset
 from clipo.methods import PAPER_MODELS, get_track
 from clipo.runs import RunSpec, format_tau
@@ -72,6 +73,7 @@ for _r in RUNS:
     if _r.backend == "verl" and _r.model not in config["models"]:
         raise ValueError(f"config models: no path for model {_r.model!r} (run {_r.run_id}); "
                          f"add `models: {{{_r.model}: <folder or hub id>}}`")
+check_grid(RUNS, config["tables"], config["figures"])  # fail now, naming the runs, not after training
 
 
 def data_files(track, role):

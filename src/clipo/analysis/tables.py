@@ -26,7 +26,7 @@ from clipo.analysis.paper_tables import (
     Select,
     TableSpec,
     column_benchmarks,
-    mini_tables,
+    supported_tables,
 )
 from clipo.analysis.results import RUN_KEY, load_scores
 from clipo.analysis.schema import atomic_write
@@ -282,19 +282,7 @@ def write_table(r: Rendered, out_dir: str | Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 def table_specs(scores: pd.DataFrame) -> dict[str, TableSpec]:
     """The paper's tables for Track I/II scores, the mini-shaped ones for any other track."""
-    lookup = ScoreLookup(scores)
-    specs: dict[str, TableSpec] = {}
-    tracks = set(scores["track"].astype(str))
-    if tracks & {"I", "II"}:
-        specs.update(PAPER_TABLES)
-    for track in sorted(tracks - {"I", "II"}):
-        for tid, spec in mini_tables(lookup.selects(), track).items():
-            if tid in specs:  # a results folder mixing paper tracks and a CPU track
-                tid = f"{tid}_{track}"
-                spec = TableSpec(tid, spec.title, spec.caption, spec.columns, spec.rows, spec.label_header,
-                                 spec.group_header, spec.marks, spec.notes)
-            specs[tid] = spec
-    return specs
+    return supported_tables(ScoreLookup(scores).selects())
 
 
 def _check_single_source(scores: pd.DataFrame) -> None:
