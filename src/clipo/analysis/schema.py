@@ -6,7 +6,9 @@ so statistics (bootstrap CIs of Δ) can be computed. Scores are Pass@1 in percen
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -37,19 +39,37 @@ class SchemaError(ValueError):
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file."""
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file.
+
+    Leaves nothing behind: temporaries of ``path`` that a killed writer left (``.<name>.<8 chars>.tmp``,
+    mkstemp's pattern) are removed first, which assumes one writer per target at a time (one Snakemake
+    job per output, one process per locked run folder); folders created for ``path`` are removed again
+    when the write fails (an empty checkpoint folder after ENOSPC would otherwise stay).
+    """
     path = Path(path)
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    stale = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if stale.fullmatch(old.name):
+            old.unlink(missing_ok=True)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         write(Path(tmp))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        for folder in created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another writer), or already gone
+                break
         raise
     return path
 
