@@ -56,3 +56,47 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline
         time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------------------------
+# One `clipo train` per run folder (item 9)
+# ------------------------------------------------------------------------------------------------
+MINI_TRAIN = ["train", "--backend", "mini", "--track", "mini", "--method", "grpo", "--model-path", "no-model"]
+
+
+def _hold_lock(folder: Path) -> subprocess.Popen:
+    """Another process holding the run folder's lock, as a running `clipo train` does."""
+    code = ("import sys, time; from clipo.lock import run_folder_lock\n"
+            "with run_folder_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "locked\n"
+    return holder
+
+
+@pytest.mark.parametrize("backend", ["mini", "verl"])
+def test_a_second_train_into_the_same_folder_fails_clearly(tmp_path, capsys, backend):
+    from clipo.cli import main
+
+    out = tmp_path / "run"
+    holder = _hold_lock(out)
+    try:
+        argv = (MINI_TRAIN if backend == "mini" else
+                ["train", "--backend", "verl", "--track", "I", "--method", "grpo", "--data-dir", str(tmp_path)])
+        assert main([*argv, "--out", str(out), "--clipo", "infonce", "--tau", "0.2"]) == 2
+        err = capsys.readouterr().err
+        assert f"{out}: already being trained by host " in err and f"pid {holder.pid}" in err, err
+        assert sorted(p.name for p in out.iterdir()) == [".clipo.lock"]  # nothing else written
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_lock_is_released_when_its_holder_is_killed(tmp_path, capsys):
+    from clipo.cli import main
+
+    out = tmp_path / "run"
+    holder = _hold_lock(out)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert main([*MINI_TRAIN, "--out", str(out)]) == 2  # gets past the lock, then finds no base model
+    assert "no-model does not exist" in capsys.readouterr().err

@@ -247,7 +247,11 @@ def _validate(cfg: Config) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``clipo train --backend mini``."""
-    train(resolve_config(args))
+    from clipo.lock import run_folder_lock
+
+    cfg = resolve_config(args)
+    with run_folder_lock(cfg.out):
+        train(cfg)
     return 0
 
 
