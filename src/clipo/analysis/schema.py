@@ -6,6 +6,7 @@ so statistics (bootstrap CIs of Δ) can be computed. Scores are Pass@1 in percen
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
@@ -44,7 +45,10 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     Leaves nothing behind: temporaries of ``path`` that a killed writer left (``.<name>.<8 chars>.tmp``,
     mkstemp's pattern) are removed first, which assumes one writer per target at a time (one Snakemake
     job per output, one process per locked run folder); folders created for ``path`` are removed again
-    when the write fails (an empty checkpoint folder after ENOSPC would otherwise stay).
+    when the write fails (an empty checkpoint folder after ENOSPC would otherwise stay). A failed write
+    raises OSError naming ``path``: writers report a full disk without a file name (``write()``) or not
+    as OSError at all (torch.save's "file write failed"), so the free space is looked at while the
+    partial temporary still fills the disk.
     """
     path = Path(path)
     created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
@@ -55,9 +59,20 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
             old.unlink(missing_ok=True)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as e:  # a read-only or foreign folder: name the folder, not the temporary
+            raise OSError(e.errno, e.strerror, str(path.parent)) from None
         os.close(fd)
-        write(Path(tmp))
+        try:
+            write(Path(tmp))
+        except Exception as e:
+            stat = os.statvfs(path.parent)
+            if stat.f_bavail * stat.f_frsize < 1 << 20:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+            if isinstance(e, OSError) and e.filename is None:
+                raise OSError(e.errno, e.strerror, str(path)) from e
+            raise
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
@@ -80,9 +95,12 @@ def validate_scores(df: pd.DataFrame, where: str = "scores") -> pd.DataFrame:
         raise SchemaError(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(SCORE_COLUMNS)}")
     df = df[list(SCORE_COLUMNS)].copy()
     df["tau"] = pd.to_numeric(df["tau"], errors="coerce")
-    for col in ("group_size", "seed", "n_problems", "n_samples"):
-        df[col] = pd.to_numeric(df[col], errors="raise").astype(int)
-    df["score"] = pd.to_numeric(df["score"], errors="raise").astype(float)
+    for col, kind in (("group_size", int), ("seed", int), ("n_problems", int), ("n_samples", int),
+                      ("score", float)):
+        try:
+            df[col] = pd.to_numeric(df[col], errors="raise").astype(kind)
+        except (ValueError, TypeError) as e:
+            raise SchemaError(f"{where}: column {col}: {e}") from None
     return df
 
 
@@ -95,7 +113,13 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise SchemaError(f"{path}: no such results file")
-    return validate_scores(pd.read_csv(path), str(path))
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise SchemaError(f"{path}: not a readable scores CSV ({e}); run `clipo evaluate` again") from None
+    if df.empty:
+        raise SchemaError(f"{path}: header but no rows; run `clipo evaluate` again")
+    return validate_scores(df, str(path))
 
 
 def write_samples(df: pd.DataFrame, path: str | os.PathLike) -> Path:

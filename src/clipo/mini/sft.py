@@ -12,6 +12,7 @@ with the same weights as one that never stopped.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -116,6 +117,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     from tqdm import tqdm
 
     from clipo.analysis.schema import atomic_write
+    from clipo.mini.checkpoint import load as load_checkpoint
     from clipo.mini.model import new_model, save
     from clipo.mini.tokenizer import build_tokenizer
 
@@ -129,7 +131,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     fingerprint = _fingerprint(cfg, seed, data_path, tokenizer)
     state = None
     if (ckpt_dir / CHECKPOINT_FILE).is_file():
-        state = torch.load(ckpt_dir / CHECKPOINT_FILE, weights_only=False)
+        state = load_checkpoint(ckpt_dir / CHECKPOINT_FILE)
         if state.get("fingerprint") != fingerprint:
             print(f"clipo sft: ignoring checkpoint {ckpt_dir} (made with other settings or data)")
             state = None
@@ -190,7 +192,12 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
         "losses": losses,
     }
     model.eval()
-    save(model, tokenizer, out, extra_files={"training_info.json": json.dumps(info, indent=2) + "\n"})
+    try:
+        save(model, tokenizer, out, extra_files={"training_info.json": json.dumps(info, indent=2) + "\n"})
+    except Exception as e:  # safetensors reports a full disk as its own error type
+        if "No space left on device" not in str(e) or isinstance(e, OSError):
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out)) from e
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return info
 
