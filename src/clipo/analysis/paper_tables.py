@@ -329,7 +329,8 @@ def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableS
                  for s in runs if s.track == track}
     if not available:
         return {}
-    sizes = [s.group_size for s in available]
+    # the base model has no rollouts: its recorded group size (the track's default) must not pick G
+    sizes = [s.group_size for s in available if s.method != "base"] or [s.group_size for s in available]
     g = TRACKS[track].rollout_n if TRACKS[track].rollout_n in sizes else max(set(sizes), key=sizes.count)
     models = sorted({s.model for s in available})
     cols = _benchmark_columns(track)
