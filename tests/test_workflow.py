@@ -222,7 +222,7 @@ def test_analysis_reads_the_runs_of_the_config_not_the_folder(tmp_path):
     for run in TINY_RUNS:
         write_evaluation(results, run)
     clipo_run = next(r for r in TINY_RUNS if "infonce" in r)
-    without_clipo = write_config(tmp_path / "no-clipo.yaml", grid=[
+    without_clipo = write_config(tmp_path / "no-clipo.yaml", figures=[], grid=[
         {"track": ["mini"], "method": ["base"]},
         {"track": ["mini"], "method": ["grpo"], "clipo": ["none"], "group_size": [4]}])
     proc = snakemake(tmp_path, "results/tiny/report.md", "--cores", "1", "--configfile", str(without_clipo),
@@ -274,6 +274,22 @@ def test_tiny_workflow_runs_reports_and_regenerates_one_figure(tiny_local_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.findall(r"^(?:local)?rule (\S+):$", proc.stdout + proc.stderr, re.M) == ["figure"]
     assert fig4.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_tiny_rewards_vary_so_clipo_changes_the_model(tiny_local_run):
+    """The CI config must be able to tell GRPO from GRPO+CLIPO (issue 12, item 11): its base model solves
+    some training problems, so rewards are neither all 0 nor all 1, the contrastive term has positive pairs,
+    and the two runs end with different weights; table1 shows both trained runs."""
+    runs = tiny_local_run / "results" / "tiny" / "runs"
+    grpo, clipo = (next(r for r in TINY_RUNS if f"_grpo_{v}_" in r) for v in ("none", "infonce"))
+    rewards = [m["reward/outcome"] for run in (grpo, clipo) for m in metrics(runs / run)]
+    assert any(0 < r < 1 for r in rewards), rewards  # a batch with right and wrong answers
+    assert any(m.get("clipo/cos_pos") is not None for m in metrics(runs / clipo))
+    weights = [(runs / run / "final" / "model.safetensors").read_bytes() for run in (grpo, clipo)]
+    assert weights[0] != weights[1]
+    table1 = (tiny_local_run / "results" / "tiny" / "tables" / "table1.csv").read_text(encoding="utf-8")
+    assert [line.split(",")[0] for line in table1.splitlines()[1:]] == ["Base Model", "GRPO", "GRPO+CLIPO", "Δ"]
 
 
 @pytest.mark.slow
