@@ -209,3 +209,20 @@ def test_truncated_checkpoint_is_one_error_naming_it(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(SchemaError, match=rf"^{path}: unreadable checkpoint .*; delete it to resume"):
         checkpoint.load(path)
+
+
+def test_model_save_on_a_full_disk_names_the_model_folder(tmp_path, monkeypatch):
+    """safetensors reports ENOSPC as SafetensorError; the sft and train final models are saved this way."""
+    from clipo.mini import model as mini_model
+
+    class Model:
+        def save_pretrained(self, folder):
+            (Path(folder) / "model.safetensors").write_bytes(b"partial")
+            raise RuntimeError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                               'message: "No space left on device" })')
+
+    out = tmp_path / "base-model"
+    with pytest.raises(OSError) as info:
+        mini_model.save(Model(), None, out)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(out)
+    assert list(tmp_path.iterdir()) == []
