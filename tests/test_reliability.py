@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -49,13 +48,6 @@ def test_a_failed_write_removes_the_folders_it_created(tmp_path):
     with pytest.raises(OSError):
         atomic_write(tmp_path / "keep" / "x.csv", no_space)
     assert (tmp_path / "keep").is_dir()  # it existed before
-
-
-def _wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
 
 
 # ------------------------------------------------------------------------------------------------
