@@ -277,6 +277,7 @@ HOSTILE = [
     "\\boxed{" + "+".join(["\\sin(x)"] * 50) + "}",
     "\\boxed{" + "*".join(f"(x+{i})" for i in range(40)) + "}",
     "\\boxed{\x00\ud800}",
+    "\\boxed{\\log(\\log(\\log(9)))^{99}}",
 ]
 HOSTILE_GOLDS = ["5", "x^{6}+1", "Thus $\\boxed{\\frac{3}{4}}$."]
 
@@ -346,10 +347,45 @@ def test_deadline_interrupts_a_hanging_comparison(monkeypatch):
                 pass
 
     monkeypatch.setattr(rewards, "_math_verify", lambda: HangingVerifier)
-    monkeypatch.setattr(rewards, "SYMBOLIC_DEADLINE_S", 0.2)
+    monkeypatch.setattr(rewards, "CALL_BUDGET_S", 0.2)
     started = time.perf_counter()
     assert rewards.symbolic_equal("5", "6") is False
     assert time.perf_counter() - started < 1.5
+
+
+PROBE_ANSWER = r"\boxed{\log(\log(\log(999999)))^{99}}"
+PROBE_GOLDS = [f"\\log({i + 2})" for i in range(16)]
+
+
+def _timed_score(*args) -> tuple[float, float]:
+    started = time.perf_counter()
+    score = compute_score(*args)
+    return score, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("where", ["main", "worker"])
+def test_one_budget_per_call_not_per_ground_truth_entry(where):
+    """A hostile answer against 16 acceptable answers costs one budget, not 16 (issue 12, item 2)."""
+    compute_score("conrl/math", "\\boxed{1}", "1")
+    hostile = [PROBE_ANSWER, r"\boxed{\sin(\sin(\sin(9)))^{7}}"]  # the second passes the size guards
+    if where == "main":
+        results = [_timed_score("conrl/math", text, PROBE_GOLDS) for text in hostile]
+    else:
+        results = []
+        worker = threading.Thread(
+            target=lambda: results.extend(_timed_score("conrl/math", t, PROBE_GOLDS) for t in hostile))
+        worker.start()
+        worker.join(timeout=120)
+        assert not worker.is_alive()
+    assert [score for score, _ in results] == [0.0, 0.0]
+    assert all(elapsed < rewards.CALL_BUDGET_S + 0.8 for _, elapsed in results), results
+
+
+def test_out_of_budget_scores_zero_but_exact_matches_still_count(monkeypatch):
+    compute_score("conrl/math", "\\boxed{1}", "1")
+    monkeypatch.setattr(rewards, "CALL_BUDGET_S", 0.0)
+    assert compute_score("conrl/math", "\\boxed{x^2+2x+1}", ["7", "(x+1)^2"]) == 0.0  # symbolic only
+    assert compute_score("conrl/math", "\\boxed{0.5}", ["7", "(x+1)^2", "\\frac{1}{2}"]) == 1.0  # numbers
 
 
 def test_deadline_restores_a_timer_the_caller_armed():

@@ -269,6 +269,19 @@ def test_mini_run_set_gets_table_1_3_13_shapes_averaged_over_seeds(tmp_path, cap
     assert t13[-1][1:] == ["3.00"] * 8
 
 
+def test_mini_table1_shows_rl_runs_of_another_group_size_than_the_base(tmp_path):
+    """The base model records the track's G (8); RL runs at G=4 (the CI config) are the table's rows."""
+    bench = benchmarks("mini")
+    for method, variant, tau, g in [("base", "none", None, 8), ("grpo", "none", None, 4),
+                                    ("grpo", "infonce", 0.05, 4)]:
+        _write_run(tmp_path, RunSpec("mini", "mini-base", method, variant, tau, g, 0, "mini"),
+                   {b: 10.0 for b in bench}, source="tiny")
+    out = tmp_path / "tables"
+    assert clipo_main(["tables", "--source", str(tmp_path), "--out", str(out), "--only", "table1"]) == 0
+    labels = [r[0] for r in csv.reader((out / "table1.csv").open(encoding="utf-8"))][1:]
+    assert labels == ["Base Model", "GRPO", "GRPO+CLIPO", "Δ"]
+
+
 # ------------------------------------------------------------------------------------------------
 # The runs the paper needs (the workflow's configs/paper.yaml is checked against these)
 # ------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import REPO, TINY, jobs, metrics, snakemake
+from workflow_helpers import REPO, TINY, TINY_RUNS, jobs, metrics, snakemake, write_evaluation
 
 from clipo.analysis.paper_tables import required_runs, runs_per_table
 from clipo.runs import RunSpec
@@ -66,6 +66,16 @@ def write_config(path: Path, base: Path = TINY, **changes) -> Path:
      "config models: no path for model 'qwen2.5-3b-instruct'"),
     ({"grid": [{"track": ["I"], "method": ["grpo"], "backend": ["mini"]}]},
      "config grid[0]: backend 'mini' cannot train track 'I'"),
+    # a requested table or figure the grid cannot fill (issue 12, item 6)
+    ({"tables": ["table1", "table3"]},
+     "config grid lacks runs that config tables/figures need: table3 (mini track) needs a grpo run with "
+     "clipo infonce-fixed"),
+    ({"tables": ["table2"]},
+     "table2 needs runs of the paper's tracks I/II; add e.g. II_qwen2.5-7b-instruct_grpo_none_tau-_g16_s0_verl"),
+    ({"grid": [{"track": ["mini"], "method": ["grpo"]}]},
+     "fig4 needs a trained CLIPO run (clipo other than none)"),
+    ({"figures": ["fig3"], "grid": [{"track": ["mini"], "method": ["grpo"], "clipo": ["infonce-fixed"]}]},
+     "fig3 needs a grpo run without CLIPO and one with infonce, supcon or softnn"),
 ])
 def test_bad_config_is_one_error_naming_the_key(tmp_path, change, message):
     cfg = write_config(tmp_path / "bad.yaml", **change)
@@ -204,6 +214,31 @@ def test_regenerating_a_figure_or_a_run_reruns_only_its_downstream(tmp_path):
     assert {Path(o).parent.name for rule, outs in forced if rule.endswith("_mini") for o in outs} == {run}
 
 
+def test_analysis_reads_the_runs_of_the_config_not_the_folder(tmp_path):
+    """A run removed from the grid leaves its files behind; tables, significance and report must not show
+    it (issue 12, item 1), and significance writes exactly the files its rule declares (item 12)."""
+    job_list = _complete_state(tmp_path, TINY)
+    results = tmp_path / "results" / "tiny"
+    for run in TINY_RUNS:
+        write_evaluation(results, run)
+    clipo_run = next(r for r in TINY_RUNS if "infonce" in r)
+    without_clipo = write_config(tmp_path / "no-clipo.yaml", figures=[], grid=[
+        {"track": ["mini"], "method": ["base"]},
+        {"track": ["mini"], "method": ["grpo"], "clipo": ["none"], "group_size": [4]}])
+    proc = snakemake(tmp_path, "results/tiny/report.md", "--cores", "1", "--configfile", str(without_clipo),
+                     "--forcerun", "tables", "significance", "build_report")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for f in ["significance/bootstrap.csv", "significance/se_tiny.csv", "tables/table1.csv", "report.md"]:
+        text = (results / f).read_text()
+        assert "mini-base,grpo,infonce" not in text and "mini-base grpo+infonce" not in text, (f, text)
+    assert "CLIPO" not in (results / "tables" / "table1.csv").read_text()
+    assert (results / "eval" / clipo_run / "scores.csv").exists()  # still there, just not read
+
+    declared = {o for rule, outs in job_list if rule == "significance" for o in outs}
+    written = {str(p.relative_to(tmp_path)) for p in (results / "significance").iterdir()}
+    assert written == declared
+
+
 # ------------------------------------------------------------------------------------------------
 # The reduced workflow for real (slow)
 # ------------------------------------------------------------------------------------------------
@@ -239,6 +274,22 @@ def test_tiny_workflow_runs_reports_and_regenerates_one_figure(tiny_local_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.findall(r"^(?:local)?rule (\S+):$", proc.stdout + proc.stderr, re.M) == ["figure"]
     assert fig4.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_tiny_rewards_vary_so_clipo_changes_the_model(tiny_local_run):
+    """The CI config must be able to tell GRPO from GRPO+CLIPO (issue 12, item 11): its base model solves
+    some training problems, so rewards are neither all 0 nor all 1, the contrastive term has positive pairs,
+    and the two runs end with different weights; table1 shows both trained runs."""
+    runs = tiny_local_run / "results" / "tiny" / "runs"
+    grpo, clipo = (next(r for r in TINY_RUNS if f"_grpo_{v}_" in r) for v in ("none", "infonce"))
+    rewards = [m["reward/outcome"] for run in (grpo, clipo) for m in metrics(runs / run)]
+    assert any(0 < r < 1 for r in rewards), rewards  # a batch with right and wrong answers
+    assert any(m.get("clipo/cos_pos") is not None for m in metrics(runs / clipo))
+    weights = [(runs / run / "final" / "model.safetensors").read_bytes() for run in (grpo, clipo)]
+    assert weights[0] != weights[1]
+    table1 = (tiny_local_run / "results" / "tiny" / "tables" / "table1.csv").read_text(encoding="utf-8")
+    assert [line.split(",")[0] for line in table1.splitlines()[1:]] == ["Base Model", "GRPO", "GRPO+CLIPO", "Δ"]
 
 
 @pytest.mark.slow

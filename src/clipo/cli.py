@@ -34,15 +34,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def os_error_message(e: OSError) -> str:
+    """One line for a filesystem error: the path, what went wrong and what to do."""
+    import errno
+
+    path = " → ".join(str(p) for p in (e.filename, e.filename2) if p is not None) or "(no path given)"
+    advice = {
+        errno.ENOSPC: "free space on that file system (or point the output elsewhere) and run the same "
+                      "command again; interrupted training resumes from its last checkpoint",
+        errno.EDQUOT: "the disk quota is full: free space and run the same command again",
+        errno.EACCES: "the folder is not writable by you: fix its permissions or choose another output",
+        errno.EPERM: "the folder is not writable by you: fix its permissions or choose another output",
+        errno.EROFS: "that file system is read-only: choose an output folder on a writable one",
+        errno.ENOTDIR: "a file is in the way where a folder is expected: move it or choose another path",
+        errno.EEXIST: "a file is in the way where a folder is expected: move it or choose another path",
+        errno.EISDIR: "a folder is in the way where a file is expected: move it or choose another path",
+    }.get(e.errno, "check the path and run the same command again")
+    return f"{path}: {e.strerror or e}; {advice}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from clipo.errors import ConfigError, SchemaError, UserError
+    from clipo.lock import RunFolderLocked
 
     args = build_parser().parse_args(argv)
     try:
         result = args.handler(args)
-    except (ConfigError, SchemaError, UserError, FileNotFoundError) as e:
+    except (ConfigError, SchemaError, UserError, FileNotFoundError, RunFolderLocked) as e:
         print(f"clipo {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # disk full, read-only or mistyped output folder: no traceback, the path named
+        print(f"clipo {args.command}: error: {os_error_message(e)}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

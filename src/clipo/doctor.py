@@ -357,7 +357,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 def load_config(paths: list[str]) -> dict:
     """config.yaml of the working directory (if any) with each --configfile merged over it."""
-    from clipo.methods import ConfigError
+    from clipo.errors import ConfigError
 
     config: dict = {}
     for path in ([Path("config.yaml")] if Path("config.yaml").exists() else []) + [Path(p) for p in paths]:
@@ -372,7 +372,8 @@ def load_config(paths: list[str]) -> dict:
 
 def context_from(args: argparse.Namespace) -> Context:
     """Tracks, models and the number of training runs from the config's grid (verl runs only)."""
-    from clipo.methods import ConfigError, get_track
+    from clipo.errors import ConfigError
+    from clipo.methods import get_track
     from clipo.verl.overrides import model_short_name
 
     config = load_config(args.configfile or [])
@@ -410,7 +411,7 @@ def context_from(args: argparse.Namespace) -> Context:
 
 
 def selected(only: str | None) -> list[str]:
-    from clipo.methods import ConfigError
+    from clipo.errors import ConfigError
 
     if not only:
         return list(CHECKS)

@@ -3,6 +3,7 @@ evaluators, SFT and the mini trainer (any HF folder: the mini base model or an i
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -54,7 +55,9 @@ def _load_tokenizer(path: Path):
 def save(model, tokenizer, path: str | os.PathLike, extra_files: dict[str, str] | None = None) -> Path:
     """Write model + tokenizer (+ small text files) to a temp folder beside ``path``, then rename onto it.
 
-    A reader never sees a half-written model; an existing folder at ``path`` is replaced.
+    A reader never sees a half-written model; an existing folder at ``path`` is replaced. A full disk is
+    raised as OSError(ENOSPC) naming ``path`` (safetensors reports it as its own error type, plain writes
+    without a file name).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +75,10 @@ def save(model, tokenizer, path: str | os.PathLike, extra_files: dict[str, str] 
             shutil.rmtree(old)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        full = getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e)
+        if isinstance(e, Exception) and full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
         raise
     return path

@@ -14,9 +14,12 @@ of the package but ``clipo.errors``.
 
 from __future__ import annotations
 
+import errno
+import glob
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -34,19 +37,51 @@ EMBEDDING_REQUIRED = EMBEDDING_COLUMNS[:5]
 
 
 def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file."""
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file.
+
+    Leaves nothing behind: temporaries of ``path`` that a killed writer left (``.<name>.<8 chars>.tmp``,
+    mkstemp's pattern) are removed first, which assumes one writer per target at a time (one Snakemake
+    job per output, one process per locked run folder); folders created for ``path`` are removed again
+    when the write fails (an empty checkpoint folder after ENOSPC would otherwise stay). A failed write
+    raises OSError naming ``path``: writers report a full disk without a file name (``write()``) or not
+    as OSError at all (torch.save's "file write failed"), so the free space is looked at while the
+    partial temporary still fills the disk.
+    """
     path = Path(path)
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    stale = re.compile(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp")
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if stale.fullmatch(old.name):
+            old.unlink(missing_ok=True)
+    tmp = None
     try:
-        write(Path(tmp))
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as e:  # a read-only or foreign folder: name the folder, not the temporary
+            raise OSError(e.errno, e.strerror, str(path.parent)) from None
+        os.close(fd)
+        try:
+            write(Path(tmp))
+        except Exception as e:
+            stat = os.statvfs(path.parent)
+            if stat.f_bavail * stat.f_frsize < 1 << 20:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+            if isinstance(e, OSError) and e.filename is None:
+                raise OSError(e.errno, e.strerror, str(path)) from e
+            raise
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        for folder in created:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another writer), or already gone
+                break
         raise
     return path
 
@@ -152,3 +187,11 @@ def read_json(path: str | os.PathLike) -> dict:
     if not isinstance(record, dict):
         raise SchemaError(f"{path}: expected a JSON object, found {type(record).__name__}")
     return record
+
+
+def run_files(runs_dir: str | os.PathLike, name: str, runs: list[str] | None = None) -> list[Path]:
+    """``<runs_dir>/*/<name>``, or only those of the run ids ``runs`` (the workflow's grid) that exist."""
+    runs_dir = Path(runs_dir)
+    if runs is None:
+        return sorted(runs_dir.glob(f"*/{name}"))
+    return [p for p in (runs_dir / run / name for run in runs) if p.is_file()]

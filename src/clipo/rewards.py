@@ -8,7 +8,9 @@ bounded cost: only the tail of a response is searched, answers longer than any b
 symbolic path, numbers too large to build (``10^{10^{10}}``, ``(10^{100})!``) are rejected from the parsed
 but still unevaluated expression tree before math-verify compares anything, and in the main thread a
 wall-clock deadline interrupts whatever work remains (signals cannot be used in other threads, where the
-structural guards alone apply).
+structural guards alone apply). The budget is per call, not per ground-truth entry: the answer is parsed
+once, the cheap comparisons run against every entry first, and the symbolic comparisons stop (scoring 0)
+once the call has spent ``CALL_BUDGET_S``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from fractions import Fraction
 
 logger = logging.getLogger(__name__)
@@ -33,13 +36,11 @@ TAIL_CHARS = 8_000
 MAX_SYMBOLIC_CHARS = 400
 # Longest boxed content that is extracted at all.
 MAX_ANSWER_CHARS = 2_000
-# Wall-clock budget for the symbolic comparison of one response (main thread only).
-SYMBOLIC_DEADLINE_S = 1.0
+# Wall-clock budget of one call's symbolic comparisons, over all its ground-truth entries: enforced by a
+# signal in the main thread, checked between entries elsewhere (where the structural guards bound each one).
+CALL_BUDGET_S = 1.0
 # How many earlier \boxed openings are tried when the last ones are unbalanced (truncated responses).
 MAX_BOX_CANDIDATES = 32
-
-Scorer = Callable[[str, str], bool]
-
 
 # --------------------------------------------------------------------------------------------- extraction
 
@@ -311,6 +312,9 @@ def _log10_bound(expr) -> float:
         # (x+1)^5000 parses instantly but verify() expands it; x^5000 (a bare symbol) is harmless.
         if exponent > 1.5 and not expr.base.is_Symbol and expr.base.free_symbols:
             raise _TooLarge
+        # log(log(log(9)))^{99}: verify() spends its time (47 s) on high powers of nested functions.
+        if exponent > 1.0 and expr.base.atoms(sympy.Function):
+            raise _TooLarge
         result = max(base, 1.0) * (10.0**exponent)
     elif isinstance(expr, sympy.exp):  # e^{e^{e^{10}}} written as exp()
         if bounds[0] > 6:
@@ -394,25 +398,39 @@ def _math_verify():
 
 
 def symbolic_equal(gold: str, answer: str) -> bool:
-    """Mathematical equivalence of two boxed answers via math-verify, guarded against hostile sizes.
+    """Mathematical equivalence of two boxed answers via math-verify, guarded against hostile sizes."""
+    return _symbolic_any([gold], answer, CALL_BUDGET_S)
 
-    math-verify's own timeouts use ``signal.alarm`` with whole seconds and refuse to run outside the main
-    thread, so they are switched off and ``_deadline`` plus the size guard take their place.
+
+def _symbolic_any(golds: list[str], answer: str, budget_s: float) -> bool:
+    """Whether ``answer`` is equivalent to any of ``golds``, within one wall-clock budget for them all.
+
+    The answer is parsed and checked once. math-verify's own timeouts use ``signal.alarm`` with whole
+    seconds and refuse to run outside the main thread, so they are switched off; ``_deadline`` (main
+    thread), the budget check between entries and the size guards take their place. Out of budget → False.
     """
-    if not (_plausible_answer(gold) and _plausible_answer(answer)):
+    golds = [g for g in golds if _plausible_answer(g)]
+    if not golds or not _plausible_answer(answer):
         return False
+    give_up_at = time.monotonic() + budget_s
     try:
         mv = _math_verify()
-        with _deadline(SYMBOLIC_DEADLINE_S):
-            gold_parsed = mv.parse("\\boxed{" + gold + "}", parsing_timeout=None)
+        with _deadline(budget_s):
             answer_parsed = mv.parse("\\boxed{" + answer + "}", parsing_timeout=None)
-            if not gold_parsed or not answer_parsed:
+            if not answer_parsed or not _safe_to_compare(answer_parsed):
                 return False
-            if not (_safe_to_compare(gold_parsed) and _safe_to_compare(answer_parsed)):
-                return False
-            return bool(mv.verify(gold_parsed, answer_parsed, timeout_seconds=None))
+            for gold in golds:
+                if time.monotonic() >= give_up_at:
+                    logger.debug("symbolic comparisons exceeded the call's %.1f s", budget_s)
+                    return False
+                gold_parsed = mv.parse("\\boxed{" + gold + "}", parsing_timeout=None)
+                if gold_parsed and _safe_to_compare(gold_parsed) and mv.verify(
+                    gold_parsed, answer_parsed, timeout_seconds=None
+                ):
+                    return True
+            return False
     except _DeadlineExceeded:
-        logger.debug("symbolic comparison exceeded %.1f s", SYMBOLIC_DEADLINE_S)
+        logger.debug("symbolic comparisons exceeded the call's %.1f s", budget_s)
         return False
     except Exception:  # noqa: BLE001 - untrusted input must never raise
         logger.debug("symbolic comparison failed", exc_info=True)
@@ -432,18 +450,14 @@ def _strings_equal(gold: str, answer: str) -> bool:
     return bool(g) and g == a
 
 
-def score_math(gold: str, answer: str) -> bool:
-    """Competition maths: symbolic equivalence first, then plain numbers, then the exact string."""
-    return symbolic_equal(gold, answer) or _numbers_equal(gold, answer) or _strings_equal(gold, answer)
+def _exact_math(gold: str, answer: str) -> bool:
+    """Competition maths before the symbolic check: plain numbers, then the exact string."""
+    return _numbers_equal(gold, answer) or _strings_equal(gold, answer)
 
 
-def score_gsm(gold: str, answer: str) -> bool:
-    """Grade-school arithmetic: the number decides ("1,000" = "1000" = "$1,000.00"); symbolic as fallback."""
-    return (
-        _numbers_equal(gold, answer, allow_units=True)
-        or _strings_equal(gold, answer)
-        or symbolic_equal(gold, answer)
-    )
+def _exact_gsm(gold: str, answer: str) -> bool:
+    """Grade-school arithmetic: the number decides ("1,000" = "1000" = "$1,000.00"), units dropped."""
+    return _numbers_equal(gold, answer, allow_units=True) or _strings_equal(gold, answer)
 
 
 _CHOICE = re.compile(
@@ -478,11 +492,26 @@ def score_multiple_choice(gold: str, answer: str) -> bool:
     return _strings_equal(gold, answer)
 
 
+@dataclass(frozen=True)
+class Scorer:
+    """A scorer family: cheap exact comparisons, then (if ``symbolic``) math-verify's equivalence.
+
+    Split in two so that one call tries the cheap part against every ground-truth entry before spending
+    its time budget on the symbolic one.
+    """
+
+    exact: Callable[[str, str], bool]
+    symbolic: bool
+
+    def __call__(self, gold: str, answer: str) -> bool:
+        return self.exact(gold, answer) or (self.symbolic and symbolic_equal(gold, answer))
+
+
 # Named scorers, chosen by data_source (the same idea as verl's registries: one entry per family).
 SCORERS: dict[str, Scorer] = {
-    "math": score_math,
-    "gsm": score_gsm,
-    "mc": score_multiple_choice,
+    "math": Scorer(_exact_math, symbolic=True),
+    "gsm": Scorer(_exact_gsm, symbolic=True),
+    "mc": Scorer(score_multiple_choice, symbolic=False),
 }
 
 # data_source values of the released CLIPO files and the mini track, mapped to their scorer.
@@ -560,9 +589,10 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     """1.0 when the last boxed answer of ``solution_str`` matches ``ground_truth``, else 0.0.
 
     verl's custom reward signature; verl's reward loop may add keyword arguments (``reward_kwargs`` from the
-    config, reward-router settings) and calls it from a thread pool, where only the structural guards bound
-    the time. Never raises; anything unparseable scores 0.0. ``ground_truth`` may be a bare answer, a full
-    solution containing ``\\boxed{}``, or a list of acceptable answers.
+    config, reward-router settings) and calls it from a thread pool, where only the structural guards and
+    the budget check between entries bound the time. Never raises; anything unparseable, and a call whose
+    symbolic comparisons run out of ``CALL_BUDGET_S``, scores 0.0. ``ground_truth`` may be a bare answer, a
+    full solution containing ``\\boxed{}``, or a list of acceptable answers (one budget for all of them).
     """
     del extra_info, kwargs  # part of verl's signature; the answer alone decides
     try:
@@ -570,7 +600,10 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
         if answer is None:
             return 0.0
         scorer = SCORERS[scorer_name(data_source)]
-        return 1.0 if any(scorer(gold, answer) for gold in _gold_answers(ground_truth)) else 0.0
+        golds = _gold_answers(ground_truth)
+        if any(scorer.exact(gold, answer) for gold in golds):
+            return 1.0
+        return 1.0 if scorer.symbolic and _symbolic_any(golds, answer, CALL_BUDGET_S) else 0.0
     except Exception:  # noqa: BLE001 - untrusted input must never raise
         logger.debug("compute_score failed", exc_info=True)
         return 0.0

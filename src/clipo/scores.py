@@ -40,9 +40,12 @@ def validate_scores(df: pd.DataFrame, where: str = "scores") -> pd.DataFrame:
         raise SchemaError(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(SCORE_COLUMNS)}")
     df = df[list(SCORE_COLUMNS)].copy()
     df["tau"] = pd.to_numeric(df["tau"], errors="coerce")
-    for col in ("group_size", "seed", "n_problems", "n_samples"):
-        df[col] = pd.to_numeric(df[col], errors="raise").astype(int)
-    df["score"] = pd.to_numeric(df["score"], errors="raise").astype(float)
+    for col, kind in (("group_size", int), ("seed", int), ("n_problems", int), ("n_samples", int),
+                      ("score", float)):
+        try:
+            df[col] = pd.to_numeric(df[col], errors="raise").astype(kind)
+        except (ValueError, TypeError) as e:
+            raise SchemaError(f"{where}: column {col}: {e}") from None
     return df
 
 
@@ -55,7 +58,13 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise SchemaError(f"{path}: no such results file")
-    return validate_scores(pd.read_csv(path), str(path))
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise SchemaError(f"{path}: not a readable scores CSV ({e}); run `clipo evaluate` again") from None
+    if df.empty:
+        raise SchemaError(f"{path}: header but no rows; run `clipo evaluate` again")
+    return validate_scores(df, str(path))
 
 
 def write_samples(df: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -1,5 +1,8 @@
 # Analysis: each table set, figure, significance table and the report is one small, fast rule over
-# result files, so any of them can be regenerated alone (delete it and ask for it).
+# result files, so any of them can be regenerated alone (delete it and ask for it). Each reads the runs
+# of the config (--runs), never whatever else an earlier config left in the run set's folder.
+
+RUN_IDS = ",".join(r.run_id for r in RUNS)
 
 
 rule tables:
@@ -13,6 +16,7 @@ rule tables:
         results=run_set_dir,
         out=out_dir,
         only=",".join(config["tables"]),
+        runs=RUN_IDS,
     log:
         f"{LOGS}/analysis/tables.log",
     benchmark:
@@ -27,7 +31,8 @@ rule tables:
         CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo tables --source {params.results} --out {params.out} --only {params.only} >> {log} 2>&1"
+        "clipo tables --source {params.results} --out {params.out} --only {params.only} --runs {params.runs} "
+        ">> {log} 2>&1"
 
 
 rule figure:
@@ -43,6 +48,7 @@ rule figure:
         results=run_set_dir,
         out=out_dir,
         only=lambda w: w.name.split("_")[0],
+        runs=RUN_IDS,
     log:
         f"{LOGS}/analysis/{{name}}.log",
     benchmark:
@@ -57,7 +63,8 @@ rule figure:
         CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo figures --results {params.results} --out {params.out} --only {params.only} >> {log} 2>&1"
+        "clipo figures --results {params.results} --out {params.out} --only {params.only} --runs {params.runs} "
+        ">> {log} 2>&1"
 
 
 rule significance:
@@ -68,10 +75,14 @@ rule significance:
                          category="Significance", labels={"table": "paired bootstrap CI of Δ"}),
         se=report(f"{RESULTS}/significance/se_{RUN_SET}.csv", caption="../report/standard_errors.rst",
                   category="Significance", labels={"table": "binomial standard errors"}),
-        md=[f"{RESULTS}/significance/bootstrap.md", f"{RESULTS}/significance/se_{RUN_SET}.md"],
+        se_paper=report(f"{RESULTS}/significance/se_paper.csv", caption="../report/standard_errors.rst",
+                        category="Significance", labels={"table": "binomial standard errors (paper)"}),
+        md=[f"{RESULTS}/significance/bootstrap.md", f"{RESULTS}/significance/se_{RUN_SET}.md",
+            f"{RESULTS}/significance/se_paper.md"],
     params:
         results=run_set_dir,
         out=out_dir,
+        runs=RUN_IDS,
     log:
         f"{LOGS}/analysis/significance.log",
     benchmark:
@@ -86,7 +97,7 @@ rule significance:
         CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo significance --results {params.results} --out {params.out} >> {log} 2>&1"
+        "clipo significance --results {params.results} --out {params.out} --runs {params.runs} >> {log} 2>&1"
 
 
 rule build_report:
@@ -94,10 +105,14 @@ rule build_report:
         tables=table_files(f"{RESULTS}/tables", config["tables"], "md", "tex", "csv"),
         figures=figure_files(config["figures"]),
         significance=rules.significance.output if config["significance"] else [],
+        scores=scores(RUNS),
     output:
         report(f"{RESULTS}/report.md", caption="../report/report.rst", category="Report"),
     params:
         results=out_dir,
+        runs=RUN_IDS,
+        tables=",".join(config["tables"]) or "none",
+        figures=",".join(config["figures"]) or "none",
     log:
         f"{LOGS}/analysis/report.log",
     benchmark:
@@ -112,7 +127,8 @@ rule build_report:
         CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo report --results {params.results} --out {output} >> {log} 2>&1"
+        "clipo report --results {params.results} --out {output} --runs {params.runs} --tables {params.tables} "
+        "--figures {params.figures} >> {log} 2>&1"
 
 
 rule render_paper_tables:

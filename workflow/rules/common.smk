@@ -3,6 +3,7 @@ import os
 import sys
 from pathlib import Path
 
+from clipo.analysis.coverage import check_grid
 from clipo.analysis.registry import FIGURES as FIGURE_REGISTRY, TABLES as TABLE_REGISTRY
 from clipo.data.registry import MINI, eval_files, get_dataset
 from clipo.methods import get_track
@@ -40,6 +41,7 @@ for _r in RUNS:
     if _r.backend == "verl" and _r.model not in config["models"]:
         raise ValueError(f"config models: no path for model {_r.model!r} (run {_r.run_id}); "
                          f"add `models: {{{_r.model}: <folder or hub id>}}`")
+check_grid(RUNS, config["tables"], config["figures"])  # fail now, naming the runs, not after training
 
 
 def data_files(track, role):

@@ -176,13 +176,14 @@ def default_track(scores: pd.DataFrame) -> str:
 
 
 def draw(results: Path, out: Path, *, run=None, scores: pd.DataFrame | None = None,
-         errors: pd.DataFrame | None = None, track: str | None = None) -> pd.DataFrame:
+         errors: pd.DataFrame | None = None, track: str | None = None, runs: list[str] | None = None
+         ) -> pd.DataFrame:
     """Figure 3 of a run set (``scores`` overrides its scores: ``clipo figures --source paper``)."""
     if scores is None:
         from clipo.analysis.results import load_scores
 
         try:
-            scores = load_scores(results)
+            scores = load_scores(results, runs)
         except FileNotFoundError as e:
             raise MissingInput(f"fig3: {e}") from None
     return fig3(scores, out, track=track, errors=errors)

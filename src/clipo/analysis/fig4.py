@@ -117,8 +117,8 @@ def fig4(embeddings: pd.DataFrame, out_dir: str | Path, seed: int = 0, title: st
     return data
 
 
-def find_embedding_run(runs_dir: str | Path, run: str | None = None) -> Path:
-    """The run folder for Figure 4: ``run`` if given, else a CLIPO run with embeddings.
+def find_embedding_run(runs_dir: str | Path, run: str | None = None, runs: list[str] | None = None) -> Path:
+    """The run folder for Figure 4: ``run`` if given, else a CLIPO run with embeddings (among ``runs``).
 
     Runs whose head is trained come first (InfoNCE, the paper's default, before the other losses);
     the fixed-head ablation is used only when nothing else has embeddings.
@@ -138,13 +138,13 @@ def find_embedding_run(runs_dir: str | Path, run: str | None = None) -> Path:
         rank = {"none": 4, "infonce": 0}.get(variant, 2 if variant.endswith("-fixed") else 1)
         return (rank, path.parent.name)
 
-    candidates = [p for p in sorted(runs_dir.glob("*/embeddings.parquet")) if preference(p)[0] < 4]
+    candidates = [p for p in records.run_files(runs_dir, "embeddings.parquet", runs) if preference(p)[0] < 4]
     if candidates:
         return min(candidates, key=preference).parent
     raise MissingInput(f"fig4: no embeddings.parquet under {runs_dir}/*/ (written by CLIPO training runs)")
 
 
-def draw(results: Path, out: Path, *, run: str | None = None, **_) -> dict:
-    """Figure 4 of a run set: ``run``'s embeddings, else those of the preferred CLIPO run."""
-    run_dir = find_embedding_run(results / "runs", run)
+def draw(results: Path, out: Path, *, run: str | None = None, runs: list[str] | None = None, **_) -> dict:
+    """Figure 4 of a run set: ``run``'s embeddings, else those of the preferred CLIPO run (among ``runs``)."""
+    run_dir = find_embedding_run(results / "runs", run, runs)
     return fig4(read_embeddings(run_dir / records.EMBEDDINGS_FILE), out, title=run_dir.name)

@@ -46,10 +46,11 @@ def run_tau(run_dir: Path) -> float | None:
     return None
 
 
-def tau_family(runs_dir: str | Path, run: str | None = None) -> dict[float, Path]:
-    """τ → run folder for runs that differ only in τ (the family of ``run``, else the one with most τ)."""
+def tau_family(runs_dir: str | Path, run: str | None = None, runs: list[str] | None = None) -> dict[float, Path]:
+    """τ → run folder for runs that differ only in τ (the family of ``run``, else the one with most τ);
+    ``runs`` limits the candidates to those run ids."""
     families: dict[RunSpec, dict[float, Path]] = {}
-    for d in sorted(Path(runs_dir).glob("*/metrics.jsonl")):
+    for d in records.run_files(runs_dir, records.METRICS_FILE, runs):
         try:
             spec = RunSpec.parse(d.parent.name)
         except ConfigError:
@@ -103,9 +104,9 @@ def fig5(
     return data
 
 
-def draw(results: Path, out: Path, *, run: str | None = None, **_) -> dict:
-    """Figure 5 of a run set: the τ family of ``run``, else the family with most τ."""
-    family = tau_family(results / "runs", run)
+def draw(results: Path, out: Path, *, run: str | None = None, runs: list[str] | None = None, **_) -> dict:
+    """Figure 5 of a run set: the τ family of ``run``, else the family with most τ (among ``runs``)."""
+    family = tau_family(results / "runs", run, runs)
     curves = {tau: read_metrics(d / records.METRICS_FILE) for tau, d in family.items()}
     spec = RunSpec.parse(next(iter(family.values())).name)
     return fig5(

@@ -28,12 +28,14 @@ def render(
     scores: pd.DataFrame | None = None,
     errors: pd.DataFrame | None = None,
     track: str | None = None,
+    runs: list[str] | None = None,
 ):
-    """Draw one figure from a run set folder with its module's ``draw`` (``clipo.analysis.<id>``)."""
+    """Draw one figure from a run set folder (only ``runs`` of it, if given) with its module's ``draw``
+    (``clipo.analysis.<id>``)."""
     if name not in FIGURES:
         raise ConfigError(f"unknown figure {name!r}; valid: {', '.join(NAMES)}")
     module = importlib.import_module(f"clipo.analysis.{name}")
-    return module.draw(results, out, run=run, scores=scores, errors=errors, track=track)
+    return module.draw(results, out, run=run, scores=scores, errors=errors, track=track, runs=runs)
 
 
 def run_figures_command(
@@ -45,6 +47,7 @@ def run_figures_command(
     error_bars: bool = False,
     track: str | None = None,
     paper_scores: str | Path | None = None,
+    runs: list[str] | None = None,
 ) -> int:
     """`clipo figures`: draw every figure (or ``only`` those), report the ones whose inputs are missing.
 
@@ -65,7 +68,7 @@ def run_figures_command(
         scores = load_scores(paper_scores or PAPER)
     errors = None
     if error_bars and "fig3" in names:
-        samples = load_samples(results) if source is None else None
+        samples = load_samples(results, runs) if source is None else None
         if samples is None or samples.empty:
             print(
                 f"fig3: no per-sample records under {results}/eval/*/samples.parquet; "
@@ -74,12 +77,12 @@ def run_figures_command(
         else:
             from clipo.analysis.fig3 import default_track, gain_errors
 
-            track = track or default_track(load_scores(results))
+            track = track or default_track(load_scores(results, runs))
             errors = gain_errors(samples, track)
     drawn = 0
     for name in names:
         try:
-            render(name, results, out, run=run, scores=scores, errors=errors, track=track)
+            render(name, results, out, run=run, scores=scores, errors=errors, track=track, runs=runs)
         except MissingInput as e:
             if only:
                 raise

@@ -300,6 +300,24 @@ def _with_tau(label: str, tau: float, several: bool) -> str:
     return f"{label} (τ={tau:g})" if several else label
 
 
+def supported_tables(runs: Iterable[Select]) -> dict[str, TableSpec]:
+    """The tables a set of runs can fill: the paper's for Track I/II runs, mini-shaped ones for any other
+    track. Used on scores (``clipo tables``) and on a config's grid before anything runs."""
+    runs = list(runs)
+    specs: dict[str, TableSpec] = {}
+    tracks = {s.track for s in runs}
+    if tracks & {"I", "II"}:
+        specs.update(PAPER_TABLES)
+    for track in sorted(tracks - {"I", "II"}):
+        for tid, spec in mini_tables(runs, track).items():
+            if tid in specs:  # a results folder mixing paper tracks and a CPU track
+                tid = f"{tid}_{track}"
+                spec = TableSpec(tid, spec.title, spec.caption, spec.columns, spec.rows, spec.label_header,
+                                 spec.group_header, spec.marks, spec.notes)
+            specs[tid] = spec
+    return specs
+
+
 def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableSpec]:
     """Table-1, Table-3 and Table-13-shaped tables for the runs present (seeds averaged).
 
@@ -312,7 +330,8 @@ def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableS
                  for s in runs if s.track == track}
     if not available:
         return {}
-    sizes = [s.group_size for s in available]
+    # the base model has no rollouts: its recorded group size (the track's default) must not pick G
+    sizes = [s.group_size for s in available if s.method != "base"] or [s.group_size for s in available]
     g = TRACKS[track].rollout_n if TRACKS[track].rollout_n in sizes else max(set(sizes), key=sizes.count)
     models = sorted({s.model for s in available})
     cols = _benchmark_columns(track)

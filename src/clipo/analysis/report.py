@@ -37,10 +37,12 @@ def _natural(path: Path):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.stem)]
 
 
-def _try_scores(source) -> pd.DataFrame | None:
+def _try_scores(source, runs: list[str] | None = None) -> pd.DataFrame | None:
     try:
-        return load_scores(source)
+        return load_scores(source, runs)
     except FileNotFoundError:
+        if runs is not None:  # runs named explicitly must have their scores
+            raise
         return None
 
 
@@ -176,13 +178,17 @@ def bootstrap_paragraph(table: pd.DataFrame) -> str:
 # Assembly
 # ------------------------------------------------------------------------------------------------
 def build_report(
-    results: str | Path, out: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000
+    results: str | Path, out: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000,
+    runs: list[str] | None = None, tables: list[str] | None = None, figures: list[str] | None = None,
 ) -> str:
+    """The report's Markdown. ``runs``, ``tables`` (ids) and ``figures`` (fig3, ...) name what the
+    workflow's config asks for; None takes whatever the folder holds (a stale table of an earlier
+    config would then show up too)."""
     results, out = Path(results), Path(out)
     missing: list[str] = []
     parts: list[str] = []
 
-    run_scores = _try_scores(results)
+    run_scores = _try_scores(results, runs)
     paper_scores = _try_scores(paper) if paper is not None else None
     if run_scores is None:
         missing.append(f"scores: no scores.csv under `{results}` (run `clipo evaluate`)")
@@ -190,10 +196,15 @@ def build_report(
         missing.append(f"the paper's scores (`{paper}`)")
 
     # Tables
-    tables = sorted((results / "tables").glob("*.md"), key=_natural)
+    if tables is None:
+        table_files = sorted((results / "tables").glob("*.md"), key=_natural)
+    else:
+        table_files = [results / "tables" / f"{t}.md" for t in tables]
+        missing += [f"{t.stem}: no `{t}`" for t in table_files if not t.is_file()]
+        table_files = [t for t in table_files if t.is_file()]
     parts.append("## Tables\n")
-    if tables:
-        for t in tables:
+    if table_files:
+        for t in table_files:
             parts.append(t.read_text().strip() + "\n")
     else:
         missing.append(
@@ -206,6 +217,8 @@ def build_report(
     parts.append("## Figures\n")
     drawn = 0
     for stem, name, caption in FIGURES:
+        if figures is not None and stem.split("_")[0] not in figures:
+            continue
         png = results / "figures" / f"{stem}.png"
         if png.exists():
             rel = os.path.relpath(png, out.parent)
@@ -220,7 +233,7 @@ def build_report(
         parts.append("_No figures drawn._\n")
 
     # Is a Δ real?
-    sig = significance_tables(results, paper, n_boot=n_boot)
+    sig = significance_tables(results, paper, n_boot=n_boot, runs=runs)
     parts.append("## Is a Δ real?\n")
     parts.append("### This run set: paired bootstrap over problems\n")
     if len(sig["bootstrap"]):
@@ -293,11 +306,13 @@ def build_report(
     return "\n".join(head + parts)
 
 
-def run_report_command(results: str | Path, out: str | Path, paper: str | Path | None = PAPER) -> int:
+def run_report_command(results: str | Path, out: str | Path, paper: str | Path | None = PAPER,
+                       runs: list[str] | None = None, tables: list[str] | None = None,
+                       figures: list[str] | None = None) -> int:
     results = Path(results)
     if not results.is_dir():
         raise FileNotFoundError(f"--results {results}: no such folder")
-    text = build_report(results, out, paper)
+    text = build_report(results, out, paper, runs=runs, tables=tables, figures=figures)
     atomic_write(out, lambda tmp: Path(tmp).write_text(text))
     print(f"report: {out}")
     return 0

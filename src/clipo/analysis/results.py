@@ -36,8 +36,12 @@ def paper_scores_path() -> Path:
                             "package; run from the repository root or pass the folder as --source")
 
 
-def score_files(source: str | os.PathLike) -> list[Path]:
-    """The scores files a source names: 'paper', one CSV file, or every scores.csv under a folder."""
+def score_files(source: str | os.PathLike, runs: list[str] | None = None) -> list[Path]:
+    """The scores files a source names: 'paper', one CSV file, or every scores.csv under a folder.
+
+    With ``runs`` (run ids, as the workflow passes its grid), exactly ``eval/<run_id>/scores.csv`` of
+    those runs: a run removed from the config must not linger in its analysis because its files do.
+    """
     if str(source) == PAPER:
         return [paper_scores_path()]
     path = Path(source)
@@ -45,10 +49,31 @@ def score_files(source: str | os.PathLike) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise FileNotFoundError(f"results source {str(path)!r}: no such file or folder (or use 'paper')")
+    if runs is not None:
+        files = [path / "eval" / run / "scores.csv" for run in runs]
+        absent = [str(f) for f in files if not f.is_file()]
+        if absent:
+            raise FileNotFoundError(f"no scores for run(s) given with --runs: {', '.join(absent)} "
+                                    "(run `clipo evaluate` for them, or leave them out of --runs)")
+        return files
     files = sorted(path.rglob("scores.csv"))
     if not files:
         raise FileNotFoundError(f"{path}: no scores.csv under this folder")
     return files
+
+
+def parse_runs(text: str | None) -> list[str] | None:
+    """``--runs`` of the analysis commands: comma-separated run ids (None: every run in the folder)."""
+    if text is None:
+        return None
+    from clipo.runs import RunSpec
+
+    runs = [t.strip() for t in text.split(",") if t.strip()]
+    if not runs:
+        raise SchemaError("--runs: empty list of run ids")
+    for run in runs:
+        RunSpec.parse(run)  # ConfigError naming the id
+    return runs
 
 
 def _check_values(df: pd.DataFrame, where: str) -> None:
@@ -70,14 +95,15 @@ def _check_values(df: pd.DataFrame, where: str) -> None:
              f"benchmark is not one of track {track}'s: {', '.join(valid)}")
 
 
-def load_scores(source: str | os.PathLike) -> pd.DataFrame:
-    """All scores of a source ('paper', a scores file, or a run-set folder) as one validated table.
+def load_scores(source: str | os.PathLike, runs: list[str] | None = None) -> pd.DataFrame:
+    """All scores of a source ('paper', a scores file, or a run-set folder; ``runs``: only those run ids'
+    scores, see ``score_files``) as one validated table.
 
     Extra columns of the files (the transcription's ``tables``) are dropped; ``tau`` is NaN when
     CLIPO is off. Raises SchemaError naming the file and row at fault, FileNotFoundError when empty.
     """
     frames = []
-    for path in score_files(source):
+    for path in score_files(source, runs):
         df = read_scores(path)
         df["track"] = df["track"].astype(str)
         _check_values(df, str(path))

@@ -410,14 +410,17 @@ def bootstrap_table(
 # ------------------------------------------------------------------------------------------------
 # Loading and writing
 # ------------------------------------------------------------------------------------------------
-def find_samples(results_dir: str | Path) -> list[Path]:
-    return sorted(Path(results_dir).glob("eval/*/samples.parquet"))
+def find_samples(results_dir: str | Path, runs: list[str] | None = None) -> list[Path]:
+    """Every eval/*/samples.parquet, or those of ``runs`` that exist (records are optional)."""
+    if runs is None:
+        return sorted(Path(results_dir).glob("eval/*/samples.parquet"))
+    return [p for p in (Path(results_dir) / "eval" / run / "samples.parquet" for run in runs) if p.is_file()]
 
 
-def load_samples(results_dir: str | Path) -> pd.DataFrame:
-    """All per-sample records of a run set (run_id taken from the file, else from its folder name)."""
+def load_samples(results_dir: str | Path, runs: list[str] | None = None) -> pd.DataFrame:
+    """All per-sample records of a run set, or of ``runs`` (run_id taken from the file, else its folder)."""
     frames = []
-    for path in find_samples(results_dir):
+    for path in find_samples(results_dir, runs):
         names = set(pq.read_schema(path).names)
         missing = [c for c in ("benchmark", "problem_id", "correct") if c not in names]
         if missing:
@@ -481,25 +484,29 @@ def summarize_se(table: pd.DataFrame) -> dict:
 
 
 def significance_tables(
-    results: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000, seed: int = 0
+    results: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000, seed: int = 0,
+    runs: list[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every significance table for a results folder: 'bootstrap' (per-sample records, each seed and
     seeds pooled; empty without records) and 'se_<source>' (binomial SEs) for the folder's scores and
-    ``paper``'s ('paper' = the repository's transcription; None to leave it out)."""
+    ``paper``'s ('paper' = the repository's transcription; None to leave it out). ``runs``: only those
+    run ids of the folder (the workflow's grid), not every run that has files there."""
     results = Path(results)
     tables: dict[str, pd.DataFrame] = {}
-    samples = load_samples(results)
+    samples = load_samples(results, runs)
     boot = bootstrap_table(samples, n_boot=n_boot, seed=seed)
     pooled = bootstrap_table(samples, n_boot=n_boot, seed=seed, pool_seeds=True)
     pooled = pooled[pooled["seeds"].astype(str).str.contains(",")]  # one-seed comparisons are in `boot`
     tables["bootstrap"] = pd.concat([boot, pooled], ignore_index=True) if len(pooled) else boot
     frames = []
-    for source in (results, paper):
+    for source, selected in ((results, runs), (paper, None)):
         if source is None:
             continue
         try:
-            frames.append(load_scores(source))
+            frames.append(load_scores(source, selected))
         except FileNotFoundError as e:
+            if selected is not None:  # runs named explicitly must have their scores
+                raise
             print(f"no scores: {e}")
     if frames:
         scores = pd.concat(frames, ignore_index=True).drop_duplicates()
@@ -514,12 +521,13 @@ def run_significance_command(
     paper: str | Path | None = PAPER,
     n_boot: int = 10_000,
     seed: int = 0,
+    runs: list[str] | None = None,
 ) -> int:
     """`clipo significance`: write each table as CSV and Markdown under ``out``."""
     results, out = Path(results), Path(out)
     if not results.exists():
         raise FileNotFoundError(f"--results {results}: no such folder")
-    tables = significance_tables(results, paper, n_boot, seed)
+    tables = significance_tables(results, paper, n_boot, seed, runs)
     if tables["bootstrap"].empty:
         print(
             f"no comparison with per-sample records under {results}/eval/*/samples.parquet: "

@@ -27,7 +27,7 @@ from clipo.analysis.paper_tables import (
     Select,
     TableSpec,
     column_benchmarks,
-    mini_tables,
+    supported_tables,
 )
 from clipo.analysis.results import RUN_KEY, load_scores
 from clipo.records import atomic_write
@@ -278,19 +278,7 @@ def write_table(r: Rendered, out_dir: str | Path) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 def table_specs(scores: pd.DataFrame) -> dict[str, TableSpec]:
     """The paper's tables for Track I/II scores, the mini-shaped ones for any other track."""
-    lookup = ScoreLookup(scores)
-    specs: dict[str, TableSpec] = {}
-    tracks = set(scores["track"].astype(str))
-    if tracks & {"I", "II"}:
-        specs.update(PAPER_TABLES)
-    for track in sorted(tracks - {"I", "II"}):
-        for tid, spec in mini_tables(lookup.selects(), track).items():
-            if tid in specs:  # a results folder mixing paper tracks and a CPU track
-                tid = f"{tid}_{track}"
-                spec = TableSpec(tid, spec.title, spec.caption, spec.columns, spec.rows, spec.label_header,
-                                 spec.group_header, spec.marks, spec.notes)
-            specs[tid] = spec
-    return specs
+    return supported_tables(ScoreLookup(scores).selects())
 
 
 def _check_single_source(scores: pd.DataFrame) -> None:
@@ -328,11 +316,12 @@ def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None,
     return rendered, skipped
 
 
-def run_tables_command(source: str, out: str, only: str | None) -> int:
-    """``clipo tables``: write DIR/<table>.{md,tex,csv} for every table the source supports."""
+def run_tables_command(source: str, out: str, only: str | None, runs: list[str] | None = None) -> int:
+    """``clipo tables``: write DIR/<table>.{md,tex,csv} for every table the source supports (from the
+    scores of ``runs`` only, if given)."""
     from clipo.errors import UserError
 
-    scores = load_scores(source)
+    scores = load_scores(source, runs)
     wanted = None if only is None else [t.strip() for t in only.split(",") if t.strip()]
     rendered, skipped = render_tables(scores, wanted)
     for r in rendered:

@@ -126,4 +126,6 @@ def fetch_file(entry: DatasetFile, dest: str | os.PathLike, source: str | os.Pat
 def fetch(track: str, dest: str | os.PathLike, source: str | os.PathLike | None = None,
           only: list[str] | None = None, progress: bool = True) -> list[Fetched]:
     """Fetch every released file of a track (or the ``only`` keys) into ``dest``."""
+    if Path(dest).exists() and not Path(dest).is_dir():
+        raise UserError(f"--dest {dest}: is a file; give the data folder (files go to DEST/train, DEST/test)")
     return [fetch_file(entry, dest, source, progress) for entry in track_files(track, only)]

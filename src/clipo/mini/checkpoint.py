@@ -8,6 +8,7 @@ had never stopped (CPU kernels are deterministic for a fixed thread count).
 
 from __future__ import annotations
 
+import pickle
 import random
 import re
 from pathlib import Path
@@ -46,8 +47,16 @@ def latest(folder: Path) -> Path | None:
 
 
 def load(path: Path) -> dict:
-    # Our own file (python/numpy RNG states are not plain tensors), hence weights_only=False.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """A checkpoint written by ``save``; a damaged one (truncated by a full disk or a copy) is one error
+    naming the file, not torch's zip-reader traceback."""
+    from clipo.errors import SchemaError
+
+    try:
+        # Our own file (python/numpy RNG states are not plain tensors), hence weights_only=False.
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise SchemaError(f"{path}: unreadable checkpoint ({str(e).splitlines()[0]}); delete it to resume "
+                          "from an earlier checkpoint, or from the start if it is the only one") from None
 
 
 def _checkpoints(folder: Path) -> list[tuple[int, Path]]:

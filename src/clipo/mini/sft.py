@@ -116,7 +116,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     from tqdm import tqdm
 
     from clipo.hf import save
-
+    from clipo.mini.checkpoint import load as load_checkpoint
     from clipo.mini.model import new_model
     from clipo.mini.tokenizer import build_tokenizer
     from clipo.records import atomic_write
@@ -131,7 +131,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     fingerprint = _fingerprint(cfg, seed, data_path, tokenizer)
     state = None
     if (ckpt_dir / CHECKPOINT_FILE).is_file():
-        state = torch.load(ckpt_dir / CHECKPOINT_FILE, weights_only=False)
+        state = load_checkpoint(ckpt_dir / CHECKPOINT_FILE)
         if state.get("fingerprint") != fingerprint:
             print(f"clipo sft: ignoring checkpoint {ckpt_dir} (made with other settings or data)")
             state = None

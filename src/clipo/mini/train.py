@@ -207,7 +207,11 @@ def config_of(run: TrainRun) -> Config:
 
 def main(args: argparse.Namespace) -> int:
     """Entry point of ``clipo train --backend mini``."""
-    train(resolve_config(args))
+    from clipo.lock import run_folder_lock
+
+    cfg = resolve_config(args)
+    with run_folder_lock(cfg.out):
+        train(cfg)
     return 0
 
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from clipo import records
+from clipo.lock import run_folder_lock
 from clipo.runs import TrainOptions, resolve
 from clipo.verl.overrides import VerlRun, command, format_command, verl_run
 
@@ -115,18 +116,19 @@ def main(args: argparse.Namespace) -> int:
     if (out / "summary.json").exists():
         print(f"{out}: run already complete (summary.json exists)", file=sys.stderr)
         return 0
-    check_inputs(run)
-    out.mkdir(parents=True, exist_ok=True)
-    print(format_command(argv), file=sys.stderr)
-    start = time.time()
-    result = subprocess.run([sys.executable, *argv[1:]])
-    if result.returncode != 0:
-        print(
-            f"clipo train: verl exited with status {result.returncode}; re-run the same command to resume "
-            f"from {out / 'checkpoints'}",
-            file=sys.stderr,
-        )
-        return result.returncode
-    export_final(run)
-    write_summary(run, time.time() - start)
+    with run_folder_lock(out) as lock_fd:
+        check_inputs(run)
+        print(format_command(argv), file=sys.stderr)
+        start = time.time()
+        # the verl driver shares the lock, so killing only this launcher does not free the folder
+        result = subprocess.run([sys.executable, *argv[1:]], pass_fds=(lock_fd,))
+        if result.returncode != 0:
+            print(
+                f"clipo train: verl exited with status {result.returncode}; re-run the same command to resume "
+                f"from {out / 'checkpoints'}",
+                file=sys.stderr,
+            )
+            return result.returncode
+        export_final(run)
+        write_summary(run, time.time() - start)
     return 0
