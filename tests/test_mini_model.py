@@ -138,3 +138,58 @@ def test_generate_shapes_masks_and_determinism(tokenizer, tiny):
         seq, att = torch.cat([seq, nxt], 1), torch.cat([att, torch.ones_like(nxt)], 1)
     expected = seq[:, ids.shape[1]:][:, :greedy.shape[1]]
     assert torch.equal(greedy[gmask.bool()], expected[gmask.bool()])
+
+
+def test_generate_matches_hf_generate_when_rows_stop_at_different_steps(tokenizer, tiny):
+    """The decoding loop drops stopped rows from batch and cache: greedy output must equal HF ``generate``."""
+    import copy
+
+    from transformers import GenerationConfig
+
+    # Raw texts with different last tokens (a chat template would end every prompt alike, and an untrained
+    # model would then continue every row identically).
+    prompts = ["Tom has 5", "Ann sells 3 coins", "Hi", "Leo gets 2 more cards", "Mia keeps half"]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    model = copy.deepcopy(tiny)
+    # Make one token the untrained model emits also end a response, chosen so rows stop at different steps.
+    free, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=16, do_sample=False)
+
+    def first_positions(token):
+        return {row.tolist().index(token) if token in row.tolist() else 16 for row in free}
+
+    stop_token = next(t for t in free.flatten().tolist() if len(first_positions(t)) > 1)
+    model.generation_config.eos_token_id = sorted({tokenizer.eos_token_id, stop_token})
+    stops = generation.stop_token_ids(model, tokenizer)
+    ours, ours_mask = generation.generate(model, tokenizer, ids, mask, max_new_tokens=16, do_sample=False)
+    hf = model.generate(input_ids=ids, attention_mask=mask, generation_config=GenerationConfig(
+        max_new_tokens=16, do_sample=False, eos_token_id=stops, pad_token_id=tokenizer.pad_token_id))
+    hf = hf[:, ids.shape[1]:]
+    hf_mask = generation.response_mask_from_ids(hf, stops)
+    lengths = ours_mask.sum(-1)
+    assert lengths.tolist() == hf_mask.sum(-1).tolist()
+    assert len(set(lengths.tolist())) > 1, "the fixture should make rows stop at different steps"
+    for row in range(len(prompts)):
+        n = int(lengths[row])
+        assert ours[row, :n].tolist() == hf[row, :n].tolist()
+
+
+def test_generate_top_p_keeps_the_nucleus(tokenizer, tiny):
+    ids, mask = generation.encode_prompts(tokenizer, ["Tom has 5 apples.", "Hi"])
+    greedy, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=6, do_sample=False)
+    nucleus, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=6, do_sample=True,
+                                     top_p=1e-6, seed=5)
+    assert torch.equal(nucleus, greedy)  # a vanishing nucleus is the single most likely token
+
+
+def test_generate_repeats_share_the_prompt_encoding(tokenizer, tiny):
+    """``repeats`` continuations of each prompt equal generating from the prompts repeated row by row."""
+    ids, mask = generation.encode_prompts(tokenizer, ["Tom has 5 apples.", "Ann has 12 coins. She sells 3."])
+    shared, shared_mask = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=8, do_sample=False,
+                                              repeats=3)
+    rows, rows_mask = generation.generate(tiny, tokenizer, ids.repeat_interleave(3, 0),
+                                          mask.repeat_interleave(3, 0), max_new_tokens=8, do_sample=False)
+    assert torch.equal(shared, rows) and torch.equal(shared_mask, rows_mask)
+    sampled, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=8, do_sample=True, seed=1,
+                                     repeats=3)
+    assert sampled.shape[0] == 6

@@ -9,7 +9,7 @@ import pytest
 
 from clipo.analysis import stats
 from clipo.analysis.schema import SCORE_COLUMNS, write_scores
-from clipo.data.registry import benchmarks
+from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.runs import RunSpec
 
 BASE = RunSpec("mini", "mini-base", "grpo", "none", None, 8, 0, "mini")
@@ -82,17 +82,20 @@ def test_zero_difference_covers_zero_and_width_shrinks_with_n():
 
 def test_averages_are_unweighted_means_resampled_jointly():
     rng = np.random.default_rng(2)
-    names = benchmarks("mini")  # Test, SYM, P1, P2 (M) and MC (G)
+    names = benchmarks("mini")  # Test, Test-T1 (sampled, in no average), SYM, P1, P2 (M) and MC (G)
+    groups = benchmark_groups("mini")
     base = {b: bernoulli(rng, 0.5, 300 + 100 * i) for i, b in enumerate(names)}
     var = {b: bernoulli(rng, 0.55, 300 + 100 * i) for i, b in enumerate(names)}
     table = stats.bootstrap_table(
         pd.concat([samples_for(BASE, base), samples_for(CLIPO, var)]), n_boot=2000
     ).set_index("benchmark")
     assert list(table.index) == [*names, "M-Avg.", "G-Avg.", "Avg."]
-    assert table.loc["Avg.", "delta"] == pytest.approx(table.loc[names, "delta"].mean())
-    assert table.loc["M-Avg.", "delta"] == pytest.approx(table.loc[names[:4], "delta"].mean())
+    assert groups["M-Avg."] == ["Test", "SYM", "P1", "P2"] and groups["Avg."] == [*groups["M-Avg."], "MC"]
+    assert table.loc["Avg.", "delta"] == pytest.approx(table.loc[groups["Avg."], "delta"].mean())
+    assert table.loc["M-Avg.", "delta"] == pytest.approx(table.loc[groups["M-Avg."], "delta"].mean())
     assert table.loc["G-Avg.", "delta"] == pytest.approx(table.loc["MC", "delta"])
-    member_width = (table.loc[names, "ci_high"] - table.loc[names, "ci_low"]).mean()
+    members = groups["Avg."]
+    member_width = (table.loc[members, "ci_high"] - table.loc[members, "ci_low"]).mean()
     assert table.loc["Avg.", "ci_high"] - table.loc["Avg.", "ci_low"] < member_width
     assert table.loc["Avg.", "is_average"] and not table.loc["MC", "is_average"]
 
@@ -267,7 +270,7 @@ def test_significance_command_writes_tables(tmp_path):
         "se_paper.md",
     }
     boot = pd.read_csv(rs / "significance" / "bootstrap.csv")
-    assert len(boot) == 5 + 3
+    assert len(boot) == len(benchmarks("mini")) + 3
     assert "| Comparison | Benchmark |" in (rs / "significance" / "bootstrap.md").read_text()
     se_mini = pd.read_csv(rs / "significance" / "se_mini.csv")
     # the bootstrap and the SE table agree on every Δ

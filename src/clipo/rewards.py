@@ -438,12 +438,15 @@ def score_math(gold: str, answer: str) -> bool:
 
 
 def score_gsm(gold: str, answer: str) -> bool:
-    """Grade-school arithmetic: the number decides ("1,000" = "1000" = "$1,000.00"); symbolic as fallback."""
-    return (
-        _numbers_equal(gold, answer, allow_units=True)
-        or _strings_equal(gold, answer)
-        or symbolic_equal(gold, answer)
-    )
+    """Grade-school arithmetic: the number decides ("1,000" = "1000" = "$1,000.00"); symbolic as fallback.
+
+    When both sides read as plain numbers their comparison is final: the symbolic fallback (milliseconds
+    per call) is only for answers that are not plain numbers, such as ``\frac{1}{2}``.
+    """
+    g, a = normalize_number(gold, True), normalize_number(answer, True)
+    if g is not None and a is not None:
+        return g == a
+    return _strings_equal(gold, answer) or symbolic_equal(gold, answer)
 
 
 _CHOICE = re.compile(

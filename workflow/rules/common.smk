@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from clipo.data.registry import MINI, eval_files, get_dataset
+from clipo.data.registry import MINI, eval_paths, get_dataset
 from clipo.methods import PAPER_MODELS, get_track
 from clipo.runs import RunSpec, format_tau
 
@@ -78,7 +78,7 @@ def data_files(track, role):
     """Dataset files of a track under the data folder ('train' or 'eval'), from clipo.data.registry."""
     if role == "train":
         return [f"{DATA}/{get_dataset(key).path}" for key in get_track(track).train_files]
-    return [f"{DATA}/{d.path}" for d in eval_files(track)]
+    return [f"{DATA}/{path}" for path in eval_paths(track)]
 
 
 def out_dir(wildcards, output):

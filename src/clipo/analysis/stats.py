@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from clipo.analysis.results import PAPER, load_scores
 from clipo.analysis.schema import SchemaError, atomic_write
-from clipo.data.registry import benchmark_groups
+from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.methods import ConfigError
 from clipo.runs import RunSpec
 
@@ -183,7 +183,7 @@ def se_table(scores: pd.DataFrame) -> pd.DataFrame:
             v, r = _with_se(_cell_scores(scores, var), track), _with_se(_cell_scores(scores, ref), track)
         except ConfigError:
             continue  # a track the registry does not know has no benchmark groups to average
-        order = [b for b in list(benchmark_groups(track)["Avg."]) + list(AVERAGES) if b in v and b in r]
+        order = [b for b in benchmarks(track) + list(AVERAGES) if b in v and b in r]
         for b in order:
             delta = v[b][0] - r[b][0]
             se_c = math.hypot(v[b][1], r[b][1])
@@ -330,7 +330,8 @@ def bootstrap_ci(
     """
     rng = np.random.default_rng(seed)
     groups = benchmark_groups(track)
-    order = [b for b in groups["Avg."] if b in diffs] + sorted(set(diffs) - set(groups["Avg."]))
+    known = benchmarks(track)
+    order = [b for b in known if b in diffs] + sorted(set(diffs) - set(known))
     reps = {b: 100 * bootstrap_means(diffs[b], n_boot, rng) for b in order}
     point = {b: 100 * float(np.mean(diffs[b])) for b in order}
     sizes = {b: len(diffs[b]) for b in order}
