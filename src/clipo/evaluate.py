@@ -131,7 +131,7 @@ def generate_responses(model, tokenizer, prompts: Sequence, sampling: Sampling, 
 
 def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: str | os.PathLike,
              out: str | os.PathLike, sampling: Sampling | None = None, limit: int | None = None,
-             batch_size: int = 64, benchmarks: Sequence[str] | None = None, seed: int = 0,
+             batch_size: int = 256, benchmarks: Sequence[str] | None = None, seed: int = 0,
              device: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Evaluate one model folder on its run's track; writes ``out``/samples.parquet and scores.csv."""
     import torch

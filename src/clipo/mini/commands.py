@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-p", type=float, help="nucleus sampling mass (default: the track's)")
     p.add_argument("--max-new-tokens", type=int, help="response length cap (default: the track's)")
     p.add_argument("--limit", type=int, help="evaluate only the first K problems of each benchmark")
-    p.add_argument("--batch-size", type=int, default=64, help="sequences generated at once")
+    p.add_argument("--batch-size", type=int, default=256, help="sequences generated at once")
     p.add_argument("--benchmarks", help="comma-separated subset of the track's benchmarks, e.g. Test,SYM")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling streams")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
