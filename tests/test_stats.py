@@ -285,3 +285,21 @@ def test_significance_without_samples_writes_an_empty_bootstrap_table(tmp_path):
     assert pd.read_csv(tmp_path / "sig" / "bootstrap.csv").empty
     assert "No comparison" in (tmp_path / "sig" / "bootstrap.md").read_text()
     assert len(pd.read_csv(tmp_path / "sig" / "se_paper.csv")) == 9
+
+
+def test_pooled_seeds_interval_covers_seed_to_seed_variation():
+    """Three seeds that agree give a narrow interval; three that disagree (same mean Δ) a wide one that
+    reaches 0, although each seed's Δ alone would be resolved by its 2000 problems."""
+    rng = np.random.default_rng(4)
+    n = 2000
+
+    def seed_diffs(gains):  # per-problem differences (0 or 1) whose mean is each seed's gain
+        return np.stack([(rng.random(n) < g).astype(float) for g in gains])
+
+    agree = stats.bootstrap_ci({"Test": seed_diffs([0.06, 0.06, 0.06])}, "mini", n_boot=4000)
+    disagree = stats.bootstrap_ci({"Test": seed_diffs([0.18, 0.0, 0.0])}, "mini", n_boot=4000)
+    width = {name: float(t["ci_high"].iloc[0] - t["ci_low"].iloc[0]) for name, t in
+             (("agree", agree), ("disagree", disagree))}
+    assert agree["delta"].iloc[0] == pytest.approx(6, abs=1) and disagree["delta"].iloc[0] == pytest.approx(6, abs=1)
+    assert width["disagree"] > 3 * width["agree"]
+    assert agree["significant"].iloc[0] and disagree["ci_low"].iloc[0] <= 0.5
