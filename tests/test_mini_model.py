@@ -193,3 +193,38 @@ def test_generate_repeats_share_the_prompt_encoding(tokenizer, tiny):
     sampled, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=8, do_sample=True, seed=1,
                                      repeats=3)
     assert sampled.shape[0] == 6
+
+
+def test_lean_decoder_logits_equal_hf_forward_at_every_position(tokenizer, tiny):
+    """clipo.mini.decode computes what Qwen2ForCausalLM computes, on left-padded rows of different lengths."""
+    from clipo.mini import decode
+
+    ids, mask = generation.encode_prompts(tokenizer, ["Tom has 5 apples.", "Ann has 12 coins. She sells 3."])
+    follow = torch.randint(5, len(tokenizer) - 5, (2, 6), generator=torch.Generator().manual_seed(0))
+    full_ids, full_mask = torch.cat([ids, follow], 1), torch.cat([mask, torch.ones_like(follow)], 1)
+    tiny.eval()
+    assert decode.supports(tiny)
+    with torch.no_grad():
+        expected = tiny(input_ids=full_ids, attention_mask=full_mask,
+                        position_ids=(full_mask.cumsum(-1) - 1).clamp(min=0)).logits
+        cache = generation._preallocated_cache(tiny, full_ids.shape[1])
+        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        tiny(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache, use_cache=True)
+        decoder = decode.Qwen2Decoder(tiny, full_ids.shape[1])
+        position, step_mask = position[:, -1:], mask
+        for t in range(follow.shape[1]):
+            step_mask, position = torch.cat([step_mask, torch.ones(2, 1, dtype=mask.dtype)], 1), position + 1
+            logits = decoder.step(follow[:, t], position, step_mask, cache)
+            torch.testing.assert_close(logits, expected[:, ids.shape[1] + t], rtol=1e-4, atol=1e-5)
+
+
+def test_sampling_draws_tokens_with_their_probabilities():
+    logits = torch.log(torch.tensor([[0.5, 0.0, 0.3, 0.2], [0.1, 0.1, 0.1, 0.7]]))
+    draws = torch.stack([generation._next_token(logits, True, 1.0, 1.0, torch.Generator().manual_seed(i))
+                         for i in range(4000)])
+    freq = torch.stack([torch.bincount(draws[:, row], minlength=4) for row in range(2)]).float() / 4000
+    torch.testing.assert_close(freq, logits.exp(), rtol=0, atol=0.03)
+    assert (draws[:, 0] != 1).all()  # a zero-probability token is never drawn
+    nucleus = torch.stack([generation._next_token(logits, True, 1.0, 0.6, torch.Generator().manual_seed(i))
+                           for i in range(2000)])
+    assert set(nucleus[:, 0].tolist()) == {0, 2} and set(nucleus[:, 1].tolist()) == {3}

@@ -60,11 +60,14 @@ def generate(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, d
 
     A plain KV-cache decoding loop rather than HF ``generate``: at this model size the per-token
     overhead of ``generate`` (logits processors, stopping criteria, cache bookkeeping) costs more than
-    the model itself. Each prompt is encoded once and its cache shared by its ``repeats`` continuations
+    the model itself: one-token steps of Qwen2 models run through ``clipo.mini.decode``, the same
+    computation without that machinery. Each prompt is encoded once and its cache shared by its ``repeats`` continuations
     (prompts are most of the tokens of a rollout batch); the cache is preallocated, so a new token is
     written in place rather than concatenated; rows that have stopped leave the batch and the cache.
     """
     import torch
+    from clipo.mini import decode
+
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 1")
     if do_sample and not temperature > 0:
@@ -87,7 +90,9 @@ def generate(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, d
             live = torch.arange(batch, device=input_ids.device)  # rows still decoding
             mask = attention_mask
             position = (mask.cumsum(-1) - 1).clamp(min=0)
-            cache = _preallocated_cache(model, input_ids.shape[1] + max_new_tokens)
+            capacity = input_ids.shape[1] + max_new_tokens
+            cache = _preallocated_cache(model, capacity)
+            decoder = decode.Qwen2Decoder(model, capacity) if decode.supports(model) else None
             logits = model(input_ids=input_ids, attention_mask=mask, position_ids=position,
                            past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
             if repeats > 1:
@@ -96,21 +101,25 @@ def generate(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, d
                 position = position.repeat_interleave(repeats, 0)
             position = position[:, -1:]
             length = 0
+            done = torch.zeros(len(live), dtype=torch.bool, device=input_ids.device)
             for t in range(max_new_tokens):
                 token = _next_token(logits.float(), do_sample, temperature, top_p, generator)
-                response_ids[live, t] = token
+                response_ids[live, t] = token  # a stopped row's later tokens fall outside its mask
                 length = t + 1
-                running = ~torch.isin(token, stop)
-                if t + 1 == max_new_tokens or not running.any():
+                done |= torch.isin(token, stop)
+                if t + 1 == max_new_tokens or done.all():
                     break
-                if not running.all():  # drop the rows that just stopped, from the batch and the cache
-                    keep = running.nonzero().squeeze(1)
-                    live, token, mask, position = live[keep], token[keep], mask[keep], position[keep]
+                if 4 * int(done.sum()) >= len(live):  # a quarter has stopped: drop those rows and their cache
+                    keep = (~done).nonzero().squeeze(1)
+                    live, token, mask, position, done = live[keep], token[keep], mask[keep], position[keep], done[keep]
                     cache.batch_select_indices(keep)
                 mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
                 position = position + 1
-                logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
-                               past_key_values=cache, use_cache=True).logits[:, -1]
+                if decoder is not None:
+                    logits = decoder.step(token, position, mask, cache)
+                else:
+                    logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
+                                   past_key_values=cache, use_cache=True).logits[:, -1]
     finally:
         model.train(was_training)
     response_ids = response_ids[:, :length]
@@ -156,14 +165,25 @@ def _preallocated_cache(model, capacity: int):
             self._views()
 
         def batch_select_indices(self, indices) -> None:
-            self.key_buffer, self.value_buffer = self.key_buffer[indices], self.value_buffer[indices]
+            self.key_buffer = self._select(self.key_buffer, indices)
+            self.value_buffer = self._select(self.value_buffer, indices)
             self._views()
+
+        def _select(self, buffer, indices):
+            """Rows ``indices`` of a buffer; only the filled positions are copied."""
+            selected = buffer.new_empty(len(indices), *buffer.shape[1:])
+            selected[:, :, :self.length] = buffer[indices, :, :self.length]
+            return selected
 
     return Cache(layers=[PreallocatedLayer() for _ in range(model.config.num_hidden_layers)])
 
 
 def _next_token(logits, do_sample: bool, temperature: float, top_p: float, generator):
-    """Greedy argmax, or a draw at ``temperature`` from the smallest set of tokens holding ``top_p`` mass."""
+    """Greedy argmax, or a draw at ``temperature`` from the smallest set of tokens holding ``top_p`` mass.
+
+    Drawn by inverting the cumulative distribution with one uniform number per row (``multinomial``
+    draws one exponential per vocabulary entry, which cost more than the rest of the sampling here).
+    """
     import torch
 
     if not do_sample:
@@ -174,7 +194,9 @@ def _next_token(logits, do_sample: bool, temperature: float, top_p: float, gener
         outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p  # mass before this token already ≥ top_p
         sorted_probs = sorted_probs.masked_fill(outside, 0.0)
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    cdf = probs.cumsum(-1)
+    u = torch.rand(len(probs), 1, generator=generator, device=probs.device, dtype=cdf.dtype) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).clamp_(max=probs.shape[-1] - 1).squeeze(1)
 
 
 def decode_responses(tokenizer, response_ids, response_mask) -> list[str]:
