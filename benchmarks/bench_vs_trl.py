@@ -31,12 +31,17 @@ from pathlib import Path
 
 from bench_clipo_overhead import prepare_random_base, train_args
 
+PROMPTS, UPDATES, LR = 8, 2, 1e-4
+"""The compared setup, fixed here so the ratio stays comparable as the mini track's recipe changes: 8 prompts
+× G per step in 2 optimiser updates (the mini track's sizes when this benchmark was written)."""
+
 
 def ours(model: Path, data: Path, out: Path, steps: int, threads: int) -> list[float]:
     """Seconds of each RL step of the mini trainer (GRPO, CLIPO off, default mini sizes)."""
     from clipo.mini.train import main
 
-    args = train_args(model, data, out, "none", steps, chunk=steps, threads=threads, extra=[])
+    sizes = ["--train-batch-size", str(PROMPTS), "--mini-batch-size", str(PROMPTS // UPDATES), "--lr", str(LR)]
+    args = train_args(model, data, out, "none", steps, chunk=steps, threads=threads, extra=sizes)
     with contextlib.redirect_stderr(io.StringIO()):
         main(args)
     return [json.loads(line)["time/step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -75,7 +80,6 @@ def trl(model_path: Path, data: Path, out: Path, steps: int, threads: int) -> li
             for c, gt, ds in zip(completions, ground_truth, data_source)
         ]
 
-    updates = mini.train_batch_size // mini.ppo_mini_batch_size
     config = GRPOConfig(
         output_dir=str(out),
         use_cpu=True,
@@ -85,17 +89,17 @@ def trl(model_path: Path, data: Path, out: Path, steps: int, threads: int) -> li
         disable_tqdm=True,
         logging_steps=10**6,
         seed=0,
-        max_steps=steps * updates,
-        per_device_train_batch_size=mini.ppo_mini_batch_size * mini.rollout_n,
+        max_steps=steps * UPDATES,
+        per_device_train_batch_size=PROMPTS // UPDATES * mini.rollout_n,
         gradient_accumulation_steps=1,
-        steps_per_generation=updates,
+        steps_per_generation=UPDATES,
         num_generations=mini.rollout_n,
         num_iterations=1,
         max_completion_length=mini.max_response_length,
         temperature=mini.rollout_temperature,
         top_p=1.0,
         top_k=0,
-        learning_rate=mini.lr,
+        learning_rate=LR,
         lr_scheduler_type="constant",
         warmup_steps=0,
         weight_decay=0.01,
@@ -113,7 +117,7 @@ def trl(model_path: Path, data: Path, out: Path, steps: int, threads: int) -> li
             self.ends.append(time.perf_counter())
 
         def on_step_end(self, args, state, control, **kw):
-            if state.global_step % updates == 0:
+            if state.global_step % UPDATES == 0:
                 self.ends.append(time.perf_counter())
 
     policy, tokenizer = load(model_path)

@@ -98,10 +98,15 @@ def test_evaluate_end_to_end_on_a_tiny_model(tiny_setup, capsys):
             "--batch-size", "4"]
     assert cli_main(args) == 0
     scores = read_scores(out / "scores.csv")
-    assert scores["benchmark"].tolist() == ["Test", "SYM", "P1", "P2", "MC"]
-    assert (scores["n_problems"] == 3).all() and (scores["n_samples"] == 1).all()
+    assert scores["benchmark"].tolist() == ["Test", "Test-T1", "SYM", "P1", "P2", "MC"]
+    assert (scores["n_problems"] == 3).all()
+    # greedy Pass@1 everywhere, plus the sampled view of Test: 4 draws per problem at the rollout temperature
+    assert scores.set_index("benchmark")["n_samples"].to_dict() == {
+        "Test": 1, "Test-T1": 4, "SYM": 1, "P1": 1, "P2": 1, "MC": 1}
     samples = pd.read_parquet(out / "samples.parquet")
-    assert len(samples) == 15 and set(samples["run_id"]) == {RUN_ID}
+    assert len(samples) == 5 * 3 + 4 * 3 and set(samples["run_id"]) == {RUN_ID}
+    sampled_view = samples[samples.benchmark == "Test-T1"]
+    assert sampled_view.groupby("problem_id")["sample_id"].nunique().eq(4).all()
     assert samples.groupby("benchmark")["correct"].mean().mul(100).reindex(scores["benchmark"]).tolist() == \
         pytest.approx(scores["score"].tolist())
     assert "Test:" in capsys.readouterr().out

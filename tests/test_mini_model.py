@@ -138,3 +138,93 @@ def test_generate_shapes_masks_and_determinism(tokenizer, tiny):
         seq, att = torch.cat([seq, nxt], 1), torch.cat([att, torch.ones_like(nxt)], 1)
     expected = seq[:, ids.shape[1]:][:, :greedy.shape[1]]
     assert torch.equal(greedy[gmask.bool()], expected[gmask.bool()])
+
+
+def test_generate_matches_hf_generate_when_rows_stop_at_different_steps(tokenizer, tiny):
+    """The decoding loop drops stopped rows from batch and cache: greedy output must equal HF ``generate``."""
+    import copy
+
+    from transformers import GenerationConfig
+
+    # Raw texts with different last tokens (a chat template would end every prompt alike, and an untrained
+    # model would then continue every row identically).
+    prompts = ["Tom has 5", "Ann sells 3 coins", "Hi", "Leo gets 2 more cards", "Mia keeps half"]
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    model = copy.deepcopy(tiny)
+    # Make one token the untrained model emits also end a response, chosen so rows stop at different steps.
+    free, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=16, do_sample=False)
+
+    def first_positions(token):
+        return {row.tolist().index(token) if token in row.tolist() else 16 for row in free}
+
+    stop_token = next(t for t in free.flatten().tolist() if len(first_positions(t)) > 1)
+    model.generation_config.eos_token_id = sorted({tokenizer.eos_token_id, stop_token})
+    stops = generation.stop_token_ids(model, tokenizer)
+    ours, ours_mask = generation.generate(model, tokenizer, ids, mask, max_new_tokens=16, do_sample=False)
+    hf = model.generate(input_ids=ids, attention_mask=mask, generation_config=GenerationConfig(
+        max_new_tokens=16, do_sample=False, eos_token_id=stops, pad_token_id=tokenizer.pad_token_id))
+    hf = hf[:, ids.shape[1]:]
+    hf_mask = generation.response_mask_from_ids(hf, stops)
+    lengths = ours_mask.sum(-1)
+    assert lengths.tolist() == hf_mask.sum(-1).tolist()
+    assert len(set(lengths.tolist())) > 1, "the fixture should make rows stop at different steps"
+    for row in range(len(prompts)):
+        n = int(lengths[row])
+        assert ours[row, :n].tolist() == hf[row, :n].tolist()
+
+
+def test_generate_top_p_keeps_the_nucleus(tokenizer, tiny):
+    ids, mask = generation.encode_prompts(tokenizer, ["Tom has 5 apples.", "Hi"])
+    greedy, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=6, do_sample=False)
+    nucleus, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=6, do_sample=True,
+                                     top_p=1e-6, seed=5)
+    assert torch.equal(nucleus, greedy)  # a vanishing nucleus is the single most likely token
+
+
+def test_generate_repeats_share_the_prompt_encoding(tokenizer, tiny):
+    """``repeats`` continuations of each prompt equal generating from the prompts repeated row by row."""
+    ids, mask = generation.encode_prompts(tokenizer, ["Tom has 5 apples.", "Ann has 12 coins. She sells 3."])
+    shared, shared_mask = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=8, do_sample=False,
+                                              repeats=3)
+    rows, rows_mask = generation.generate(tiny, tokenizer, ids.repeat_interleave(3, 0),
+                                          mask.repeat_interleave(3, 0), max_new_tokens=8, do_sample=False)
+    assert torch.equal(shared, rows) and torch.equal(shared_mask, rows_mask)
+    sampled, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=8, do_sample=True, seed=1,
+                                     repeats=3)
+    assert sampled.shape[0] == 6
+
+
+def test_lean_decoder_logits_equal_hf_forward_at_every_position(tokenizer, tiny):
+    """clipo.decode computes what Qwen2ForCausalLM computes, on left-padded rows of different lengths."""
+    from clipo import decode
+
+    ids, mask = generation.encode_prompts(tokenizer, ["Tom has 5 apples.", "Ann has 12 coins. She sells 3."])
+    follow = torch.randint(5, len(tokenizer) - 5, (2, 6), generator=torch.Generator().manual_seed(0))
+    full_ids, full_mask = torch.cat([ids, follow], 1), torch.cat([mask, torch.ones_like(follow)], 1)
+    tiny.eval()
+    assert decode.supports(tiny)
+    with torch.no_grad():
+        expected = tiny(input_ids=full_ids, attention_mask=full_mask,
+                        position_ids=(full_mask.cumsum(-1) - 1).clamp(min=0)).logits
+        cache = generation._preallocated_cache(tiny, full_ids.shape[1])
+        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        tiny(input_ids=ids, attention_mask=mask, position_ids=position, past_key_values=cache, use_cache=True)
+        decoder = decode.Qwen2Decoder(tiny, full_ids.shape[1])
+        position, step_mask = position[:, -1:], mask
+        for t in range(follow.shape[1]):
+            step_mask, position = torch.cat([step_mask, torch.ones(2, 1, dtype=mask.dtype)], 1), position + 1
+            logits = decoder.step(follow[:, t], position, step_mask, cache)
+            torch.testing.assert_close(logits, expected[:, ids.shape[1] + t], rtol=1e-4, atol=1e-5)
+
+
+def test_sampling_draws_tokens_with_their_probabilities():
+    logits = torch.log(torch.tensor([[0.5, 0.0, 0.3, 0.2], [0.1, 0.1, 0.1, 0.7]]))
+    draws = torch.stack([generation._next_token(logits, True, 1.0, 1.0, torch.Generator().manual_seed(i))
+                         for i in range(4000)])
+    freq = torch.stack([torch.bincount(draws[:, row], minlength=4) for row in range(2)]).float() / 4000
+    torch.testing.assert_close(freq, logits.exp(), rtol=0, atol=0.03)
+    assert (draws[:, 0] != 1).all()  # a zero-probability token is never drawn
+    nucleus = torch.stack([generation._next_token(logits, True, 1.0, 0.6, torch.Generator().manual_seed(i))
+                           for i in range(2000)])
+    assert set(nucleus[:, 0].tolist()) == {0, 2} and set(nucleus[:, 1].tolist()) == {3}

@@ -150,3 +150,17 @@ def test_report_mini_run_set_says_no_overlap(tmp_path):
     assert "1 comparison(s) have per-sample records for both runs" in text
     assert "| mini mini-base grpo+infonce τ=0.05 G=8 s0 vs grpo | Avg. | 250 |" in text
     assert "### This run set (mini): binomial standard errors" in text
+
+
+def test_bootstrap_paragraph_states_expected_chance_hits_and_pooled_seeds():
+    import pandas as pd
+
+    from clipo.analysis.report import bootstrap_paragraph
+
+    rows = [{"pair": p, "seeds": seeds, "benchmark": b, "is_average": b == "Avg.", "delta": 1.0,
+             "ci_low": -1.0, "ci_high": 3.0, "significant": False}
+            for p, seeds in (("a s0", "0"), ("a s0,1,2", "0,1,2"))
+            for b in ("Test", "Test-T1", "SYM", "P1", "P2", "MC", "Avg.")]
+    text = bootstrap_paragraph(pd.DataFrame(rows))
+    assert "0 of 12** per-benchmark" in text and "≈0.6 of the 12 per-benchmark" in text
+    assert "Seeds pooled" in text and "Test-T1 +1.00 [-1.00, +3.00] (a s0,1,2)" in text

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from clipo.analysis import stats
-from clipo.data.registry import benchmarks
+from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.runs import RunSpec
 from clipo.scores import SCORE_COLUMNS, write_scores
 
@@ -82,17 +82,20 @@ def test_zero_difference_covers_zero_and_width_shrinks_with_n():
 
 def test_averages_are_unweighted_means_resampled_jointly():
     rng = np.random.default_rng(2)
-    names = benchmarks("mini")  # Test, SYM, P1, P2 (M) and MC (G)
+    names = benchmarks("mini")  # Test, Test-T1 (sampled, in no average), SYM, P1, P2 (M) and MC (G)
+    groups = benchmark_groups("mini")
     base = {b: bernoulli(rng, 0.5, 300 + 100 * i) for i, b in enumerate(names)}
     var = {b: bernoulli(rng, 0.55, 300 + 100 * i) for i, b in enumerate(names)}
     table = stats.bootstrap_table(
         pd.concat([samples_for(BASE, base), samples_for(CLIPO, var)]), n_boot=2000
     ).set_index("benchmark")
     assert list(table.index) == [*names, "M-Avg.", "G-Avg.", "Avg."]
-    assert table.loc["Avg.", "delta"] == pytest.approx(table.loc[names, "delta"].mean())
-    assert table.loc["M-Avg.", "delta"] == pytest.approx(table.loc[names[:4], "delta"].mean())
+    assert groups["M-Avg."] == ["Test", "SYM", "P1", "P2"] and groups["Avg."] == [*groups["M-Avg."], "MC"]
+    assert table.loc["Avg.", "delta"] == pytest.approx(table.loc[groups["Avg."], "delta"].mean())
+    assert table.loc["M-Avg.", "delta"] == pytest.approx(table.loc[groups["M-Avg."], "delta"].mean())
     assert table.loc["G-Avg.", "delta"] == pytest.approx(table.loc["MC", "delta"])
-    member_width = (table.loc[names, "ci_high"] - table.loc[names, "ci_low"]).mean()
+    members = groups["Avg."]
+    member_width = (table.loc[members, "ci_high"] - table.loc[members, "ci_low"]).mean()
     assert table.loc["Avg.", "ci_high"] - table.loc["Avg.", "ci_low"] < member_width
     assert table.loc["Avg.", "is_average"] and not table.loc["MC", "is_average"]
 
@@ -267,7 +270,7 @@ def test_significance_command_writes_tables(tmp_path):
         "se_paper.md",
     }
     boot = pd.read_csv(rs / "significance" / "bootstrap.csv")
-    assert len(boot) == 5 + 3
+    assert len(boot) == len(benchmarks("mini")) + 3
     assert "| Comparison | Benchmark |" in (rs / "significance" / "bootstrap.md").read_text()
     se_mini = pd.read_csv(rs / "significance" / "se_mini.csv")
     # the bootstrap and the SE table agree on every Δ
@@ -282,3 +285,21 @@ def test_significance_without_samples_writes_an_empty_bootstrap_table(tmp_path):
     assert pd.read_csv(tmp_path / "sig" / "bootstrap.csv").empty
     assert "No comparison" in (tmp_path / "sig" / "bootstrap.md").read_text()
     assert len(pd.read_csv(tmp_path / "sig" / "se_paper.csv")) == 9
+
+
+def test_pooled_seeds_interval_covers_seed_to_seed_variation():
+    """Three seeds that agree give a narrow interval; three that disagree (same mean Δ) a wide one that
+    reaches 0, although each seed's Δ alone would be resolved by its 2000 problems."""
+    rng = np.random.default_rng(4)
+    n = 2000
+
+    def seed_diffs(gains):  # per-problem differences (0 or 1) whose mean is each seed's gain
+        return np.stack([(rng.random(n) < g).astype(float) for g in gains])
+
+    agree = stats.bootstrap_ci({"Test": seed_diffs([0.06, 0.06, 0.06])}, "mini", n_boot=4000)
+    disagree = stats.bootstrap_ci({"Test": seed_diffs([0.18, 0.0, 0.0])}, "mini", n_boot=4000)
+    width = {name: float(t["ci_high"].iloc[0] - t["ci_low"].iloc[0]) for name, t in
+             (("agree", agree), ("disagree", disagree))}
+    assert agree["delta"].iloc[0] == pytest.approx(6, abs=1) and disagree["delta"].iloc[0] == pytest.approx(6, abs=1)
+    assert width["disagree"] > 3 * width["agree"]
+    assert agree["significant"].iloc[0] and disagree["ci_low"].iloc[0] <= 0.5

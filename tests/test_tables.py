@@ -254,19 +254,25 @@ def test_mini_run_set_gets_table_1_3_13_shapes_averaged_over_seeds(tmp_path, cap
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{t}.{e}" for t in ("table1", "table3", "table13") for e in ("md", "tex", "csv"))
     t1 = list(csv.reader((out / "table1.csv").open(encoding="utf-8")))
-    assert t1[0] == ["Methods", *benchmarks("mini"), "M-Avg.", "G-Avg.", "Avg."]
+    columns = [*benchmarks("mini"), "M-Avg.", "G-Avg.", "Avg."]
+    ncols = len(columns)  # every benchmark (the sampled Test-T1 too), M-/G-Avg., Avg.
+    assert t1[0] == ["Methods", *columns, *(f"{c} sd" for c in columns)]
     labels = [r[0] for r in t1[1:]]
     assert labels == ["Base Model", "GRPO", "GRPO+CLIPO (τ=0.1)", "Δ", "GRPO+CLIPO (τ=0.05)", "Δ"]
     assert t1[2][1] == "51.00"  # GRPO: mean of 50 (seed 0) and 52 (seed 1)
-    assert t1[4][1:] == ["2.00"] * 8 and t1[6][1:] == ["4.00"] * 8
-    assert "mean over the seeds present (seeds: 0, 1)" in (out / "table1.md").read_text(encoding="utf-8")
+    assert t1[2][1 + ncols:] == ["1.41"] * ncols  # their standard deviation, sqrt(2)
+    assert t1[4][1:1 + ncols] == ["2.00"] * ncols and t1[6][1:1 + ncols] == ["4.00"] * ncols
+    assert t1[4][1 + ncols:] == [""] * ncols  # a Δ row has no spread of its own
+    md = (out / "table1.md").read_text(encoding="utf-8")
+    assert "mean over the seeds present (seeds: 0, 1)" in md and "51.00 ±1.41" in md
+    assert r"{\scriptsize$\pm$1.41}" in (out / "table1.tex").read_text(encoding="utf-8")
     t3 = list(csv.reader((out / "table3.csv").open(encoding="utf-8")))
-    assert [r[1] for r in t3[1:]] == ["CLIPO", "CLIPO-fixed", "Δ"] and t3[3][2:] == ["-5.00"] * 3
+    assert [r[1] for r in t3[1:]] == ["CLIPO", "CLIPO-fixed", "Δ"] and t3[3][2:5] == ["-5.00"] * 3
     assert t3[1][0] == "mini (τ=0.05)"
     t13 = list(csv.reader((out / "table13.csv").open(encoding="utf-8")))
     assert [r[0] for r in t13[1:]] == ["GRPO", "CLIPO-InfoNCE (τ=0.1)", "Δ", "CLIPO-InfoNCE (τ=0.05)", "Δ",
                                         "CLIPO-SupCon", "Δ", "CLIPO-SoftNN", "Δ"]
-    assert t13[-1][1:] == ["3.00"] * 8
+    assert t13[-1][1:1 + ncols] == ["3.00"] * ncols
 
 
 def test_mini_table1_shows_rl_runs_of_another_group_size_than_the_base(tmp_path):

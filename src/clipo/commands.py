@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mini-batch-size", type=int, help="mini: prompts per optimiser update")
     p.add_argument("--max-new-tokens", type=int, help="mini: response length limit (default: the track's)")
     p.add_argument("--lr", type=float, help="mini: policy learning rate (default: the track's)")
+    p.add_argument("--output-gain-lr", type=float,
+                   help="mini: learning rate of the final norm's gain, the output temperature (default: the track's)")
     p.add_argument("--threads", type=int, help="mini: torch CPU threads (default: torch's)")
     p.add_argument("--dry-run", action="store_true", help="verl: print the full command and exit")
     p.add_argument("overrides", nargs="*", help="verl: extra Hydra overrides appended verbatim")
@@ -75,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_evaluate)
 
 
-EVAL_BATCH_SIZE = {"mini": 64, "verl": 1024}
+EVAL_BATCH_SIZE = {"mini": 256, "verl": 1024}
 ENGINE_DEFAULTS = {"tp_size": 1, "dp_size": 1, "mem_fraction": 0.85}
 """SGLang engine options of ``--backend verl`` (the mini evaluator refuses them)."""
 _EVAL_ONLY = {"mini": ("device",), "verl": tuple(ENGINE_DEFAULTS)}

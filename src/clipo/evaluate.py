@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +56,13 @@ def sampling_for(track: str, n=None, do_sample=None, temperature=None, top_p=Non
     return Sampling(n=t.val_n if n is None else n, do_sample=do_sample, temperature=temperature,
                     top_p=t.val_top_p if top_p is None else top_p,
                     max_new_tokens=t.max_response_length if max_new_tokens is None else max_new_tokens)
+
+
+def protocol_for(dataset, sampling: Sampling) -> Sampling:
+    """The run's protocol, or for a sampled view of a file (registry ``temperature`` set) its own draws."""
+    if dataset.temperature is None:
+        return sampling
+    return replace(sampling, n=dataset.n_samples, do_sample=True, temperature=dataset.temperature, top_p=1.0)
 
 
 def score_samples(run_id: str, benchmark: str, problems: pd.DataFrame, responses: Sequence[Sequence[str]]
@@ -108,24 +115,24 @@ def generate_responses(model, tokenizer, prompts: Sequence, sampling: Sampling, 
     """
     from clipo.generation import decode_responses, encode_prompts, generate
 
-    flat = [p for p in prompts for _ in range(sampling.n)]
+    per_batch = max(1, batch_size // sampling.n)  # prompts per batch; each is encoded once for its n samples
     texts: list[str] = []
-    for start in range(0, len(flat), batch_size):
-        chunk = flat[start:start + batch_size]
+    for start in range(0, len(prompts), per_batch):
+        chunk = prompts[start:start + per_batch]
         input_ids, attention_mask = encode_prompts(tokenizer, chunk)
         ids, mask = generate(model, tokenizer, input_ids.to(model.device), attention_mask.to(model.device),
                              max_new_tokens=sampling.max_new_tokens, do_sample=sampling.do_sample,
                              temperature=sampling.temperature, top_p=sampling.top_p,
-                             seed=seed * 1_000_003 + start)
+                             seed=seed * 1_000_003 + start * sampling.n, repeats=sampling.n)
         texts.extend(decode_responses(tokenizer, ids.cpu(), mask.cpu()))
         if progress is not None:
-            progress.update(len(chunk))
+            progress.update(len(chunk) * sampling.n)
     return [texts[i * sampling.n:(i + 1) * sampling.n] for i in range(len(prompts))]
 
 
 def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: str | os.PathLike,
              out: str | os.PathLike, sampling: Sampling | None = None, limit: int | None = None,
-             batch_size: int = 64, benchmarks: Sequence[str] | None = None, seed: int = 0,
+             batch_size: int = 256, benchmarks: Sequence[str] | None = None, seed: int = 0,
              device: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Evaluate one model folder on its run's track; writes ``out``/samples.parquet and scores.csv."""
     import torch
@@ -150,14 +157,16 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
     model, tokenizer = load(model_path)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
-    total = sum(len(df) for df in datasets.values()) * sampling.n
+    protocols = {f.benchmark: protocol_for(f, sampling) for f in files}
+    total = sum(len(datasets[b]) * protocols[b].n for b in datasets)
     bar = tqdm(total=total, desc=f"evaluate {spec.method}/{spec.clipo}", unit="sample", disable=not progress,
                dynamic_ncols=True)
     parts = []
     for benchmark, df in datasets.items():
         bar.set_postfix(benchmark=benchmark)
         prompts = [[{"role": m["role"], "content": m["content"]} for m in p] for p in df["prompt"]]
-        responses = generate_responses(model, tokenizer, prompts, sampling, batch_size, seed=seed, progress=bar)
+        responses = generate_responses(model, tokenizer, prompts, protocols[benchmark], batch_size, seed=seed,
+                                       progress=bar)
         parts.append(score_samples(run_id, benchmark, df, responses))
     bar.close()
     samples = pd.concat(parts, ignore_index=True)

@@ -2,7 +2,7 @@
 
 Prompts always go through the tokenizer's chat template (the mini tokenizer's is a minimal
 ``<|bos|>question\\n``; instruct models bring their own), so training and evaluation see the same
-token sequence. Generation is HF ``generate`` with the KV cache; responses are cut at the first
+token sequence. Generation is a KV-cache decoding loop (``generate``); responses are cut at the first
 end-of-sequence token, which stays inside the response mask (its log-prob is trained, as in verl).
 """
 
@@ -49,46 +49,154 @@ def response_mask_from_ids(response_ids, stop_ids: Sequence[int]):
 
 
 def generate(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, do_sample: bool,
-             temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None):
-    """Sample (or greedily decode) continuations of left-padded prompts.
+             temperature: float = 1.0, top_p: float = 1.0, seed: int | None = None, repeats: int = 1):
+    """Sample (or greedily decode) ``repeats`` continuations of each left-padded prompt.
 
-    Returns ``(response_ids [B, T_resp], response_mask [B, T_resp])`` with T_resp ≤ max_new_tokens;
+    Returns ``(response_ids [B·repeats, T_resp], response_mask [B·repeats, T_resp])``, the continuations
+    of one prompt in adjacent rows, with T_resp ≤ max_new_tokens;
     positions after a row's eos hold the pad id and mask 0. Sampling draws from torch's global RNG,
     so it is reproducible under ``torch.manual_seed``; ``seed`` instead uses a private stream and
     leaves the global one untouched.
+
+    A plain KV-cache decoding loop rather than HF ``generate``: at this model size the per-token
+    overhead of ``generate`` (logits processors, stopping criteria, cache bookkeeping) costs more than
+    the model itself: one-token steps of Qwen2 models run through ``clipo.decode``, the same
+    computation without that machinery. Each prompt is encoded once and its cache shared by its ``repeats`` continuations
+    (prompts are most of the tokens of a rollout batch); the cache is preallocated, so a new token is
+    written in place rather than concatenated; rows that have stopped leave the batch and the cache.
     """
     import torch
-    from transformers import GenerationConfig
+    from clipo import decode
 
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens={max_new_tokens} must be >= 1")
     if do_sample and not temperature > 0:
         raise ValueError(f"temperature={temperature} must be > 0 when sampling")
-    stop_ids = stop_token_ids(model, tokenizer)
-    config = GenerationConfig(
-        max_new_tokens=max_new_tokens,
-        do_sample=do_sample,
-        temperature=temperature if do_sample else None,
-        top_p=top_p if do_sample else None,
-        top_k=0 if do_sample else None,  # no hidden top-k truncation: only T and top-p shape sampling
-        eos_token_id=stop_ids,
-        pad_token_id=tokenizer.pad_token_id,
-        use_cache=True,
-    )
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p={top_p} must be in (0, 1]")
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats} must be >= 1")
+    stop = torch.tensor(stop_token_ids(model, tokenizer), device=input_ids.device)
+    pad_id = tokenizer.pad_token_id
+    batch = input_ids.shape[0] * repeats
+    response_ids = torch.full((batch, max_new_tokens), pad_id, dtype=input_ids.dtype, device=input_ids.device)
+    generator = None
+    if seed is not None and do_sample:
+        generator = torch.Generator(device=input_ids.device).manual_seed(seed)
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = model.generate(input_ids=input_ids, attention_mask=attention_mask,
-                                 generation_config=config)
+        with torch.no_grad():
+            live = torch.arange(batch, device=input_ids.device)  # rows still decoding
+            mask = attention_mask
+            position = (mask.cumsum(-1) - 1).clamp(min=0)
+            capacity = input_ids.shape[1] + max_new_tokens
+            cache = _preallocated_cache(model, capacity)
+            decoder = decode.Qwen2Decoder(model, capacity) if decode.supports(model) else None
+            logits = model(input_ids=input_ids, attention_mask=mask, position_ids=position,
+                           past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+            if repeats > 1:
+                cache.batch_repeat_interleave(repeats)
+                logits, mask = logits.repeat_interleave(repeats, 0), mask.repeat_interleave(repeats, 0)
+                position = position.repeat_interleave(repeats, 0)
+            position = position[:, -1:]
+            length = 0
+            done = torch.zeros(len(live), dtype=torch.bool, device=input_ids.device)
+            for t in range(max_new_tokens):
+                token = _next_token(logits.float(), do_sample, temperature, top_p, generator)
+                response_ids[live, t] = token  # a stopped row's later tokens fall outside its mask
+                length = t + 1
+                done |= torch.isin(token, stop)
+                if t + 1 == max_new_tokens or done.all():
+                    break
+                if 4 * int(done.sum()) >= len(live):  # a quarter has stopped: drop those rows and their cache
+                    keep = (~done).nonzero().squeeze(1)
+                    live, token, mask, position, done = live[keep], token[keep], mask[keep], position[keep], done[keep]
+                    cache.batch_select_indices(keep)
+                mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
+                position = position + 1
+                if decoder is not None:
+                    logits = decoder.step(token, position, mask, cache)
+                else:
+                    logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
+                                   past_key_values=cache, use_cache=True).logits[:, -1]
     finally:
         model.train(was_training)
-    response_ids = out[:, input_ids.shape[1]:]
-    response_mask = response_mask_from_ids(response_ids, stop_ids)
-    response_ids = response_ids.masked_fill(response_mask == 0, tokenizer.pad_token_id)
+    response_ids = response_ids[:, :length]
+    response_mask = response_mask_from_ids(response_ids, stop.tolist())
+    response_ids = response_ids.masked_fill(response_mask == 0, pad_id)
     return response_ids, response_mask
+
+
+def _preallocated_cache(model, capacity: int):
+    """An HF cache whose layers write new keys/values into buffers of ``capacity`` positions."""
+    from transformers.cache_utils import Cache, DynamicLayer
+
+    class PreallocatedLayer(DynamicLayer):
+        """A DynamicLayer that appends in place: torch.cat of the whole cache per token dominated decoding."""
+
+        def lazy_initialization(self, key_states, value_states):
+            super().lazy_initialization(key_states, value_states)
+            batch, heads, _, dim = key_states.shape
+            self.key_buffer = key_states.new_empty(batch, heads, capacity, dim)
+            self.value_buffer = value_states.new_empty(batch, heads, capacity, dim)
+            self.length = 0
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self.length + key_states.shape[-2]
+            self.key_buffer[:, :, self.length:end] = key_states
+            self.value_buffer[:, :, self.length:end] = value_states
+            self.length = end
+            return self._views()
+
+        def _views(self):
+            self.keys = self.key_buffer[:, :, :self.length]
+            self.values = self.value_buffer[:, :, :self.length]
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length if self.is_initialized else 0
+
+        def batch_repeat_interleave(self, repeats: int) -> None:
+            self.key_buffer = self.key_buffer.repeat_interleave(repeats, dim=0)
+            self.value_buffer = self.value_buffer.repeat_interleave(repeats, dim=0)
+            self._views()
+
+        def batch_select_indices(self, indices) -> None:
+            self.key_buffer = self._select(self.key_buffer, indices)
+            self.value_buffer = self._select(self.value_buffer, indices)
+            self._views()
+
+        def _select(self, buffer, indices):
+            """Rows ``indices`` of a buffer; only the filled positions are copied."""
+            selected = buffer.new_empty(len(indices), *buffer.shape[1:])
+            selected[:, :, :self.length] = buffer[indices, :, :self.length]
+            return selected
+
+    return Cache(layers=[PreallocatedLayer() for _ in range(model.config.num_hidden_layers)])
+
+
+def _next_token(logits, do_sample: bool, temperature: float, top_p: float, generator):
+    """Greedy argmax, or a draw at ``temperature`` from the smallest set of tokens holding ``top_p`` mass.
+
+    Drawn by inverting the cumulative distribution with one uniform number per row (``multinomial``
+    draws one exponential per vocabulary entry, which cost more than the rest of the sampling here).
+    """
+    import torch
+
+    if not do_sample:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p  # mass before this token already ≥ top_p
+        sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+    cdf = probs.cumsum(-1)
+    u = torch.rand(len(probs), 1, generator=generator, device=probs.device, dtype=cdf.dtype) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).clamp_(max=probs.shape[-1] - 1).squeeze(1)
 
 
 def decode_responses(tokenizer, response_ids, response_mask) -> list[str]:

@@ -502,15 +502,24 @@ class Scorer:
 
     exact: Callable[[str, str], bool]
     symbolic: bool
+    numbers_final: bool = False
+    """When both sides read as plain numbers, ``exact``'s verdict is final: no symbolic check (it costs
+    milliseconds per call and cannot disagree with a comparison of two numbers)."""
+
+    def needs_symbolic(self, gold: str, answer: str) -> bool:
+        if not self.symbolic:
+            return False
+        return not (self.numbers_final and normalize_number(gold, True) is not None
+                    and normalize_number(answer, True) is not None)
 
     def __call__(self, gold: str, answer: str) -> bool:
-        return self.exact(gold, answer) or (self.symbolic and symbolic_equal(gold, answer))
+        return self.exact(gold, answer) or (self.needs_symbolic(gold, answer) and symbolic_equal(gold, answer))
 
 
 # Named scorers, chosen by data_source (the same idea as verl's registries: one entry per family).
 SCORERS: dict[str, Scorer] = {
     "math": Scorer(_exact_math, symbolic=True),
-    "gsm": Scorer(_exact_gsm, symbolic=True),
+    "gsm": Scorer(_exact_gsm, symbolic=True, numbers_final=True),
     "mc": Scorer(score_multiple_choice, symbolic=False),
 }
 
@@ -603,7 +612,8 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
         golds = _gold_answers(ground_truth)
         if any(scorer.exact(gold, answer) for gold in golds):
             return 1.0
-        return 1.0 if scorer.symbolic and _symbolic_any(golds, answer, CALL_BUDGET_S) else 0.0
+        golds = [gold for gold in golds if scorer.needs_symbolic(gold, answer)]
+        return 1.0 if golds and _symbolic_any(golds, answer, CALL_BUDGET_S) else 0.0
     except Exception:  # noqa: BLE001 - untrusted input must never raise
         logger.debug("compute_score failed", exc_info=True)
         return 0.0

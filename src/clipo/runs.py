@@ -180,6 +180,7 @@ class TrainOptions:
     mini_batch_size: int | None = None
     max_new_tokens: int | None = None
     lr: float | None = None
+    output_gain_lr: float | None = None
     threads: int | None = None
     dry_run: bool = False
     overrides: tuple[str, ...] = ()
@@ -195,11 +196,12 @@ class TrainOptions:
 
 CLIPO_OPTIONS = ("tau", "lam", "head_output_size", "head_kind", "reference_eps", "fixed_head")
 """Options that set the contrastive head or reward: refused when CLIPO is off."""
-BACKEND_OPTIONS = {"mini": ("checkpoint_every", "threads"), "verl": ("dry_run", "overrides")}
+BACKEND_OPTIONS = {"mini": ("checkpoint_every", "threads", "output_gain_lr"), "verl": ("dry_run", "overrides")}
 """Options only one backend honours; the other refuses them."""
 _REFUSAL = {
     "checkpoint_every": "verl checkpoints once per epoch",
     "threads": "verl's workers set their own threads",
+    "output_gain_lr": "the GPU tracks train every parameter at the paper's lr",
     "dry_run": "the mini trainer has no command to print",
     "overrides": "the mini trainer has no Hydra config",
 }
@@ -222,6 +224,8 @@ class TrainRun:
     max_new_tokens: int
     """Response length limit in tokens."""
     lr: float
+    output_gain_lr: float
+    """Learning rate of the final norm's gain (mini track: clipo.methods explains why it has its own)."""
     steps: int | None
     """RL steps (mini: default the track's; verl: None trains the track's epochs)."""
     head_warmup_steps: int | None
@@ -262,8 +266,10 @@ def resolve(opts: TrainOptions) -> TrainRun:
     for name in ("steps", "train_batch_size", "mini_batch_size", "max_new_tokens", "checkpoint_every", "threads"):
         _at_least(name, getattr(opts, name), 1)
     _at_least("head_warmup_steps", opts.head_warmup_steps, 0)
-    if opts.lr is not None and not (math.isfinite(opts.lr) and opts.lr > 0):
-        raise ConfigError(f"lr={opts.lr!r} (--lr) must be a finite number > 0")
+    for name in ("lr", "output_gain_lr"):
+        value = getattr(opts, name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name}={value!r} ({_flag(name)}) must be a finite number > 0")
     if opts.model_path is not None and not str(opts.model_path).strip():
         raise ConfigError("--model-path '' is empty: give the folder or hub id of the initial policy")
 
@@ -302,7 +308,9 @@ def resolve(opts: TrainOptions) -> TrainRun:
         options=opts, spec=spec, track=track, method=method, clipo=clipo, model_path=str(model_path),
         train_batch_size=train_batch_size, ppo_mini_batch_size=mini_batch_size,
         max_new_tokens=opts.max_new_tokens or track.max_response_length,
-        lr=track.lr if opts.lr is None else opts.lr, steps=steps, head_warmup_steps=warmup,
+        lr=track.lr if opts.lr is None else opts.lr,
+        output_gain_lr=opts.output_gain_lr or track.output_gain_lr or (track.lr if opts.lr is None else opts.lr),
+        steps=steps, head_warmup_steps=warmup,
         checkpoint_every=(opts.checkpoint_every or track.checkpoint_every) if opts.backend == "mini" else None,
         threads=opts.threads, out=opts.out,
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from clipo.analysis.coverage import check_grid
 from clipo.analysis.registry import FIGURES as FIGURE_REGISTRY, TABLES as TABLE_REGISTRY
-from clipo.data.registry import MINI, eval_files, get_dataset
+from clipo.data.registry import MINI, eval_paths, get_dataset
 from clipo.methods import get_track
 from clipo.runs import RunSpec, expand_grid, format_tau
 
@@ -48,7 +48,7 @@ def data_files(track, role):
     """Dataset files of a track under the data folder ('train' or 'eval'), from clipo.data.registry."""
     if role == "train":
         return [f"{DATA}/{get_dataset(key).path}" for key in get_track(track).train_files]
-    return [f"{DATA}/{d.path}" for d in eval_files(track)]
+    return [f"{DATA}/{path}" for path in eval_paths(track)]
 
 
 def out_dir(wildcards, output):

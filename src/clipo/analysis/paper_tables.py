@@ -124,8 +124,8 @@ def column_benchmarks(key: str, track: str) -> list[str]:
         return groups["Avg."]
     if key in (AVG1, AVG2):
         return groups[names[0 if key == AVG1 else 1]]
-    if key not in groups["Avg."]:
-        raise ConfigError(f"column {key!r} is not a benchmark of track {track}: {', '.join(groups['Avg.'])}")
+    if key not in benchmarks(track):
+        raise ConfigError(f"column {key!r} is not a benchmark of track {track}: {', '.join(benchmarks(track))}")
     return [key]
 
 

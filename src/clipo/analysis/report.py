@@ -163,8 +163,18 @@ def bootstrap_paragraph(table: pd.DataFrame) -> str:
     text = (
         f"{table['pair'].nunique()} comparison(s) have per-sample records for both runs. The 95% paired "
         f"bootstrap CI excludes 0 for **{int(bench['significant'].sum())} of {len(bench)}** per-benchmark Δ "
-        f"and **{int(avg['significant'].sum())} of {len(avg)}** average Δ."
+        f"and **{int(avg['significant'].sum())} of {len(avg)}** average Δ. If no variant changed anything, "
+        f"about 1 interval in 20 would exclude 0 by chance: ≈{len(bench) / 20:.1f} of the {len(bench)} "
+        f"per-benchmark and ≈{len(avg) / 20:.1f} of the {len(avg)} average Δ (more often for the average "
+        f"rows, which share their members' noise)."
     )
+    pooled = table[table["seeds"].astype(str).str.contains(",")] if "seeds" in table else table.iloc[:0]
+    if len(pooled):
+        headline = pooled[pooled["benchmark"].isin(["Avg.", "Test", "Test-T1"])]
+        text += " Seeds pooled (the interval resamples seeds as well as problems): " + ", ".join(
+            f"{r.benchmark} {r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] ({r.pair})"
+            for r in headline.itertuples()
+        ) + "."
     if len(sig):
         shown = ", ".join(
             f"{r.benchmark} {r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] ({r.pair})"
@@ -243,7 +253,8 @@ def build_report(
             f"answered; 95% percentile CI from {n_boot:,} resamples of problems, drawn jointly for both "
             "runs and for every benchmark of an average. The CI covers which problems a benchmark happens "
             "to hold and the sampling of answers; it does not cover run-to-run variation of training "
-            "unless several seeds are pooled (rows with seeds '0,1,…').\n"
+            "unless several seeds are pooled (rows with seeds '0,1,…': a two-stage bootstrap that also "
+            "resamples the seeds).\n"
         )
         parts.append(bootstrap_paragraph(sig["bootstrap"]) + "\n")
         parts.append(bootstrap_markdown(sig["bootstrap"]))

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from clipo.analysis import markdown
 from clipo.analysis.results import PAPER, load_scores
-from clipo.data.registry import benchmark_groups
+from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.errors import ConfigError, SchemaError
 from clipo.records import atomic_write
 from clipo.runs import RunSpec
@@ -184,7 +184,7 @@ def se_table(scores: pd.DataFrame) -> pd.DataFrame:
             v, r = _with_se(_cell_scores(scores, var), track), _with_se(_cell_scores(scores, ref), track)
         except ConfigError:
             continue  # a track the registry does not know has no benchmark groups to average
-        order = [b for b in list(benchmark_groups(track)["Avg."]) + list(AVERAGES) if b in v and b in r]
+        order = [b for b in benchmarks(track) + list(AVERAGES) if b in v and b in r]
         for b in order:
             delta = v[b][0] - r[b][0]
             se_c = math.hypot(v[b][1], r[b][1])
@@ -304,7 +304,7 @@ def seed_pairs(run_ids, pool_seeds: bool = False) -> list[SeedPairs]:
 
 
 def paired_differences(pp: pd.DataFrame, pair: SeedPairs) -> dict[str, np.ndarray]:
-    """benchmark → per-problem difference (variant − reference, averaged over the pair's seeds).
+    """benchmark → per-problem differences (variant − reference), one row per seed pair: [seeds, problems].
 
     Only problems every run of the pair answered are kept, so both sides are scored on the same set.
     """
@@ -316,9 +316,26 @@ def paired_differences(pp: pd.DataFrame, pair: SeedPairs) -> dict[str, np.ndarra
             continue
         wide = wide[needed].dropna()
         if len(wide):
-            diffs = [wide[v].to_numpy() - wide[r].to_numpy() for v, r in pair.runs]
-            out[bench] = np.mean(diffs, axis=0)
+            out[bench] = np.stack([wide[v].to_numpy() - wide[r].to_numpy() for v, r in pair.runs])
     return out
+
+
+def bootstrap_seed_means(d: np.ndarray, seed_picks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two-stage bootstrap replicates of the mean of ``d`` [seeds, problems], one per row of ``seed_picks``.
+
+    ``seed_picks`` [n_boot, seeds] says how often each seed is drawn in a replicate (the same draw for
+    every benchmark of a comparison: a seed's training run moves all of them); the problems are drawn
+    here, once per replicate for all seeds (every seed answers the same problems). The interval then
+    covers seed-to-seed variation of training as well as the sampling of problems; with one seed it is
+    ``bootstrap_means``.
+    """
+    d = np.atleast_2d(np.asarray(d, dtype=float))
+    n_seeds, n = d.shape
+    if n_seeds == 1:
+        return bootstrap_means(d[0], len(seed_picks), rng)
+    problem_picks = rng.multinomial(n, np.full(n, 1 / n), size=len(seed_picks))  # [n_boot, problems]
+    per_seed = problem_picks @ d.T / n  # [n_boot, seeds]: each seed's mean over the drawn problems
+    return (per_seed * seed_picks).sum(axis=1) / n_seeds
 
 
 def bootstrap_ci(
@@ -326,15 +343,24 @@ def bootstrap_ci(
 ) -> pd.DataFrame:
     """Δ (percentage points) and its percentile bootstrap CI per benchmark and per average.
 
-    Each replicate resamples the problems of every benchmark once; an average's replicate is the
-    unweighted mean of its members' replicates (the paper's averages are unweighted means too).
+    Each replicate resamples the problems of every benchmark once, and the seeds where ``diffs`` holds
+    several (``bootstrap_seed_means``); an average's replicate is the unweighted mean of its members'
+    replicates (the paper's averages are unweighted means too).
     """
     rng = np.random.default_rng(seed)
     groups = benchmark_groups(track)
-    order = [b for b in groups["Avg."] if b in diffs] + sorted(set(diffs) - set(groups["Avg."]))
-    reps = {b: 100 * bootstrap_means(diffs[b], n_boot, rng) for b in order}
+    known = benchmarks(track)
+    order = [b for b in known if b in diffs] + sorted(set(diffs) - set(known))
+    seed_counts = {np.atleast_2d(diffs[b]).shape[0] for b in order}
+    if len(seed_counts) > 1:
+        raise ValueError(f"benchmarks of one comparison hold different numbers of seeds: {sorted(seed_counts)}")
+    n_seeds = seed_counts.pop() if seed_counts else 1
+    # One draw of seeds per replicate, shared by every benchmark (and so by the averages).
+    seed_picks = (rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot) if n_seeds > 1
+                  else np.ones((n_boot, 1), dtype=int))
+    reps = {b: 100 * bootstrap_seed_means(diffs[b], seed_picks, rng) for b in order}
     point = {b: 100 * float(np.mean(diffs[b])) for b in order}
-    sizes = {b: len(diffs[b]) for b in order}
+    sizes = {b: np.atleast_2d(diffs[b]).shape[1] for b in order}
     for name, members in groups.items():
         if members and all(m in reps for m in members):
             reps[name] = np.mean([reps[m] for m in members], axis=0)

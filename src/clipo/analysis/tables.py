@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -83,6 +84,10 @@ class ScoreLookup:
     def seeds(self, sel: Select) -> list[int]:
         return sorted(self._matching(sel))
 
+    def per_seed(self, sel: Select) -> list[dict[str, float]]:
+        """Benchmark → score of each matching seed (one entry for a single-seed selection)."""
+        return list(self._matching(sel).values())
+
     def scores(self, sel: Select) -> dict[str, float]:
         """Benchmark → score; with several seeds, the mean over the seeds that have the benchmark."""
         per_seed = self._matching(sel).values()
@@ -97,6 +102,8 @@ class Rendered:
     spec: TableSpec
     values: list[list[float | None]]
     marks: list[list[str]]
+    spread: list[list[float | None]] = field(default_factory=list)
+    """Sample standard deviation over seeds of each cell (None where a row has fewer than two seeds)."""
     missing: list[Select] = field(default_factory=list)
     incomplete: dict[Select, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -135,14 +142,23 @@ def compute(spec: TableSpec, lookup: ScoreLookup, backend: str = "verl") -> Rend
         scores = cache.setdefault(sel, lookup.scores(sel))
         return [_column_value(scores, c.key, sel.track) for c in spec.columns]
 
+    def spread_of(sel: Select) -> list[float | None]:
+        per_seed = [[_column_value(scores, c.key, sel.track) for c in spec.columns] for scores in lookup.per_seed(sel)]
+        return [statistics.stdev(col) if len(col) > 1 and None not in col else None for col in zip(*per_seed)] \
+            if len(per_seed) > 1 else [None] * len(spec.columns)
+
+    row_spread: list[list[float | None]] = []
     for row in spec.rows:
         if row.select is not None:
             row_values.append(values_of(row.select))
+            row_spread.append(spread_of(row.select))
         elif row.minus is not None:
             a, b = (values_of(s) for s in row.minus)
             row_values.append([None if x is None or y is None else x - y for x, y in zip(a, b, strict=True)])
+            row_spread.append([None] * len(spec.columns))
         else:
             row_values.append([None] * len(spec.columns))
+            row_spread.append([None] * len(spec.columns))
 
     missing = [s for s in spec.selects if not cache.get(s)]
     incomplete = {}
@@ -152,12 +168,14 @@ def compute(spec: TableSpec, lookup: ScoreLookup, backend: str = "verl") -> Rend
             lacking = sorted(needed - set(cache[sel]))
             if lacking:
                 incomplete[sel] = lacking
-    rendered = Rendered(spec, row_values, _marks(spec, row_values), missing, incomplete, list(spec.notes))
+    rendered = Rendered(spec, row_values, _marks(spec, row_values), row_spread, missing, incomplete,
+                        list(spec.notes))
     seeds = {s: lookup.seeds(s) for s in spec.selects if s.seed is None and cache.get(s)}
     if any(len(v) > 1 for v in seeds.values()):
         sets = sorted({tuple(v) for v in seeds.values()})
         listed = "; ".join(", ".join(map(str, v)) for v in sets)
         rendered.notes.append(f"Each value is the mean over the seeds present (seeds: {listed}); "
+                              "± is the standard deviation over seeds (rows with several seeds); "
                               "Δ rows are differences of those means.")
 
     def run_name(sel: Select) -> str:
@@ -196,9 +214,11 @@ def to_csv(r: Rendered) -> str:
     """Header = the paper's column names, first column(s) = its row labels; plain values, no styling."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(r.header())
+    spread = any(v is not None for row in r.spread for v in row)
+    w.writerow(r.header() + ([f"{c.name} sd" for c in r.spec.columns] if spread else []))
     for i in range(len(r.spec.rows)):
-        w.writerow(r.label_cells(i) + [fmt(v) for v in r.values[i]])
+        w.writerow(r.label_cells(i) + [fmt(v) for v in r.values[i]]
+                   + ([fmt(v) for v in r.spread[i]] if spread else []))
     return buf.getvalue()
 
 
@@ -213,8 +233,8 @@ def to_markdown(r: Rendered) -> str:
     header = [markdown.cell(h) for h in r.header()]
     rows = []
     for i, row in enumerate(r.spec.rows):
-        cells = [("" if row.is_section else _styled_md(fmt(v), m))
-                 for v, m in zip(r.values[i], r.marks[i], strict=True)]
+        cells = [("" if row.is_section else _styled_md(fmt(v), m) + (f" ±{fmt(sd)}" if sd is not None else ""))
+                 for v, m, sd in zip(r.values[i], r.marks[i], r.spread[i], strict=True)]
         labels = [markdown.cell(t) for t in r.label_cells(i)]
         if row.is_section:
             labels[-1] = f"*{labels[-1]}*"
@@ -253,9 +273,10 @@ def to_latex(r: Rendered) -> str:
             out.append(rf"\multicolumn{{{len(r.header())}}}{{l}}{{\textit{{{labels[-1]}}}}} \\")
             continue
         cells = []
-        for v, m in zip(r.values[i], r.marks[i], strict=True):
+        for v, m, sd in zip(r.values[i], r.marks[i], r.spread[i], strict=True):
             text = fmt(v) or "--"
-            cells.append({BOLD: rf"\textbf{{{text}}}", UNDERLINE: rf"\underline{{{text}}}"}.get(m, text))
+            text = {BOLD: rf"\textbf{{{text}}}", UNDERLINE: rf"\underline{{{text}}}"}.get(m, text)
+            cells.append(text + (rf"{{\scriptsize$\pm${fmt(sd)}}}" if sd is not None else ""))
         out.append(" & ".join(labels + cells) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"

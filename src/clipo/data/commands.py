@@ -27,6 +27,8 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
+    from clipo.data.synthetic import N_EVAL, N_TRAIN
+
     data = sub.add_parser("data", help="fetch the paper's datasets or generate the mini track's")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
 
@@ -43,6 +45,6 @@ def register(sub) -> None:
     s = data_sub.add_parser("synth", help="generate the mini track's synthetic splits (deterministic by seed)")
     s.add_argument("--data-dir", required=True, type=Path, help="data folder; files go to DATA_DIR/mini")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--n-train", type=int, default=20000, help="training problems (default 20000)")
-    s.add_argument("--n-eval", type=int, default=500, help="problems per evaluation split (default 500)")
+    s.add_argument("--n-train", type=int, default=N_TRAIN, help=f"training problems (default {N_TRAIN})")
+    s.add_argument("--n-eval", type=int, default=N_EVAL, help=f"problems per evaluation split (default {N_EVAL})")
     s.set_defaults(handler=_synth)

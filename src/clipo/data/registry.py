@@ -38,6 +38,9 @@ class DatasetFile:
     """Samples per problem at evaluation (Pass@1 = mean correctness over them)."""
     duplicated: bool = False
     """The released file holds each question twice (thrmQA, tQA)."""
+    temperature: float | None = None
+    """Set for a sampled view of an evaluation file: ``n_samples`` draws per problem at this temperature,
+    reported as its own benchmark and left out of the averages. None: the track's evaluation protocol."""
 
     @property
     def url(self) -> str:
@@ -95,6 +98,10 @@ MINI: tuple[DatasetFile, ...] = (
     DatasetFile("mini_train", "mini/train.parquet", "mini", "train", paper_name="synthetic arithmetic (train)"),
     DatasetFile("mini_test", "mini/test.parquet", "mini", "eval", benchmark="Test", group="M",
                 paper_name="in distribution"),
+    # RL at temperature 1 first raises the accuracy of sampled answers; greedy Pass@1 follows later, if at
+    # all. Four samples per problem at the rollout temperature measure that directly (1000 problems × 4).
+    DatasetFile("mini_test_sampled", "mini/test.parquet", "mini", "eval", benchmark="Test-T1",
+                paper_name="in distribution, sampled at the rollout temperature", n_samples=4, temperature=1.0),
     DatasetFile("mini_sym", "mini/sym.parquet", "mini", "eval", benchmark="SYM", group="M",
                 paper_name="new names and numbers"),
     DatasetFile("mini_p1", "mini/p1.parquet", "mini", "eval", benchmark="P1", group="M",
@@ -140,11 +147,19 @@ def benchmarks(track: str) -> list[str]:
     return [d.benchmark for d in eval_files(track)]
 
 
+def eval_paths(track: str) -> list[str]:
+    """Distinct evaluation files of a track (a sampled view shares its file with the greedy benchmark)."""
+    return list(dict.fromkeys(d.path for d in eval_files(track)))
+
+
 def benchmark_groups(track: str) -> dict[str, list[str]]:
-    """Average name → member benchmarks, plus 'Avg.' over all, in the paper's column order."""
+    """Average name → member benchmarks, plus 'Avg.' over all of them, in the paper's column order.
+
+    Sampled views (``temperature`` set) belong to no average: they measure another protocol.
+    """
     groups = {name: [d.benchmark for d in eval_files(track) if d.group == g]
               for g, name in AVERAGE_NAMES[data_track(track)].items()}
-    groups["Avg."] = benchmarks(track)
+    groups["Avg."] = [d.benchmark for d in eval_files(track) if d.temperature is None]
     return groups
 
 

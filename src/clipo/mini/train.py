@@ -124,6 +124,8 @@ class Config:
     """Rollout sampling temperature."""
     lr: float
     """Policy learning rate (AdamW)."""
+    output_gain_lr: float
+    """Learning rate of the final norm's gain, the policy's output temperature (mini track, see clipo.methods)."""
     head_warmup_steps: int
     """First steps that train only the contrastive head; the policy stays frozen."""
     checkpoint_every: int
@@ -198,6 +200,7 @@ def config_of(run: TrainRun) -> Config:
         max_new_tokens=run.max_new_tokens,
         temperature=track.rollout_temperature,
         lr=run.lr,
+        output_gain_lr=run.output_gain_lr,
         head_warmup_steps=run.head_warmup_steps,
         checkpoint_every=run.checkpoint_every,
         max_gen_rounds=track.max_gen_rounds,
@@ -366,8 +369,6 @@ def rollout(policy, tokenizer, problems: list[Problem], cfg: Config) -> tuple[Ro
 
     t0 = time.perf_counter()
     prompt_ids, prompt_mask = encode_prompts(tokenizer, [p.prompt for p in problems])
-    prompt_ids = prompt_ids.repeat_interleave(cfg.group_size, dim=0)
-    prompt_mask = prompt_mask.repeat_interleave(cfg.group_size, dim=0)
     response_ids, response_mask = generate(
         policy,
         tokenizer,
@@ -377,7 +378,10 @@ def rollout(policy, tokenizer, problems: list[Problem], cfg: Config) -> tuple[Ro
         do_sample=True,
         temperature=cfg.temperature,
         top_p=1.0,
+        repeats=cfg.group_size,
     )
+    prompt_ids = prompt_ids.repeat_interleave(cfg.group_size, dim=0)
+    prompt_mask = prompt_mask.repeat_interleave(cfg.group_size, dim=0)
     t1 = time.perf_counter()
     texts = decode_responses(tokenizer, response_ids, response_mask)
     group_id = torch.arange(len(problems)).repeat_interleave(cfg.group_size)
@@ -394,27 +398,49 @@ def rollout(policy, tokenizer, problems: list[Problem], cfg: Config) -> tuple[Ro
     )
 
 
-def policy_forward(model, prompt_ids, prompt_mask, response_ids, response_mask):
+def policy_forward(model, prompt_ids, prompt_mask, response_ids, response_mask, group_size: int = 1):
     """Log-probs of the response tokens [B, R] and mean-pooled final hidden states of the response [B, D].
 
-    One pass through the transformer; logits are computed only at the positions that predict a
-    response token. The hidden states are the final-norm outputs at the response tokens (eq. 9).
+    Logits are computed only at the positions that predict a response token; the hidden states are the
+    final-norm outputs at the response tokens (eq. 9). Rows come in groups of ``group_size`` adjacent
+    rows sharing one prompt: the prompt is run once per group and its keys/values are repeated for the
+    group's responses. That is the same computation as running every row on its own (same causal
+    attention, same positions; gradients through the shared prompt add up over the group) on about a
+    third of the tokens, since prompts are longer than responses here.
     """
     import torch
+    from transformers import DynamicCache
     from verl.utils.torch_functional import logprobs_from_logits
 
     from clipo.contrastive import mean_pool
 
-    input_ids = torch.cat([prompt_ids, response_ids], dim=1)
-    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    hidden = model.base_model(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+    if group_size > 1:
+        prompt_ids, prompt_mask = prompt_ids[::group_size], prompt_mask[::group_size]
+    cache = DynamicCache()
+    prompt_hidden = model.base_model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+        past_key_values=cache,
+        use_cache=True,
     ).last_hidden_state
-    P = prompt_ids.shape[1]
-    logits = model.get_output_embeddings()(hidden[:, P - 1 : -1])
+    last_prompt_hidden = prompt_hidden[:, -1:]
+    if group_size > 1:
+        cache.batch_repeat_interleave(group_size)
+        prompt_mask = prompt_mask.repeat_interleave(group_size, dim=0)
+        last_prompt_hidden = last_prompt_hidden.repeat_interleave(group_size, dim=0)
+    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)[:, prompt_mask.shape[1]:]
+    hidden = model.base_model(
+        input_ids=response_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        past_key_values=cache,
+        use_cache=True,
+    ).last_hidden_state
+    logits = model.get_output_embeddings()(torch.cat([last_prompt_hidden, hidden[:, :-1]], dim=1))
     log_prob = logprobs_from_logits(logits, response_ids)
-    return log_prob, mean_pool(hidden[:, P:], response_mask)
+    return log_prob, mean_pool(hidden, response_mask)
 
 
 def verl_actor_config(cfg: Config):
@@ -515,8 +541,15 @@ def train(cfg: Config) -> dict:
     problems = load_problems(cfg, tokenizer)
     reference = hf.load(cfg.model_path)[0].requires_grad_(False) if cfg.method.use_kl_loss else None
     actor_cfg = verl_actor_config(cfg)
+    # The final norm's gain scales every logit: it is the policy's sampling temperature. Adam moves each
+    # parameter by about lr per step whatever its size, so at the policy lr this O(1) gain would take
+    # ~1/lr steps to change by a factor of two; it gets its own learning rate (clipo.methods, mini track).
+    gain = policy.base_model.norm.weight
     optimizer = torch.optim.AdamW(
-        policy.parameters(),
+        [
+            {"params": [p for p in policy.parameters() if p is not gain]},
+            {"params": [gain], "lr": cfg.output_gain_lr, "weight_decay": 0.0},
+        ],
         lr=cfg.lr,
         betas=tuple(actor_cfg.optim.betas),
         weight_decay=actor_cfg.optim.weight_decay,
@@ -627,7 +660,12 @@ def train(cfg: Config) -> dict:
         t0 = time.perf_counter()
         with torch.no_grad():
             old_log_prob, pooled = policy_forward(
-                policy, batch.prompt_ids, batch.prompt_mask, batch.response_ids, batch.response_mask
+                policy,
+                batch.prompt_ids,
+                batch.prompt_mask,
+                batch.response_ids,
+                batch.response_mask,
+                cfg.group_size,
             )
         t_forward = time.perf_counter() - t0
 
@@ -668,6 +706,7 @@ def train(cfg: Config) -> dict:
                         batch.prompt_mask,
                         batch.response_ids,
                         batch.response_mask,
+                        cfg.group_size,
                     )
 
             # --- algorithm: minibatch updates with the method's verl policy loss (+ KL for GRPO)
@@ -681,6 +720,7 @@ def train(cfg: Config) -> dict:
                     batch.prompt_mask[mb],
                     batch.response_ids[mb],
                     batch.response_mask[mb],
+                    cfg.group_size,
                 )
                 loss, lm = minibatch_loss(
                     actor_cfg,
