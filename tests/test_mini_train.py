@@ -224,7 +224,7 @@ def test_forward_gives_the_models_log_probs_and_pooled_last_hidden_state(base):
 def test_grouped_forward_equals_the_per_row_forward_in_values_and_gradients(base):
     """Running each group's prompt once and sharing its keys/values changes neither outputs nor gradients."""
     from clipo.generation import encode_prompts, generate
-    from clipo.mini.model import load
+    from clipo.hf import load
     from clipo.mini.train import policy_forward
 
     model, tok = load(base / "base")

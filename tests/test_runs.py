@@ -49,7 +49,7 @@ def test_grid_is_the_deduplicated_union_of_the_sweeps_with_track_defaults():
         {"track": ["II"], "method": ["gspo"], "clipo": ["softnn"], "seed": [1]},
     ])
     assert [r.run_id for r in runs] == [
-        "II_qwen2.5-7b-instruct_gspo_softnn_tau0.05_g16_s1_verl",
+        "II_qwen2.5-7b-instruct_gspo_softnn_tau0.02_g16_s1_verl",
         "mini_mini-base_base_none_tau-_g8_s0_mini",
         "mini_mini-base_grpo_infonce_tau0.05_g8_s0_mini",
         "mini_mini-base_grpo_none_tau-_g8_s0_mini",
@@ -68,7 +68,7 @@ def test_one_resolver_gives_both_backends_the_same_run():
     mini = resolve(TrainOptions("mini", "mini", "dapo", "softnn", model_path="m", out="o"))
     verl = resolve(TrainOptions("verl", "II", "dapo", "softnn"))
     assert mini.spec.run_id == "mini_mini-base_dapo_softnn_tau0.05_g8_s0_mini"
-    assert verl.spec.run_id == "II_qwen2.5-7b-instruct_dapo_softnn_tau0.05_g16_s0_verl"
+    assert verl.spec.run_id == "II_qwen2.5-7b-instruct_dapo_softnn_tau0.02_g16_s0_verl"
     assert mini.clipo.lam == verl.clipo.lam == 1.0 and mini.method == verl.method
     assert (mini.steps, mini.lr, mini.head_warmup_steps) == (TRACKS["mini"].mini_steps, TRACKS["mini"].lr, 0)
     assert (verl.steps, verl.head_warmup_steps, verl.model_path) == (None, None, "Qwen/Qwen2.5-7B-Instruct")

@@ -107,9 +107,12 @@ def test_alternate_configs_set_every_key(path):
 def test_default_config_lists_the_mini_study(tmp_path):
     job_list = dry_run(tmp_path, "--configfile", str(REPO / "config.yaml"))
     counts = Counter(rule for rule, _ in job_list)
-    assert counts == {"synth_data": 1, "sft": 1, "train_mini": 6, "eval_mini": 7, "figure": 3, "tables": 1,
+    assert counts == {"synth_data": 1, "sft": 1, "train_mini": 10, "eval_mini": 11, "figure": 3, "tables": 1,
                       "significance": 1, "build_report": 1, "all": 1}
     runs = {RunSpec.parse(r) for r in trained_run_ids(job_list)}
+    seeds = Counter((r.clipo, r.tau) for r in runs)  # the headline comparison has 3 seeds, the rest one
+    assert seeds == {("none", None): 3, ("infonce", 0.05): 3, ("infonce", 0.2): 1, ("supcon", 0.05): 1,
+                     ("softnn", 0.05): 1, ("infonce-fixed", 0.05): 1}
     assert {(r.method, r.clipo, r.tau) for r in runs} == {
         ("grpo", "none", None), ("grpo", "infonce", 0.05), ("grpo", "infonce", 0.2),
         ("grpo", "supcon", 0.05), ("grpo", "softnn", 0.05), ("grpo", "infonce-fixed", 0.05)}

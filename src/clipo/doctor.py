@@ -374,7 +374,7 @@ def context_from(args: argparse.Namespace) -> Context:
     """Tracks, models and the number of training runs from the config's grid (verl runs only)."""
     from clipo.errors import ConfigError
     from clipo.methods import get_track
-    from clipo.verl.overrides import model_short_name
+    from clipo.runs import default_model
 
     config = load_config(args.configfile or [])
     if args.track:
@@ -390,7 +390,7 @@ def context_from(args: argparse.Namespace) -> Context:
                 continue
             t = get_track(track)
             tracks += [track] if track not in tracks else []
-            for model in sweep.get("model", [model_short_name(t.model)]):
+            for model in sweep.get("model", [default_model(track)]):
                 if args.model_path:
                     used[model] = args.model_path
                 elif model in models:

@@ -61,6 +61,7 @@ ALIASES: dict[str, str] = {
     # registry keys of the mini splits
     "mini_train": "mini",
     "mini_test": "mini",
+    "mini_test_sampled": "mini",
     "mini_sym": "mini",
     "mini_p1": "mini",
     "mini_p2": "mini",
