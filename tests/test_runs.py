@@ -152,3 +152,11 @@ def test_resume_compares_resolved_paths_and_names_the_differing_key(tmp_path, mo
 def test_a_verl_batch_larger_than_the_training_file_is_refused(capsys):
     assert cli_main([*VERL, "--train-batch-size", "16384", "--mini-batch-size", "16384"]) == 2
     assert "exceeds the 7473 rows" in capsys.readouterr().err
+
+
+def test_a_smaller_batch_keeps_the_tracks_updates_per_step():
+    from clipo.runs import TrainOptions, resolve
+
+    run = resolve(TrainOptions(backend="mini", track="mini", method="grpo", model_path="m", out="o",
+                               train_batch_size=4))
+    assert (run.train_batch_size, run.ppo_mini_batch_size) == (4, 2)  # the mini track: 16 prompts in 2 updates

@@ -290,7 +290,12 @@ def resolve(opts: TrainOptions) -> TrainRun:
         seed=opts.seed, backend=opts.backend,
     )
     train_batch_size = opts.train_batch_size or track.train_batch_size
-    mini_batch_size = opts.mini_batch_size or track.ppo_mini_batch_size
+    # Mini: a smaller or larger batch keeps the track's number of optimiser updates per step by default.
+    # verl: the paper's ppo_mini_batch_size stands (a batch it does not divide is refused below).
+    updates = max(1, track.train_batch_size // track.ppo_mini_batch_size)
+    resized = opts.train_batch_size is not None and opts.backend == "mini"
+    mini_batch_size = opts.mini_batch_size or (
+        max(1, train_batch_size // updates) if resized else track.ppo_mini_batch_size)
     if train_batch_size % mini_batch_size:
         raise ConfigError(f"train_batch_size={train_batch_size} must be a multiple of "
                           f"ppo_mini_batch_size={mini_batch_size}")
