@@ -75,6 +75,25 @@ def test_sft_learns_and_writes_an_hf_folder(tmp_path, train_file):
     assert model.config.num_hidden_layers == 1 and len(tokenizer) == model.config.vocab_size
 
 
+def test_micro_batches_give_the_whole_batch_gradient(tmp_path, train_file):
+    """Length-sorted micro-batches are an optimisation only: the same training up to float rounding."""
+    whole = replace(TINY, micro_batches=1)
+    sft.run_sft(train_file, tmp_path / "whole", whole, progress=False)
+    sft.run_sft(train_file, tmp_path / "micro", replace(TINY, micro_batches=4), progress=False)
+    first_loss = [json.loads((tmp_path / run / "training_info.json").read_text())["losses"][0]
+                  for run in ("whole", "micro")]
+    assert first_loss[0] == pytest.approx(first_loss[1], abs=1e-4)  # the batch's token mean, not a sum of means
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "micro")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_more_micro_batches_than_examples_is_a_config_error():
+    with pytest.raises(ConfigError, match="sft.micro_batches=9"):
+        replace(TINY, micro_batches=9)
+
+
 def test_kill_and_resume_gives_identical_weights(tmp_path, train_file):
     straight = tmp_path / "straight"
     sft.run_sft(train_file, straight, cfg=TINY, seed=0, progress=False)

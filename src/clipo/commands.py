@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_evaluate)
 
 
-EVAL_BATCH_SIZE = {"mini": 256, "verl": 1024}
+EVAL_BATCH_SIZE = {"mini": 128, "verl": 1024}
 ENGINE_DEFAULTS = {"tp_size": 1, "dp_size": 1, "mem_fraction": 0.85}
 """SGLang engine options of ``--backend verl`` (the mini evaluator refuses them)."""
 _EVAL_ONLY = {"mini": ("device",), "verl": tuple(ENGINE_DEFAULTS)}

@@ -7,7 +7,8 @@ One loop, readable top to bottom (CleanRL style). Per step:
    DAPO's dynamic sampling then drops groups whose rewards all agree and refills the batch with
    freshly sampled prompts (at most ``max_gen_rounds`` generation rounds per step);
 3. one forward of the current policy on prompt + response yields the old log-probs AND the final-norm
-   hidden states, mean-pooled over response tokens (eq. 9) — CLIPO costs no extra forward;
+   hidden states, mean-pooled over response tokens (eq. 9) — CLIPO costs no extra forward; the first
+   minibatch's part runs with gradients and serves its update too (before the first update π = π_old);
 4. CLIPO     — one step of the contrastive head; its reward max(−λ·loss, floor) (eq. 12) is added to
    the outcome reward at the last response token;
 5. advantages with verl's ``compute_grpo_outcome_advantage`` on the combined reward;
@@ -355,6 +356,10 @@ class Rollouts:
             torch.cat([p.outcome for p in parts]),
         )
 
+    def tensors(self, rows: slice) -> tuple:
+        """``(prompt_ids, prompt_mask, response_ids, response_mask)`` of ``rows``: the inputs of ``policy_forward``."""
+        return self.prompt_ids[rows], self.prompt_mask[rows], self.response_ids[rows], self.response_mask[rows]
+
     @property
     def n_groups(self) -> int:
         return len(self.group_id.unique())
@@ -656,17 +661,20 @@ def train(cfg: Config) -> dict:
                 batch = first_round
         m["train/gen_rounds"] = rounds
 
-        # --- algorithm: ONE forward of the current policy → old log-probs + pooled hidden states
+        # --- algorithm: ONE forward of the current policy → old log-probs + pooled hidden states.
+        # The first minibatch's forward is taken with gradients and reused by its update: before the
+        # first optimiser step the current policy IS π_old, so its detached log-probs are the old ones.
         t0 = time.perf_counter()
-        with torch.no_grad():
-            old_log_prob, pooled = policy_forward(
-                policy,
-                batch.prompt_ids,
-                batch.prompt_mask,
-                batch.response_ids,
-                batch.response_mask,
-                cfg.group_size,
-            )
+        policy_frozen = step <= cfg.head_warmup_steps or m.get("train/kept_groups") == 0
+        mb_rows = cfg.ppo_mini_batch_size * cfg.group_size
+        with torch.set_grad_enabled(not policy_frozen):
+            parts = [policy_forward(policy, *batch.tensors(slice(0, mb_rows)), cfg.group_size)]
+        if len(batch.group_id) > mb_rows:
+            with torch.no_grad():
+                parts.append(policy_forward(policy, *batch.tensors(slice(mb_rows, None)), cfg.group_size))
+        first_log_prob = parts[0][0]
+        old_log_prob = torch.cat([log_prob.detach() for log_prob, _ in parts])
+        pooled = torch.cat([hidden.detach() for _, hidden in parts])
         t_forward = time.perf_counter() - t0
 
         # --- algorithm: CLIPO head step + contrastive reward, added at the last response token
@@ -687,7 +695,6 @@ def train(cfg: Config) -> dict:
         t_clipo = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        policy_frozen = step <= cfg.head_warmup_steps or m.get("train/kept_groups") == 0
         m["train/policy_frozen"] = policy_frozen
         if not policy_frozen:
             # --- algorithm: group-normalised advantages of the combined reward (verl's GRPO estimator)
@@ -700,28 +707,16 @@ def train(cfg: Config) -> dict:
             ref_log_prob = None
             if reference is not None:
                 with torch.no_grad():
-                    ref_log_prob, _ = policy_forward(
-                        reference,
-                        batch.prompt_ids,
-                        batch.prompt_mask,
-                        batch.response_ids,
-                        batch.response_mask,
-                        cfg.group_size,
-                    )
+                    ref_log_prob, _ = policy_forward(reference, *batch.tensors(slice(None)), cfg.group_size)
 
             # --- algorithm: minibatch updates with the method's verl policy loss (+ KL for GRPO)
             mb_metrics = []
-            mb_rows = cfg.ppo_mini_batch_size * cfg.group_size
             for start in range(0, len(batch.group_id), mb_rows):
                 mb = slice(start, start + mb_rows)
-                mb_log_prob, _ = policy_forward(
-                    policy,
-                    batch.prompt_ids[mb],
-                    batch.prompt_mask[mb],
-                    batch.response_ids[mb],
-                    batch.response_mask[mb],
-                    cfg.group_size,
-                )
+                if start == 0:
+                    mb_log_prob = first_log_prob
+                else:
+                    mb_log_prob, _ = policy_forward(policy, *batch.tensors(mb), cfg.group_size)
                 loss, lm = minibatch_loss(
                     actor_cfg,
                     mb_log_prob,
