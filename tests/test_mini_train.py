@@ -316,6 +316,8 @@ def test_metrics_and_embedding_dump_are_complete(base, tmp_path):
     }
     assert {len(e) for e in emb["embedding"]} == {TRACKS["mini"].head_output_size}
     assert set(emb["space"]) == {"head"}
+    by_phase = emb.groupby("phase")["group_id"].apply(sorted).to_dict()
+    assert by_phase["start"] == by_phase["end"]  # the same probe groups before and after training
     cfg = json.loads((run / "run.json").read_text())["config"]
     assert cfg["method"]["policy_loss"] == "geo_mean" and cfg["clipo"]["loss"] == "supcon"
     summary = json.loads((run / "summary.json").read_text())
@@ -524,3 +526,13 @@ def test_grpo_raises_the_reward_on_a_fixed_handful_of_prompts(base, tmp_path):
     reward = [r["reward/outcome"] for r in metric_lines(tmp_path / "run")]
     first, last = sum(reward[:5]) / 5, sum(reward[-5:]) / 5
     assert last >= first + 0.25, f"reward {first:.2f} → {last:.2f}: {[round(r, 2) for r in reward]}"
+
+
+def test_probe_set_is_fixed_whatever_the_run_seed():
+    from clipo.mini.train import Problem, probe_problems
+
+    problems = [Problem(f"q{i}", str(i), "mini_test", None) for i in range(50)]
+    first = probe_problems(problems, 8)
+    assert first == probe_problems(problems, 8)
+    assert len({p.prompt for p in first}) == 8
+    assert len(probe_problems(problems[:5], 8)) == 5

@@ -14,7 +14,7 @@ One loop, readable top to bottom (CleanRL style). Per step:
 5. advantages with verl's ``compute_grpo_outcome_advantage`` on the combined reward;
 6. minibatch updates with verl's policy loss of the method (``get_policy_loss_fn``), its loss
    aggregation and clip ratios, plus the low-variance KL loss to a frozen reference for GRPO;
-7. logging (``metrics.jsonl``), embedding dumps, checkpoint.
+7. logging (``metrics.jsonl``), checkpoint; the probe set's embeddings before the first and after the last step.
 
 Every hyperparameter comes from ``clipo.methods`` (the method table and the "mini" track); the
 command line only overrides. Lines that are the paper's algorithm sit under ``# --- algorithm``
@@ -62,7 +62,8 @@ Where this trainer deviates from the paper (and from verl's GPU trainer):
 - ``reward/outcome`` is the mean over the first generation round, i.e. over uniformly sampled prompts,
   so it is comparable between DAPO and the other methods.
 - embeddings.parquet holds head embeddings when CLIPO is on; without a head it holds the pooled hidden
-  states (column ``space`` says which).
+  states (column ``space`` says which), of a fixed probe set of training prompts (``probe_problems``,
+  the same in every run) rolled out before the first step and after the last.
 """
 
 from __future__ import annotations
@@ -569,6 +570,7 @@ def train(cfg: Config) -> dict:
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     sampler = PromptSampler(len(problems), cfg.seed)
+    probe = probe_problems(problems, cfg.train_batch_size)
     metric_rows: list[dict] = []
     embedding_rows: list[dict] = []
     start_step = 0
@@ -634,6 +636,8 @@ def train(cfg: Config) -> dict:
     for step in bar:
         t_step = time.perf_counter()
         m: dict = {"step": step}
+        if step == 1:
+            embedding_rows += probe_embeddings(policy, tokenizer, head, probe, cfg, step, "start")
 
         # --- algorithm: rollout + outcome reward (DAPO: drop zero-variance groups, refill)
         batch, t_gen, t_score = rollout(
@@ -681,16 +685,9 @@ def train(cfg: Config) -> dict:
         t0 = time.perf_counter()
         reward = batch.outcome.clone()
         if head is not None:
-            if step == 1:
-                embedding_rows += _embedding_rows(step, "start", "head", head.embed(pooled), batch)
             contrastive, clipo_metrics = head.step(pooled, batch.outcome > 0.5, batch.group_id)
             reward = reward + contrastive
             m.update(clipo_metrics)
-            if step == cfg.steps:
-                embedding_rows += _embedding_rows(step, "end", "head", head.embed(pooled), batch)
-        elif step in (1, cfg.steps):
-            for phase in ("start",) * (step == 1) + ("end",) * (step == cfg.steps):
-                embedding_rows += _embedding_rows(step, phase, "hidden", pooled, batch)
         m["reward/total"] = reward.mean().item()
         t_clipo = time.perf_counter() - t0
 
@@ -776,6 +773,8 @@ def train(cfg: Config) -> dict:
                 },
             )
     bar.close()
+    if not any(r["phase"] == "end" for r in embedding_rows):
+        embedding_rows += probe_embeddings(policy, tokenizer, head, probe, cfg, cfg.steps, "end")
 
     # --- plumbing: final outputs; summary.json last, so its presence means the run is complete
     hf.save(policy, tokenizer, out / "final")
@@ -823,7 +822,31 @@ def _groups_with_reward_variance(batch: Rollouts) -> Rollouts:
     return batch.select_groups(ids[spread > 0])
 
 
-def _embedding_rows(step: int, phase: str, space: str, emb, batch: Rollouts) -> list[dict]:
+PROBE_SEED = 0
+"""Seed of the probe set and of its rollouts: the same prompts and draws in every run, whatever its seed."""
+
+
+def probe_problems(problems: list[Problem], k: int) -> list[Problem]:
+    """A fixed set of ``k`` training prompts, embedded at the start and at the end of training."""
+    import numpy as np
+
+    rows = np.random.default_rng(PROBE_SEED).choice(len(problems), size=min(k, len(problems)), replace=False)
+    return [problems[i] for i in sorted(rows)]
+
+
+def probe_embeddings(policy, tokenizer, head, probe: list[Problem], cfg: Config, step: int, phase: str) -> list[dict]:
+    """embeddings.parquet rows of the probe set under the current policy (and head): G rollouts per prompt,
+    group_id i = probe prompt i in both phases, so start and end show the same groups.
+
+    Drawn from a private copy of the RNG state, so the dump never moves the training's random numbers."""
+    import torch
+
     from clipo.records import embedding_rows
 
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(PROBE_SEED)
+        batch, _, _ = rollout(policy, tokenizer, probe, cfg)
+    with torch.no_grad():
+        _, pooled = policy_forward(policy, *batch.tensors(slice(None)), cfg.group_size)
+        space, emb = ("head", head.embed(pooled)) if head is not None else ("hidden", pooled)
     return embedding_rows(step, phase, space, emb, batch.group_id, batch.outcome > 0.5)
