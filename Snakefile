@@ -14,6 +14,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"  # the landing page of `snakemake --report report.html`
+
+
 try:
     validate(config, "workflow/schemas/config.schema.yaml")
 except WorkflowError as e:  # one line naming the key, instead of jsonschema's schema dump

@@ -174,7 +174,7 @@ def test_paper_tables_render_from_the_transcription(tmp_path):
     print(f"paper_tables: {time.perf_counter() - t0:.1f} s")
     tables = tmp_path / "results" / "paper" / "tables"
     for n in (1, 2, 3, 5, 6, 7, *range(11, 20)):
-        for ext in ("md", "tex", "csv"):
+        for ext in ("md", "tex", "csv", "html"):
             assert (tables / f"table{n}.{ext}").stat().st_size > 0
     assert "87.79" in (tables / "table1.csv").read_text()  # GRPO's GSM8K cell, transcribed
 

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from clipo.analysis.coverage import check_grid
-from clipo.analysis.registry import FIGURES as FIGURE_REGISTRY, TABLES as TABLE_REGISTRY
+from clipo.analysis.registry import FIGURES as FIGURE_REGISTRY, TABLES as TABLE_REGISTRY, table_label
 from clipo.data.registry import MINI, eval_paths, get_dataset
 from clipo.methods import get_track
 from clipo.runs import RunSpec, expand_grid, format_tau
