@@ -83,7 +83,7 @@ def pair_label(var: dict, ref: dict) -> str:
     )
 
 
-def _variant_name(method: str, clipo: str) -> str:
+def variant_name(method: str, clipo: str) -> str:
     """'grpo', 'infonce-fixed' → 'GRPO+InfoNCE-fixed' (the tables' names)."""
     name = METHOD_LABELS.get(method, method)
     if clipo == "none":
@@ -104,7 +104,7 @@ def short_labels(table: pd.DataFrame) -> pd.Series:
     def label(r, seed) -> str:
         parts = [str(r["track"])] if varies["track"] else []
         parts += [str(r["model"])] if varies["model"] else []
-        name = _variant_name(r["method"], r["clipo"])
+        name = variant_name(r["method"], r["clipo"])
         if varies["tau"] and not pd.isna(r["tau"]):
             name += f" τ={float(r['tau']):g}"
         parts.append(name)
@@ -112,7 +112,7 @@ def short_labels(table: pd.DataFrame) -> pd.Series:
         seed = str(seed)
         parts.append(f"seeds {seed}" if "," in seed else f"s{seed}")
         if r["reference"] != "none":
-            parts.append(f"vs {_variant_name(r['method'], r['reference'])}")
+            parts.append(f"vs {variant_name(r['method'], r['reference'])}")
         return " ".join(parts)
 
     return pd.Series([label(r, s) for (_, r), s in zip(table.iterrows(), seeds)], index=table.index)
