@@ -4,17 +4,6 @@
 
 RUN_IDS = ",".join(r.run_id for r in RUNS)
 
-SECTION = {"summary": "1. Summary", "tables": "2. Tables", "significance": "3. Significance",
-           "figures": "4. Figures", "paper": "5. Paper tables"}
-"""Categories of `snakemake --report`; its viewer sorts them by name, hence the numbers."""
-FIGURE_OF_STEM = {fig.stem: fig for fig in FIGURE_REGISTRY.values()}
-
-
-def table_entries(folder, tables, caption, section):
-    """Each table's HTML rendering as a report entry labelled 'Table 1 — main results'."""
-    return [report(f"{folder}/{t}.html", caption=caption, category=SECTION[section],
-                   labels={"table": table_label(t)}) for t in tables]
-
 
 rule tables:
     input:
