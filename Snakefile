@@ -4,6 +4,7 @@
 #   snakemake --profile profiles/slurm --configfile configs/paper.yaml --sdm apptainer
 #   snakemake --cores 1 paper_tables                # the paper's own tables from results/paper
 #   snakemake results/mini/figures/fig4_tsne.png    # regenerate one figure from existing results
+#   snakemake --report report.html                  # the study in one browsable page (after a run)
 # A second --configfile is merged over config.yaml, so the files in configs/ set every key.
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate

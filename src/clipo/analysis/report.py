@@ -515,8 +515,14 @@ def build_report(
     # The paper's Δ, in a section of their own: they are about the paper, not this run set
     if "se_paper" in sig:
         parts.append("## The paper's Δ against their standard errors\n")
-        parts.append(paper_se_paragraph(sig["se_paper"]) + "\n")
-        parts.append(se_markdown(sig["se_paper"]))
+        se_paper = sig["se_paper"]
+        parts.append(paper_se_paragraph(se_paper) + "\n")
+        beyond = se_paper[se_paper["exceeds_2se"].astype(bool) | se_paper["exceeds_2se_optimistic"].astype(bool)]
+        parts.append(
+            f"The Δ beyond 2 SE by either standard error ({len(beyond)} of {len(se_paper)}; every Δ is in "
+            "`significance/se_paper.md` and under Significance in `snakemake --report`):\n"
+        )
+        parts.append(se_markdown(beyond))
 
     # Reproduced vs paper
     parts.append("## Reproduced vs paper\n")
