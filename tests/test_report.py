@@ -77,7 +77,7 @@ def test_report_with_partial_inputs(tmp_path):
     summary = text[text.index("## Summary"):text.index("## Tables")]
     assert ("The paper's own printed Δ: 0 of 6 per-benchmark Δ and 0 of 3 average Δ exceed 2 binomial "
             "standard errors (≈0 of the 9 would by chance alone)") in summary
-    assert "_No scores read, so nothing is known about the runs._" in text
+    assert "_No scores of the run set read, so nothing is known about its runs._" in text
 
 
 def test_report_side_by_side_when_cells_overlap(tmp_path):
@@ -171,6 +171,8 @@ def test_report_mini_run_set_says_no_overlap(tmp_path):
     avg = significance_tables(rs, paper)["bootstrap"].set_index("benchmark").loc["Avg."]
     interval = f"{avg['delta']:+.2f} [{avg['ci_low']:+.2f}, {avg['ci_high']:+.2f}]"
     summary = text[text.index("## Summary"):text.index("## Tables")]
+    assert ("- 2 runs on track mini (50 problems per benchmark): synthetic arithmetic on CPU, not the paper's "
+            "experiment.") in summary
     assert f"Avg. Δ (CLIPO minus its base method, 95% CI): GRPO+InfoNCE s0 {interval}." in summary
     assert "of 6 per-benchmark Δ (≈0.3 expected by chance) and" in summary
     grid = text[text.index("### Every Δ with its 95% interval"):text.index("## Figures")]

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from clipo.analysis import html, markdown, registry
+from clipo.analysis.paper_tables import LOSS_LABELS
 from clipo.analysis.results import PAPER, load_scores, paper_scores_path
 from clipo.analysis.stats import (
     AVERAGES,
@@ -131,10 +132,12 @@ def _seeds(values) -> str:
 def _run_configs(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(readable name, its rows over every seed) per configuration of the run set, in table order."""
     show_tau = scores["tau"].dropna().nunique() > 1
-    order = {"none": 0}
+    losses = ["none", *LOSS_LABELS]
     out = []
-    keyed = scores.assign(_order=[(m != "base", order.get(c, 1), c, -1 if pd.isna(t) else t)
-                                  for m, c, t in zip(scores["method"], scores["clipo"], scores["tau"])])
+    keyed = scores.assign(_order=[
+        (m != "base", m, c.endswith("-fixed"), losses.index(c.removesuffix("-fixed")) if c.removesuffix("-fixed")
+         in losses else len(losses), c, -1 if pd.isna(t) else t)
+        for m, c, t in zip(scores["method"], scores["clipo"], scores["tau"])])
     for _, g in sorted(keyed.groupby(RUN_AXES, dropna=False, sort=False), key=lambda kv: kv[1]["_order"].iloc[0]):
         r = g.iloc[0]
         out.append((run_name(r["method"], r["clipo"], r["tau"], show_tau), g.drop(columns="_order")))
@@ -174,19 +177,43 @@ def _train_problems(records: list[dict]) -> str:
     return _listed(counts)
 
 
-def run_set_section(results: Path, scores: pd.DataFrame | None, runs: list[str] | None = None) -> str:
-    """The report's first section: which runs, their settings and what the numbers can and cannot say."""
-    if scores is None:
-        return "## The run set\n\n_No scores read, so nothing is known about the runs._\n"
+def run_set_facts(results: Path, scores: pd.DataFrame, runs: list[str] | None = None) -> dict[str, str]:
+    """What ran, as text: tracks, runs, training settings (runs' run.json) and evaluation sizes (scores)."""
     ours = scores[scores["source"] != "paper"]
     tracks = sorted(ours["track"].astype(str).unique())
     records = _run_records(results, runs)
     params = _values(records, "derived", "policy_parameters")
-    size = _listed([f"{p / 1e6:.1f} M" for p in params]) + " parameters" if params else "size not recorded"
+    facts = {
+        "tracks": ", ".join(tracks),
+        "mini": "yes" if set(tracks) == {"mini"} else "",
+        "size": _listed([f"{p / 1e6:.1f} M" for p in params]) + " parameters" if params else "size not recorded",
+        "n_runs": str(len(ours.drop_duplicates(["track", "model", "method", "clipo", "tau", "group_size", "seed"]))),
+        "runs": "; ".join(f"{name} ({_seeds(g['seed'])})" for name, g in _run_configs(ours)),
+        "steps": _listed(_values(records, "config", "steps")) if records else "",
+    }
+    if records:
+        facts["training"] = (
+            f"{facts['steps']} steps per run, {_listed(_values(records, 'config', 'train_batch_size'))} prompts × "
+            f"{_listed(_values(records, 'config', 'group_size'))} rollouts per step; policy of {facts['size']}; "
+            f"training problems: {_train_problems(records)}")
+    per_bench = ours.groupby("benchmark", sort=False)[["n_problems", "n_samples"]].agg(
+        lambda v: _listed(sorted({int(x) for x in v})))
+    order = ([b for b in benchmarks(tracks[0]) if b in per_bench.index] if len(tracks) == 1
+             else list(per_bench.index))
+    facts["evaluation"] = ", ".join(
+        f"{b} {per_bench.loc[b, 'n_problems']} × {per_bench.loc[b, 'n_samples']}" for b in order)
+    facts["problems"] = _listed(sorted({int(n) for n in ours["n_problems"]}))
+    return facts
+
+
+def run_set_section(facts: dict[str, str] | None) -> str:
+    """The report's first section: which runs, their settings and what the numbers can and cannot say."""
+    if facts is None:
+        return "## The run set\n\n_No scores of the run set read, so nothing is known about its runs._\n"
     lines = ["## The run set\n"]
-    if set(tracks) <= {"mini"}:
+    if facts["mini"]:
         lines.append(
-            f"**Not the paper's experiment.** The mini track trains a tiny model ({size}) on CPU on "
+            f"**Not the paper's experiment.** The mini track trains a tiny model ({facts['size']}) on CPU on "
             "synthetic arithmetic problems. It runs every stage of the paper's method (group rollouts, "
             "verifiable rewards, the contrastive head and its loss) at toy scale; its numbers say how the "
             "method behaves on this toy, not whether the paper's results on GSM8K or competition "
@@ -194,32 +221,27 @@ def run_set_section(results: Path, scores: pd.DataFrame | None, runs: list[str] 
         )
     else:
         lines.append(
-            f"Track(s) {', '.join(tracks)}: the paper's benchmarks; see *Reproduced vs paper* for the cells "
+            f"Track(s) {facts['tracks']}: the paper's benchmarks; see *Reproduced vs paper* for the cells "
             "shared with the paper, and each run's `run.json` for settings that differ from its Table 8.\n"
         )
-    configs = _run_configs(ours)
-    n_runs = len(ours.drop_duplicates(["track", "model", "method", "clipo", "tau", "group_size", "seed"]))
-    lines.append(f"- **Runs** ({n_runs}): "
-                 + "; ".join(f"{name} ({_seeds(g['seed'])})" for name, g in configs))
-    if records:
-        lines.append(
-            f"- **Training**: {_listed(_values(records, 'config', 'steps'))} steps per run, "
-            f"{_listed(_values(records, 'config', 'train_batch_size'))} prompts × "
-            f"{_listed(_values(records, 'config', 'group_size'))} rollouts per step; policy of {size}; "
-            f"training problems: {_train_problems(records)}"
-        )
-    else:
-        lines.append("- **Training**: no `runs/<run_id>/run.json` found (settings unknown)")
-    per_bench = ours.groupby("benchmark", sort=False)[["n_problems", "n_samples"]].agg(
-        lambda v: _listed(sorted({int(x) for x in v})))
-    order = [b for b in benchmarks(tracks[0]) if b in per_bench.index] if len(tracks) == 1 else list(per_bench.index)
-    lines.append("- **Evaluation** (problems × samples per problem): " + ", ".join(
-        f"{b} {per_bench.loc[b, 'n_problems']} × {per_bench.loc[b, 'n_samples']}" for b in order))
+    lines.append(f"- **Runs** ({facts['n_runs']}): {facts['runs']}")
+    lines.append("- **Training**: " + facts.get("training", "no `runs/<run_id>/run.json` found (settings unknown)"))
+    lines.append(f"- **Evaluation** (problems × samples per problem): {facts['evaluation']}")
     lines.append(
         "- **Intervals**: paired bootstrap over problems (and over seeds where a configuration has several); "
         "about 1 interval in 20 excludes 0 by chance when nothing changed.\n"
     )
     return "\n".join(lines) + "\n"
+
+
+def run_set_point(facts: dict[str, str]) -> str:
+    """The run set and its caveat in one summary line."""
+    what = [facts["size"]] if facts["size"] != "size not recorded" else []
+    what += [f"{facts['steps']} training steps"] if facts["steps"] else []
+    what.append(f"{facts['problems']} problems per benchmark")
+    caveat = ("synthetic arithmetic on CPU, not the paper's experiment" if facts["mini"]
+              else "the paper's benchmarks")
+    return f"{facts['n_runs']} runs on track {facts['tracks']} ({', '.join(what)}): {caveat}."
 
 
 def _average_scores(cells: pd.DataFrame) -> pd.DataFrame:
@@ -273,8 +295,9 @@ def delta_points(boot: pd.DataFrame) -> list[str]:
     against how many would by chance, and which do, below 0 as well as above."""
     if boot.empty:
         return []
-    labels = short_labels(boot)
-    table = boot.assign(label=labels)
+    table = boot.assign(label=short_labels(boot))
+    pooled = table["seeds"].astype(str).str.contains(",")
+    table = pd.concat([table[pooled], table[~pooled]])  # seeds pooled first: they include training noise
     avg = table[table["benchmark"] == "Avg."]
     points = ["Avg. Δ (CLIPO minus its base method, 95% CI): " + "; ".join(
         f"{r.label} {_interval(r)}" for r in avg.itertuples()) + "."]
@@ -450,6 +473,8 @@ def build_report(
     if table_files:
         for t in table_files:
             parts.append(t.read_text().strip() + "\n")
+    elif tables == []:
+        parts.append("_No tables requested._\n")
     else:
         missing.append(
             f"tables: nothing under `{results / 'tables'}` "
@@ -552,7 +577,10 @@ def build_report(
     else:
         parts.append("_Needs both the run set's and the paper's scores._\n")
 
-    points = (score_points(run_scores) if run_scores is not None else []) + delta_points(boot)
+    ours = run_scores[run_scores["source"] != "paper"] if run_scores is not None else None
+    facts = run_set_facts(results, ours, runs) if ours is not None and len(ours) else None
+    points = ([run_set_point(facts)] if facts else []) + (score_points(ours) if facts else [])
+    points += delta_points(boot)
     if "se_paper" in sig:
         points.append(paper_se_point(sig["se_paper"]))
     points = [p for p in points if p]
@@ -567,7 +595,7 @@ def build_report(
     if missing:
         head.append("**Missing inputs** (the sections below show what exists):\n")
         head.append("\n".join(f"- {m}" for m in missing) + "\n")
-    head.append(run_set_section(results, run_scores, runs))
+    head.append(run_set_section(facts))
     head.append("## Summary\n\n" + summary)
     return Report("\n".join(head + parts), summary)
 
