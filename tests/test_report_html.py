@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from workflow_helpers import TINY, TINY_RUNS, complete_state, snakemake, write_config, write_evaluation
+from workflow_helpers import TINY_RUNS, complete_state, snakemake, write_config, write_evaluation
 
 pytestmark = pytest.mark.slow
 
