@@ -75,7 +75,7 @@ rule significance:
                          category=SECTION["significance"], labels={"table": "Paired bootstrap: every Δ, 95% CI"}),
         se=report(f"{RESULTS}/significance/se_{RUN_SET}.html", caption="../report/standard_errors.rst",
                   category=SECTION["significance"], labels={"table": "Binomial standard errors: this run set"}),
-        se_paper=report(f"{RESULTS}/significance/se_paper.html", caption="../report/standard_errors.rst",
+        se_paper=report(f"{RESULTS}/significance/se_paper.html", caption="../report/paper_standard_errors.rst",
                         category=SECTION["significance"],
                         labels={"table": "Binomial standard errors: the paper's Δ"}),
         data=[f"{RESULTS}/significance/{name}.{ext}" for name in ("bootstrap", f"se_{RUN_SET}", "se_paper")
