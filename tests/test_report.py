@@ -100,6 +100,8 @@ def test_report_side_by_side_when_cells_overlap(tmp_path):
     text = out.read_text()
     assert text.index("**Table 2** | our table") < text.index("**Table 10**")  # natural order
     assert "![Figure 5](figures/fig5_pos_cos.png)" in text and "Figure 4: no" in text
+    page = (rs / "report.html").read_text()  # self-contained: the viewer opens it from a data URI
+    assert '<img alt="Figure 5" src="data:image/png;base64,iVBORw0KGgo=">' in page
     section = text[text.index("## Reproduced vs paper") :]
     assert "9 cell(s)" in section and "mean |reproduced − paper| = 1.00" in section
     assert "| II | qwen2.5-7b-instruct | grpo | none |  | 16 | Math | 76.46 | 77.46 | 2 | +1.00 |" in section

@@ -134,5 +134,5 @@ def register(sub) -> None:
                     "the README quotes the same numbers as the report.",
     )
     p.add_argument("--results", required=True, metavar="DIR", help="run-set folder holding summary.md")
-    p.add_argument("--readme", default="README.md", metavar="FILE", help="the README to rewrite")
+    p.add_argument("--readme", default="README.md", metavar="FILE", help="the README to rewrite (default: README.md)")
     p.set_defaults(handler=_readme_results)
