@@ -129,19 +129,21 @@ def _seeds(values) -> str:
     return f"s{seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
 
 
+def _table_order(method: str, clipo: str, tau) -> tuple:
+    """Sort key of a run in the tables' order: base model, then per method without CLIPO, the losses
+    (InfoNCE, SupCon, SoftNN) by τ, the fixed heads last."""
+    loss = clipo.removesuffix("-fixed")
+    losses = ["none", *LOSS_LABELS]
+    return (method != "base", method, clipo.endswith("-fixed"),
+            losses.index(loss) if loss in losses else len(losses), loss, -1.0 if pd.isna(tau) else float(tau))
+
+
 def _run_configs(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(readable name, its rows over every seed) per configuration of the run set, in table order."""
     show_tau = scores["tau"].dropna().nunique() > 1
-    losses = ["none", *LOSS_LABELS]
-    out = []
-    keyed = scores.assign(_order=[
-        (m != "base", m, c.endswith("-fixed"), losses.index(c.removesuffix("-fixed")) if c.removesuffix("-fixed")
-         in losses else len(losses), c, -1 if pd.isna(t) else t)
-        for m, c, t in zip(scores["method"], scores["clipo"], scores["tau"])])
-    for _, g in sorted(keyed.groupby(RUN_AXES, dropna=False, sort=False), key=lambda kv: kv[1]["_order"].iloc[0]):
-        r = g.iloc[0]
-        out.append((run_name(r["method"], r["clipo"], r["tau"], show_tau), g.drop(columns="_order")))
-    return out
+    groups = sorted(scores.groupby(RUN_AXES, dropna=False, sort=False),
+                    key=lambda kv: _table_order(*kv[1][["method", "clipo", "tau"]].iloc[0]))
+    return [(run_name(g["method"].iloc[0], g["clipo"].iloc[0], g["tau"].iloc[0], show_tau), g) for _, g in groups]
 
 
 def _run_records(results: Path, runs: list[str] | None) -> list[dict]:
