@@ -258,3 +258,20 @@ def test_the_readme_has_one_results_block():
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert text.count(README_BEGIN) == 1 and text.count(README_END) == 1
     assert text.index(README_BEGIN) < text.index(README_END)
+
+
+def test_score_points_compare_each_method_with_its_own_base_model():
+    from clipo.analysis.report import score_points
+
+    base = {b: v - 1.0 for b, v in GRPO.items()} | {"AMC": GRPO["AMC"] - 5.0}
+    frames = []
+    for model, shift in ((QWEN7B, 0.0), ("llama3.1-8b-instruct", -10.0)):
+        for method, values in (("base", base), ("grpo", GRPO)):
+            cells = pd.DataFrame(rows("gpu", "none", math.nan, {b: v + shift for b, v in values.items()},
+                                      model=model))
+            frames.append(cells.assign(method=method))
+    points = score_points(pd.concat(frames, ignore_index=True))
+    assert points[0].startswith("Avg. Pass@1 (mean over seeds): llama3.1-8b-instruct Base Model ")
+    assert ("llama3.1-8b-instruct GRPO vs the base model: largest change on AMC, 31.84 → 36.84 (+5.00); "
+            "Avg. 30.58 → 32.25.") in points
+    assert f"{QWEN7B} GRPO vs the base model: largest change on AMC, 41.84 → 46.84 (+5.00);" in points[2]

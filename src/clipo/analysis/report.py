@@ -141,9 +141,18 @@ def _table_order(method: str, clipo: str, tau) -> tuple:
 def _run_configs(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(readable name, its rows over every seed) per configuration of the run set, in table order."""
     show_tau = scores["tau"].dropna().nunique() > 1
+    varies = [c for c in ("track", "model", "group_size") if scores[c].astype(str).nunique() > 1]
     groups = sorted(scores.groupby(RUN_AXES, dropna=False, sort=False),
-                    key=lambda kv: _table_order(*kv[1][["method", "clipo", "tau"]].iloc[0]))
-    return [(run_name(g["method"].iloc[0], g["clipo"].iloc[0], g["tau"].iloc[0], show_tau), g) for _, g in groups]
+                    key=lambda kv: (*kv[1][varies[:2]].astype(str).iloc[0],
+                                    _table_order(*kv[1][["method", "clipo", "tau"]].iloc[0])))
+
+    def name(g) -> str:
+        r = g.iloc[0]
+        prefix = " ".join(str(r[c]) for c in varies if c != "group_size")
+        text = run_name(r["method"], r["clipo"], r["tau"], show_tau)
+        return (f"{prefix} " if prefix else "") + text + (f" G={r['group_size']}" if "group_size" in varies else "")
+
+    return [(name(g), g) for _, g in groups]
 
 
 def _run_records(results: Path, runs: list[str] | None) -> list[dict]:
@@ -269,12 +278,14 @@ def score_points(scores: pd.DataFrame) -> list[str]:
     except ConfigError:
         return []
     configs = _run_configs(full)
-    means = {name: g.groupby("benchmark", sort=False)["score"].mean() for name, g in configs}
+    means = [g.groupby("benchmark", sort=False)["score"].mean() for _, g in configs]
     avg = [f"{name} {m['Avg.']:.2f}" + (f" ({_seeds(g['seed'])})" if g["seed"].nunique() > 1 else "")
-           for (name, g), m in zip(configs, means.values()) if "Avg." in m]
+           for (name, g), m in zip(configs, means) if "Avg." in m]
     points = [f"Avg. Pass@1 (mean over seeds): {'; '.join(avg)}." if avg else ""]
-    base = next((m for (name, g), m in zip(configs, means.values()) if (g["method"] == "base").all()), None)
-    for (name, g), m in zip(configs, means.values()):
+    bases = {(g["track"].iloc[0], g["model"].iloc[0]): m for (_, g), m in zip(configs, means)
+             if (g["method"] == "base").all()}
+    for (name, g), m in zip(configs, means):
+        base = bases.get((g["track"].iloc[0], g["model"].iloc[0]))
         if base is None or not ((g["clipo"] == "none") & (g["method"] != "base")).all():
             continue
         change = (m - base).dropna().drop(list(AVERAGES), errors="ignore")
