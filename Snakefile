@@ -4,6 +4,7 @@
 #   snakemake --profile profiles/slurm --configfile configs/paper.yaml --sdm apptainer
 #   snakemake --cores 1 paper_tables                # the paper's own tables from results/paper
 #   snakemake results/mini/figures/fig4_tsne.png    # regenerate one figure from existing results
+#   snakemake --report report.html                  # the study in one browsable page (after a run)
 # A second --configfile is merged over config.yaml, so the files in configs/ set every key.
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
@@ -12,6 +13,9 @@ min_version("9.0")
 
 
 configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"  # the landing page of `snakemake --report report.html`
 
 
 try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from clipo.analysis.paper_tables import PAPER_TABLES
-from clipo.analysis.registry import FIGURES, TABLES
+from clipo.analysis.registry import FIGURES, TABLE_TOPICS, TABLES, table_label
 from clipo.methods import CLIPO_VARIANTS, METHODS, TRACKS
 from clipo.runs import BACKENDS
 
@@ -25,3 +25,8 @@ def test_grid_enums_are_the_registries():
 def test_table_and_figure_enums_are_the_registries():
     assert SCHEMA["properties"]["tables"]["items"]["enum"] == list(TABLES) == list(PAPER_TABLES)
     assert SCHEMA["properties"]["figures"]["items"]["enum"] == list(FIGURES)
+
+
+def test_every_table_has_a_report_label():
+    assert list(TABLE_TOPICS) == list(TABLES)
+    assert table_label("table1") == "Table 1 — main results"

@@ -66,12 +66,18 @@ def test_report_with_partial_inputs(tmp_path):
         "The paper prints 6 per-benchmark Δ and 3 Δ of averages (M/G/C-Avg., Avg.) for 1 comparisons" in text
     )
     assert "**0 of 6** per-benchmark Δ and **0 of 3** average Δ exceed two standard errors" in text
-    assert (
-        "+1.51 ± 2.11 on M-Avg. (II qwen2.5-7b-instruct grpo+infonce τ=0.02 G=16 s0 vs grpo, Tables 2, 14)"
-        in text
-    )
-    assert "| II qwen2.5-7b-instruct grpo+infonce τ=0.02 G=16 s0 vs grpo | 2,14 | Math | +1.03 |" in text
+    assert "+1.51 ± 2.11 on M-Avg. (GRPO+InfoNCE s0, Tables 2, 14)" in text
     assert "_Needs both the run set's and the paper's scores._" in text
+    # the paper-SE analysis has its own section, and its headline is in the summary
+    section = text[text.index("## The paper's Δ against their standard errors"):]
+    assert "The paper prints 6 per-benchmark Δ" in section
+    # only the Δ beyond 2 SE by either error are listed there; the full table is its own file
+    assert "| GRPO+InfoNCE s0 | 2,14 | Avg. | +1.35 | 2.68 |  | 0.67 | ✓ |" in section
+    assert "| Math | +1.03 |" not in section
+    summary = text[text.index("## Summary"):text.index("## Tables")]
+    assert ("The paper's own printed Δ: 0 of 6 per-benchmark Δ and 0 of 3 average Δ exceed 2 binomial "
+            "standard errors (≈0 of the 9 would by chance alone)") in summary
+    assert "_No scores of the run set read, so nothing is known about its runs._" in text
 
 
 def test_report_side_by_side_when_cells_overlap(tmp_path):
@@ -94,6 +100,8 @@ def test_report_side_by_side_when_cells_overlap(tmp_path):
     text = out.read_text()
     assert text.index("**Table 2** | our table") < text.index("**Table 10**")  # natural order
     assert "![Figure 5](figures/fig5_pos_cos.png)" in text and "Figure 4: no" in text
+    page = (rs / "report.html").read_text()  # self-contained: the viewer opens it from a data URI
+    assert '<img alt="Figure 5" src="data:image/png;base64,iVBORw0KGgo=">' in page
     section = text[text.index("## Reproduced vs paper") :]
     assert "9 cell(s)" in section and "mean |reproduced − paper| = 1.00" in section
     assert "| II | qwen2.5-7b-instruct | grpo | none |  | 16 | Math | 76.46 | 77.46 | 2 | +1.00 |" in section
@@ -148,8 +156,34 @@ def test_report_mini_run_set_says_no_overlap(tmp_path):
         in text
     )
     assert "1 comparison(s) have per-sample records for both runs" in text
-    assert "| mini mini-base grpo+infonce τ=0.05 G=8 s0 vs grpo | Avg. | 250 |" in text
+    assert "| GRPO+InfoNCE s0 | Avg. | 250 |" in text
     assert "### This run set (mini): binomial standard errors" in text
+
+    # the header: the run set and its caveats before anything else
+    assert text.index("## The run set") < text.index("## Summary") < text.index("## Tables")
+    head = text[text.index("## The run set"):text.index("## Summary")]
+    assert "**Not the paper's experiment.**" in head
+    assert "- **Runs** (2): GRPO (s0); GRPO+InfoNCE (s0)" in head
+    assert "Test 50 × 1, Test-T1 50 × 1, SYM 50 × 1" in head
+    assert "no `runs/<run_id>/run.json` found" in head
+
+    # every Δ with its interval, in the summary and in the tables' layout
+    from clipo.analysis.stats import significance_tables
+
+    avg = significance_tables(rs, paper)["bootstrap"].set_index("benchmark").loc["Avg."]
+    interval = f"{avg['delta']:+.2f} [{avg['ci_low']:+.2f}, {avg['ci_high']:+.2f}]"
+    summary = text[text.index("## Summary"):text.index("## Tables")]
+    assert ("- 2 runs on track mini (50 problems per benchmark): synthetic arithmetic on CPU, not the paper's "
+            "experiment.") in summary
+    assert f"Avg. Δ (CLIPO minus its base method, 95% CI): GRPO+InfoNCE s0 {interval}." in summary
+    assert "of 6 per-benchmark Δ (≈0.3 expected by chance) and" in summary
+    grid = text[text.index("### Every Δ with its 95% interval"):text.index("## Figures")]
+    assert "| Comparison | Test | Test-T1 | SYM | P1 | P2 | MC | M-Avg. | G-Avg. | Avg. |" in grid
+    assert grid.count(interval) == 1
+
+    # the HTML twin and the summary block beside report.md
+    assert "<h2>The run set</h2>" in (rs / "report.html").read_text()
+    assert (rs / "summary.md").read_text() == summary.removeprefix("## Summary\n\n").rstrip("\n") + "\n"
 
 
 def test_bootstrap_paragraph_states_expected_chance_hits_and_pooled_seeds():
@@ -157,10 +191,87 @@ def test_bootstrap_paragraph_states_expected_chance_hits_and_pooled_seeds():
 
     from clipo.analysis.report import bootstrap_paragraph
 
-    rows = [{"pair": p, "seeds": seeds, "benchmark": b, "is_average": b == "Avg.", "delta": 1.0,
-             "ci_low": -1.0, "ci_high": 3.0, "significant": False}
-            for p, seeds in (("a s0", "0"), ("a s0,1,2", "0,1,2"))
+    rows = [{"pair": "full name", "track": "mini", "model": "mini-base", "method": "grpo", "clipo": "infonce",
+             "tau": 0.05, "group_size": 8, "seeds": seeds, "reference": "none", "benchmark": b,
+             "is_average": b == "Avg.", "delta": 1.0, "ci_low": -1.0, "ci_high": 3.0, "significant": False}
+            for seeds in ("0", "0,1,2")
             for b in ("Test", "Test-T1", "SYM", "P1", "P2", "MC", "Avg.")]
     text = bootstrap_paragraph(pd.DataFrame(rows))
     assert "0 of 12** per-benchmark" in text and "≈0.6 of the 12 per-benchmark" in text
-    assert "Seeds pooled" in text and "Test-T1 +1.00 [-1.00, +3.00] (a s0,1,2)" in text
+    assert "Seeds pooled" in text and "Test-T1 +1.00 [-1.00, +3.00] (GRPO+InfoNCE seeds 0,1,2)" in text
+
+
+def _boot_rows(label_cells, deltas):
+    """Bootstrap-table rows: one comparison per (clipo, tau, seeds, reference), Δ and CI per benchmark."""
+    return pd.DataFrame([
+        {"pair": "full", "track": "mini", "model": "mini-base", "method": "grpo", "clipo": clipo, "tau": tau,
+         "group_size": 8, "seeds": seeds, "reference": ref, "benchmark": b, "is_average": b == "Avg.",
+         "n_problems": 100, "delta": d, "ci_low": lo, "ci_high": hi, "significant": lo > 0 or hi < 0}
+        for (clipo, tau, seeds, ref) in label_cells for b, (d, lo, hi) in deltas.items()])
+
+
+def test_summary_names_significant_deltas_below_zero_with_short_labels():
+    from clipo.analysis.report import delta_points
+
+    cells = [("infonce", 0.05, "0,1,2", "none"), ("infonce", 0.2, "0", "none"),
+             ("infonce-fixed", 0.05, "0", "infonce")]
+    points = delta_points(_boot_rows(cells, {"P1": (-2.1, -3.5, -0.8), "Avg.": (0.4, -0.2, 1.0)}))
+    assert points[0] == ("Avg. Δ (CLIPO minus its base method, 95% CI): GRPO+InfoNCE τ=0.05 seeds 0,1,2 "
+                         "+0.40 [-0.20, +1.00]; GRPO+InfoNCE τ=0.2 s0 +0.40 [-0.20, +1.00]; "
+                         "GRPO+InfoNCE-fixed τ=0.05 s0 vs GRPO+InfoNCE +0.40 [-0.20, +1.00].")
+    assert points[1] == ("Intervals excluding 0: 3 of 3 per-benchmark Δ (≈0.1 expected by chance) and 0 of 3 "
+                         "average Δ (≈0.1 by chance).")
+    assert points[2].startswith("Significantly below 0: GRPO+InfoNCE τ=0.05 seeds 0,1,2 on P1 -2.10 [-3.50, -0.80];")
+    assert not any(p.startswith("Significantly above 0") for p in points)
+
+
+def test_readme_results_block_is_rewritten_from_the_summary(tmp_path):
+    from clipo.analysis.report import README_BEGIN, README_END
+
+    rs = tmp_path / "tiny"
+    (rs / "eval").mkdir(parents=True)
+    write_scores(pd.DataFrame(rows("tiny", "none", math.nan, GRPO)), rs / "eval" / "grpo" / "scores.csv")
+    write_scores(pd.DataFrame(rows("tiny", "infonce", 0.02, CLIPO)), rs / "eval" / "clipo" / "scores.csv")
+    assert clipo_main(["report", "--results", str(rs), "--out", str(rs / "report.md"), "--paper", "none"]) == 0
+    summary = (rs / "summary.md").read_text()
+    assert "- Avg. Pass@1 (mean over seeds): GRPO 42.25; GRPO+InfoNCE 43.60." in summary
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nBefore.\n\n{README_BEGIN}\nold numbers\n{README_END}\n\nAfter.\n")
+    assert clipo_main(["readme-results", "--results", str(rs), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    block = text[text.index(README_BEGIN) + len(README_BEGIN):text.index(README_END)]
+    assert "old numbers" not in text and text.startswith("# Title\n\nBefore.\n\n") and text.endswith("\n\nAfter.\n")
+    assert f"What the numbers of `{rs}` say" in block and summary.strip() in block
+    assert clipo_main(["readme-results", "--results", str(rs), "--readme", str(readme)]) == 0
+    assert readme.read_text() == text  # idempotent
+
+    readme.write_text("no markers\n")
+    assert clipo_main(["readme-results", "--results", str(rs), "--readme", str(readme)]) == 2
+
+
+def test_the_readme_has_one_results_block():
+    from pathlib import Path
+
+    from clipo.analysis.report import README_BEGIN, README_END
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert text.count(README_BEGIN) == 1 and text.count(README_END) == 1
+    assert text.index(README_BEGIN) < text.index(README_END)
+
+
+def test_score_points_compare_each_method_with_its_own_base_model():
+    from clipo.analysis.report import score_points
+
+    base = {b: v - 1.0 for b, v in GRPO.items()} | {"AMC": GRPO["AMC"] - 5.0}
+    frames = []
+    for model, shift in ((QWEN7B, 0.0), ("llama3.1-8b-instruct", -10.0)):
+        for method, values in (("base", base), ("grpo", GRPO)):
+            cells = pd.DataFrame(rows("gpu", "none", math.nan, {b: v + shift for b, v in values.items()},
+                                      model=model))
+            frames.append(cells.assign(method=method))
+    points = score_points(pd.concat(frames, ignore_index=True))
+    assert points[0].startswith("Avg. Pass@1 (mean over seeds): llama3.1-8b-instruct Base Model ")
+    assert ("llama3.1-8b-instruct GRPO vs the base model: largest change on AMC, 31.84 → 36.84 (+5.00); "
+            "Avg. 30.58 → 32.25.") in points
+    assert f"{QWEN7B} GRPO vs the base model: largest change on AMC, 41.84 → 46.84 (+5.00);" in points[2]

@@ -261,17 +261,11 @@ def test_significance_command_writes_tables(tmp_path):
     assert stats.run_significance_command(rs, rs / "significance", paper=paper) == 0
     assert time.perf_counter() - t < 10
     out = {p.name for p in (rs / "significance").iterdir()}
-    assert out == {
-        "bootstrap.csv",
-        "bootstrap.md",
-        "se_mini.csv",
-        "se_mini.md",
-        "se_paper.csv",
-        "se_paper.md",
-    }
+    assert out == {f"{name}.{ext}" for name in ("bootstrap", "se_mini", "se_paper") for ext in ("csv", "md", "html")}
     boot = pd.read_csv(rs / "significance" / "bootstrap.csv")
     assert len(boot) == len(benchmarks("mini")) + 3
     assert "| Comparison | Benchmark |" in (rs / "significance" / "bootstrap.md").read_text()
+    assert "<th>Comparison</th>" in (rs / "significance" / "bootstrap.html").read_text()
     se_mini = pd.read_csv(rs / "significance" / "se_mini.csv")
     # the bootstrap and the SE table agree on every Δ
     assert np.allclose(

@@ -252,7 +252,7 @@ def test_mini_run_set_gets_table_1_3_13_shapes_averaged_over_seeds(tmp_path, cap
     out = tmp_path / "tables"
     assert clipo_main(["tables", "--source", str(tmp_path / "mini"), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{t}.{e}" for t in ("table1", "table3", "table13") for e in ("md", "tex", "csv"))
+        f"{t}.{e}" for t in ("table1", "table3", "table13") for e in ("md", "tex", "csv", "html"))
     t1 = list(csv.reader((out / "table1.csv").open(encoding="utf-8")))
     columns = [*benchmarks("mini"), "M-Avg.", "G-Avg.", "Avg."]
     ncols = len(columns)  # every benchmark (the sampled Test-T1 too), M-/G-Avg., Avg.
@@ -360,7 +360,7 @@ def test_only_skips_a_known_table_the_run_set_cannot_fill(tmp_path, capsys):
     assert clipo_main(["tables", "--source", str(tmp_path / "mini"), "--out", str(out),
                        "--only", "table1,table3"]) == 0
     assert "table3: skipped" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["table1.csv", "table1.md", "table1.tex"]
+    assert sorted(p.name for p in out.iterdir()) == ["table1.csv", "table1.html", "table1.md", "table1.tex"]
     assert clipo_main(["tables", "--source", str(tmp_path / "mini"), "--out", str(out), "--only", "table2"]) == 2
     assert "no table could be rendered" in capsys.readouterr().err
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import REPO, TINY, TINY_RUNS, jobs, metrics, snakemake, write_evaluation
+from workflow_helpers import (REPO, TINY, TINY_RUNS, complete_state, dry_run, jobs, metrics, snakemake,
+                              write_config, write_evaluation)
 
 from clipo.analysis.paper_tables import required_runs, runs_per_table
 from clipo.runs import RunSpec
@@ -29,26 +30,8 @@ from clipo.runs import RunSpec
 CONFIGS = [REPO / "configs" / "paper.yaml", REPO / "configs" / "mini-full.yaml", TINY]
 
 
-def dry_run(cwd: Path, *args: str) -> list[tuple[str, list[str]]]:
-    proc = snakemake(cwd, "-n", *args)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return jobs(proc.stdout)
-
-
 def trained_run_ids(job_list) -> list[str]:
     return [Path(out).parent.name for rule, outs in job_list if rule.startswith("train_") for out in outs]
-
-
-def write_config(path: Path, base: Path = TINY, **changes) -> Path:
-    cfg = yaml.safe_load(base.read_text())
-    for dotted, value in changes.items():
-        *parents, key = dotted.split(".")
-        node = cfg
-        for p in parents:
-            node = node[p]
-        node[key] = value
-    path.write_text(yaml.safe_dump(cfg))
-    return path
 
 
 # ------------------------------------------------------------------------------------------------
@@ -174,7 +157,7 @@ def test_paper_tables_render_from_the_transcription(tmp_path):
     print(f"paper_tables: {time.perf_counter() - t0:.1f} s")
     tables = tmp_path / "results" / "paper" / "tables"
     for n in (1, 2, 3, 5, 6, 7, *range(11, 20)):
-        for ext in ("md", "tex", "csv"):
+        for ext in ("md", "tex", "csv", "html"):
             assert (tables / f"table{n}.{ext}").stat().st_size > 0
     assert "87.79" in (tables / "table1.csv").read_text()  # GRPO's GSM8K cell, transcribed
 
@@ -182,26 +165,9 @@ def test_paper_tables_render_from_the_transcription(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # Regenerating one artefact reruns only what depends on it
 # ------------------------------------------------------------------------------------------------
-def _complete_state(cwd: Path, config: Path) -> list[tuple[str, list[str]]]:
-    """A finished run set without running anything: every output created, then `--touch`ed in DAG order."""
-    job_list = dry_run(cwd, "--configfile", str(config))
-    for rule, outs in job_list:
-        for out in outs:
-            path = cwd / out
-            if rule == "sft":  # directory output: the base-model folder
-                path.mkdir(parents=True, exist_ok=True)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
-    proc = snakemake(cwd, "--touch", "--cores", "1", "--configfile", str(config))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert dry_run(cwd, "--configfile", str(config)) == []
-    return job_list
-
-
 def test_regenerating_a_figure_or_a_run_reruns_only_its_downstream(tmp_path):
     config = REPO / "config.yaml"
-    _complete_state(tmp_path, config)
+    complete_state(tmp_path, config)
     fig4 = "results/mini/figures/fig4_tsne.png"
     (tmp_path / fig4).unlink()
     again = dry_run(tmp_path, fig4, "--configfile", str(config))
@@ -220,7 +186,7 @@ def test_regenerating_a_figure_or_a_run_reruns_only_its_downstream(tmp_path):
 def test_analysis_reads_the_runs_of_the_config_not_the_folder(tmp_path):
     """A run removed from the grid leaves its files behind; tables, significance and report must not show
     it (issue 12, item 1), and significance writes exactly the files its rule declares (item 12)."""
-    job_list = _complete_state(tmp_path, TINY)
+    job_list = complete_state(tmp_path, TINY)
     results = tmp_path / "results" / "tiny"
     for run in TINY_RUNS:
         write_evaluation(results, run)
@@ -268,8 +234,8 @@ def test_tiny_workflow_runs_reports_and_regenerates_one_figure(tiny_local_run):
     proc = snakemake(work, "--report", "report.html", "--configfile", str(TINY))
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (work / "report.html").read_text()
-    for name in ("table1.csv", "fig4_tsne.png", "bootstrap.csv", "se_tiny.csv", "report.md"):
-        assert name in html, name
+    for name in ("table1.html", "fig4_tsne.png", "bootstrap.html", "se_tiny.html", "report.html"):
+        assert name in html, name  # HTML entries: the viewer shows them inline (tests/test_report_html.py)
 
     fig4 = work / "results" / "tiny" / "figures" / "fig4_tsne.png"
     fig4.unlink()

@@ -34,6 +34,45 @@ def jobs(snakemake_output: str) -> list[tuple[str, list[str]]]:
     return found
 
 
+def dry_run(cwd: Path, *args: str) -> list[tuple[str, list[str]]]:
+    """The jobs a dry run of the workflow in ``cwd`` lists."""
+    proc = snakemake(cwd, "-n", *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return jobs(proc.stdout)
+
+
+def complete_state(cwd: Path, config: Path) -> list[tuple[str, list[str]]]:
+    """A finished run set without running anything: every output created, then `--touch`ed in DAG order."""
+    job_list = dry_run(cwd, "--configfile", str(config))
+    for rule, outs in job_list:
+        for out in outs:
+            path = cwd / out
+            if rule == "sft":  # directory output: the base-model folder
+                path.mkdir(parents=True, exist_ok=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+    proc = snakemake(cwd, "--touch", "--cores", "1", "--configfile", str(config))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert dry_run(cwd, "--configfile", str(config)) == []
+    return job_list
+
+
+def write_config(path: Path, base: Path = TINY, **changes) -> Path:
+    """A copy of config ``base`` with dotted keys changed (``**{"train.steps": 6}``)."""
+    import yaml
+
+    cfg = yaml.safe_load(base.read_text())
+    for dotted, value in changes.items():
+        *parents, key = dotted.split(".")
+        node = cfg
+        for p in parents:
+            node = node[p]
+        node[key] = value
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 def metrics(run_dir: Path) -> list[dict]:
     """A run's per-step metrics without the wall-clock timings (the deterministic part)."""
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

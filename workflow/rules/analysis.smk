@@ -9,9 +9,8 @@ rule tables:
     input:
         scores(RUNS),
     output:
-        [report(f, caption="../report/tables.rst", category="Tables", labels={"table": Path(f).stem})
-         for f in table_files(f"{RESULTS}/tables", config["tables"], "csv")],
-        table_files(f"{RESULTS}/tables", config["tables"], "md", "tex"),
+        table_entries(f"{RESULTS}/tables", config["tables"], "../report/tables.rst", "tables"),
+        table_files(f"{RESULTS}/tables", config["tables"], "md", "tex", "csv"),
     params:
         results=run_set_dir,
         out=out_dir,
@@ -39,8 +38,8 @@ rule figure:
     input:
         figure_inputs,
     output:
-        png=report(f"{RESULTS}/figures/{{name}}.png", caption="../report/figure.rst", category="Figures",
-                   labels={"figure": "{name}"}),
+        png=report(f"{RESULTS}/figures/{{name}}.png", caption="../report/figure.rst", category=SECTION["figures"],
+                   labels=lambda w: {"figure": FIGURE_OF_STEM[w.name].label}),
         pdf=f"{RESULTS}/figures/{{name}}.pdf",
     wildcard_constraints:
         name="|".join(FIGURES.values()),
@@ -49,6 +48,7 @@ rule figure:
         out=out_dir,
         only=lambda w: w.name.split("_")[0],
         runs=RUN_IDS,
+        caption=lambda w: FIGURE_OF_STEM[w.name].caption,  # read by ../report/figure.rst
     log:
         f"{LOGS}/analysis/{{name}}.log",
     benchmark:
@@ -71,14 +71,15 @@ rule significance:
     input:
         scores(RUNS),
     output:
-        bootstrap=report(f"{RESULTS}/significance/bootstrap.csv", caption="../report/significance.rst",
-                         category="Significance", labels={"table": "paired bootstrap CI of Δ"}),
-        se=report(f"{RESULTS}/significance/se_{RUN_SET}.csv", caption="../report/standard_errors.rst",
-                  category="Significance", labels={"table": "binomial standard errors"}),
-        se_paper=report(f"{RESULTS}/significance/se_paper.csv", caption="../report/standard_errors.rst",
-                        category="Significance", labels={"table": "binomial standard errors (paper)"}),
-        md=[f"{RESULTS}/significance/bootstrap.md", f"{RESULTS}/significance/se_{RUN_SET}.md",
-            f"{RESULTS}/significance/se_paper.md"],
+        bootstrap=report(f"{RESULTS}/significance/bootstrap.html", caption="../report/significance.rst",
+                         category=SECTION["significance"], labels={"table": "Paired bootstrap: every Δ, 95% CI"}),
+        se=report(f"{RESULTS}/significance/se_{RUN_SET}.html", caption="../report/standard_errors.rst",
+                  category=SECTION["significance"], labels={"table": "Binomial standard errors: this run set"}),
+        se_paper=report(f"{RESULTS}/significance/se_paper.html", caption="../report/paper_standard_errors.rst",
+                        category=SECTION["significance"],
+                        labels={"table": "Binomial standard errors: the paper's Δ"}),
+        data=[f"{RESULTS}/significance/{name}.{ext}" for name in ("bootstrap", f"se_{RUN_SET}", "se_paper")
+              for ext in ("csv", "md")],
     params:
         results=run_set_dir,
         out=out_dir,
@@ -107,7 +108,10 @@ rule build_report:
         significance=rules.significance.output if config["significance"] else [],
         scores=scores(RUNS),
     output:
-        report(f"{RESULTS}/report.md", caption="../report/report.rst", category="Report"),
+        md=f"{RESULTS}/report.md",
+        html=report(f"{RESULTS}/report.html", caption="../report/report.rst", category=SECTION["summary"],
+                    labels={"entry": "Write-up: settings, caveats, every Δ with its interval"}),
+        summary=f"{RESULTS}/summary.md",
     params:
         results=out_dir,
         runs=RUN_IDS,
@@ -127,16 +131,14 @@ rule build_report:
         CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo report --results {params.results} --out {output} --runs {params.runs} --tables {params.tables} "
+        "clipo report --results {params.results} --out {output.md} --runs {params.runs} --tables {params.tables} "
         "--figures {params.figures} >> {log} 2>&1"
 
 
 rule render_paper_tables:
     output:
-        [report(f, caption="../report/paper_tables.rst", category="Paper tables",
-                labels={"table": Path(f).stem})
-         for f in table_files("results/paper/tables", PAPER_TABLES, "csv")],
-        table_files("results/paper/tables", PAPER_TABLES, "md", "tex"),
+        table_entries("results/paper/tables", PAPER_TABLES, "../report/paper_tables.rst", "paper"),
+        table_files("results/paper/tables", PAPER_TABLES, "md", "tex", "csv"),
     params:
         out=out_dir,
     log:

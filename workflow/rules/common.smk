@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from clipo.analysis.coverage import check_grid
-from clipo.analysis.registry import FIGURES as FIGURE_REGISTRY, TABLES as TABLE_REGISTRY
+from clipo.analysis.registry import FIGURES as FIGURE_REGISTRY, TABLES as TABLE_REGISTRY, table_label
 from clipo.data.registry import MINI, eval_paths, get_dataset
 from clipo.methods import get_track
 from clipo.runs import RunSpec, expand_grid, format_tau
@@ -132,3 +132,15 @@ def figure_files(figs):
 def figure_inputs(wildcards):
     """Figure 3 compares scores; Figures 4 and 5 read the trainers' embedding dumps and step metrics."""
     return scores(RUNS) if wildcards.name == FIGURES["fig3"] else summaries(TRAINED)
+
+
+SECTION = {"summary": "1. Summary", "tables": "2. Tables", "significance": "3. Significance",
+           "figures": "4. Figures", "paper": "5. Paper tables"}
+"""Categories of `snakemake --report`; its viewer sorts them by name, hence the numbers."""
+FIGURE_OF_STEM = {fig.stem: fig for fig in FIGURE_REGISTRY.values()}
+
+
+def table_entries(folder, tables, caption, section):
+    """Each table's HTML rendering as a report entry labelled 'Table 1 — main results'."""
+    return [report(f"{folder}/{t}.html", caption=caption, category=SECTION[section],
+                   labels={"table": table_label(t)}) for t in tables]

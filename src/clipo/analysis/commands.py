@@ -49,6 +49,12 @@ def _report(args: argparse.Namespace) -> int:
                               runs=parse_runs(args.runs), tables=_ids(args.tables), figures=_ids(args.figures))
 
 
+def _readme_results(args: argparse.Namespace) -> int:
+    from clipo.analysis.report import run_readme_command
+
+    return run_readme_command(args.results, args.readme)
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "tables",
@@ -103,10 +109,13 @@ def register(sub) -> None:
     p.set_defaults(handler=_significance)
 
     p = sub.add_parser(
-        "report", help="assemble tables, figures and significance into one Markdown report",
-        description="Writes a Markdown report from RESULTS/tables, RESULTS/figures and the significance "
-                    "tables, with reproduced-vs-paper cells side by side where the run set and the paper "
-                    "share a cell; lists whatever is missing.",
+        "report", help="assemble tables, figures and significance into one report (Markdown and HTML)",
+        description="Writes a report from RESULTS/tables, RESULTS/figures and the significance tables: the "
+                    "run set's settings and caveats, a summary, every Δ with its interval, the paper's Δ "
+                    "against their standard errors, reproduced-vs-paper cells where the run set and the "
+                    "paper share a cell; lists whatever is missing. Writes FILE (Markdown), FILE with .html "
+                    "(self-contained, figures embedded) and summary.md (the summary alone, for the README) "
+                    "beside it.",
     )
     p.add_argument("--results", required=True, metavar="DIR", help="run-set folder")
     p.add_argument("--out", required=True, metavar="FILE", help="report path, e.g. DIR/report.md")
@@ -117,3 +126,13 @@ def register(sub) -> None:
     p.add_argument("--figures", default=None, metavar="fig3,...",
                    help="figures to include from RESULTS/figures, 'none' for none (default: every one drawn)")
     p.set_defaults(handler=_report)
+
+    p = sub.add_parser(
+        "readme-results", help="rewrite the README's results block from a run set's summary.md",
+        description="Replaces the text between the README's '<!-- results:begin -->' and "
+                    "'<!-- results:end -->' lines with RESULTS/summary.md (written by `clipo report`), so "
+                    "the README quotes the same numbers as the report.",
+    )
+    p.add_argument("--results", required=True, metavar="DIR", help="run-set folder holding summary.md")
+    p.add_argument("--readme", default="README.md", metavar="FILE", help="the README to rewrite (default: README.md)")
+    p.set_defaults(handler=_readme_results)

@@ -39,3 +39,17 @@ FIGURES: dict[str, Figure] = {
 TABLES: tuple[str, ...] = ("table1", "table2", "table3", "table5", "table6", "table7", "table11", "table12",
                            "table13", "table14", "table15", "table16", "table17", "table18", "table19")
 """The paper's tables that ``clipo tables`` renders (clipo.analysis.paper_tables.PAPER_TABLES, in order)."""
+
+TABLE_TOPICS: dict[str, str] = {
+    "table1": "main results", "table2": "Track II results", "table3": "fixed-head ablation",
+    "table5": "temperature τ", "table6": "group size", "table7": "diverse models", "table11": "fixed head, Track I",
+    "table12": "fixed head, Track II", "table13": "contrastive loss variants", "table14": "loss variants, Track II",
+    "table15": "SoftNN on each RLVR method", "table16": "τ sweep, Track I", "table17": "τ sweep, Track II",
+    "table18": "group size × τ", "table19": "various base models",
+}
+"""What each table shows, in a few words: the label of its entry in the Snakemake report."""
+
+
+def table_label(table_id: str) -> str:
+    """'table1' → 'Table 1 — main results'."""
+    return f"Table {table_id.removeprefix('table')} — {TABLE_TOPICS[table_id]}"

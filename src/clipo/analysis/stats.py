@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from clipo.analysis import markdown
+from clipo.analysis import html, markdown
+from clipo.analysis.paper_tables import LOSS_LABELS, METHOD_LABELS
 from clipo.analysis.results import PAPER, load_scores
 from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.errors import ConfigError, SchemaError
@@ -80,6 +81,41 @@ def pair_label(var: dict, ref: dict) -> str:
         f"{var['track']} {var['model']} {var['method']}+{var['clipo']}{tau} "
         f"G={var['group_size']} s{var['seed']} vs {against}"
     )
+
+
+def variant_name(method: str, clipo: str) -> str:
+    """'grpo', 'infonce-fixed' → 'GRPO+InfoNCE-fixed' (the tables' names)."""
+    name = METHOD_LABELS.get(method, method)
+    if clipo == "none":
+        return name
+    loss, fixed = clipo.removesuffix("-fixed"), clipo.endswith("-fixed")
+    return f"{name}+{LOSS_LABELS.get(loss, loss)}{'-fixed' if fixed else ''}"
+
+
+def short_labels(table: pd.DataFrame) -> pd.Series:
+    """A label per row naming only what varies among the table's comparisons, e.g. 'GRPO+InfoNCE s0'
+    where every comparison shares track, model, τ and G (the full name stays in the ``pair`` column).
+    The base method a CLIPO run is compared with is implied; a fixed head names its learned-head twin."""
+    if table.empty:
+        return pd.Series([], dtype=str, index=table.index)
+    seeds = table["seeds"] if "seeds" in table else table["seed"]
+    varies = {c: table[c].astype(str).nunique() > 1 for c in ("track", "model", "tau", "group_size")}
+
+    def label(r, seed) -> str:
+        parts = [str(r["track"])] if varies["track"] else []
+        parts += [str(r["model"])] if varies["model"] else []
+        name = variant_name(r["method"], r["clipo"])
+        if varies["tau"] and not pd.isna(r["tau"]):
+            name += f" τ={float(r['tau']):g}"
+        parts.append(name)
+        parts += [f"G={r['group_size']}"] if varies["group_size"] else []
+        seed = str(seed)
+        parts.append(f"seeds {seed}" if "," in seed else f"s{seed}")
+        if r["reference"] != "none":
+            parts.append(f"vs {variant_name(r['method'], r['reference'])}")
+        return " ".join(parts)
+
+    return pd.Series([label(r, s) for (_, r), s in zip(table.iterrows(), seeds)], index=table.index)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -468,9 +504,9 @@ def se_markdown(table: pd.DataFrame) -> str:
         ["Comparison", "Paper tables", "Benchmark", "Δ", "SE (conservative)", markdown.cell("|Δ|>2SE"),
          "SE (optimistic)", markdown.cell("|Δ|>2SE")],
         "lllrrcrc",
-        ([str(r.pair), str(r.printed_in), str(r.benchmark), f"{r.delta:+.2f}", f"{r.se_delta:.2f}",
+        ([markdown.cell(label), str(r.printed_in), str(r.benchmark), f"{r.delta:+.2f}", f"{r.se_delta:.2f}",
           "✓" if r.exceeds_2se else "", f"{r.se_delta_optimistic:.2f}", "✓" if r.exceeds_2se_optimistic else ""]
-         for r in table.itertuples()),
+         for label, r in zip(short_labels(table), table.itertuples())),
     )
 
 
@@ -481,9 +517,9 @@ def bootstrap_markdown(table: pd.DataFrame) -> str:
     return markdown.table(
         ["Comparison", "Benchmark", "Problems", "Δ", "95% CI", "CI excludes 0"],
         "llrrcc",
-        ([str(r.pair), str(r.benchmark), str(r.n_problems), f"{r.delta:+.2f}",
+        ([markdown.cell(label), str(r.benchmark), str(r.n_problems), f"{r.delta:+.2f}",
           f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]", "✓" if r.significant else ""]
-         for r in table.itertuples()),
+         for label, r in zip(short_labels(table), table.itertuples())),
     )
 
 
@@ -549,7 +585,7 @@ def run_significance_command(
     seed: int = 0,
     runs: list[str] | None = None,
 ) -> int:
-    """`clipo significance`: write each table as CSV and Markdown under ``out``."""
+    """`clipo significance`: write each table as CSV, Markdown and HTML under ``out``."""
     results, out = Path(results), Path(out)
     if not results.exists():
         raise FileNotFoundError(f"--results {results}: no such folder")
@@ -563,7 +599,10 @@ def run_significance_command(
         print(f"no scores.csv under {results} nor paper scores: no standard-error table")
     for name, table in tables.items():
         md = bootstrap_markdown(table) if name == "bootstrap" else se_markdown(table)
+        title = ("Paired bootstrap 95% CI of every Δ" if name == "bootstrap"
+                 else f"Binomial standard errors of every Δ ({name.removeprefix('se_')})")
         atomic_write(out / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
         atomic_write(out / f"{name}.md", lambda tmp, m=md: tmp.write_text(m))
-        print(f"{name}: {len(table)} rows → {out / name}.{{csv,md}}")
+        html.write_page(out / f"{name}.html", title, f"# {title}\n\n{md}")
+        print(f"{name}: {len(table)} rows → {out / name}.{{csv,md,html}}")
     return 0

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo.analysis import markdown
+from clipo.analysis import html, markdown
 from clipo.analysis.paper_tables import (
     BOLD,
     PAPER_TABLES,
@@ -282,7 +282,12 @@ def to_latex(r: Rendered) -> str:
     return "\n".join(out) + "\n"
 
 
-WRITERS = {"md": to_markdown, "tex": to_latex, "csv": to_csv}
+def to_html(r: Rendered) -> str:
+    """The Markdown table as a standalone HTML page (what the Snakemake report shows inline)."""
+    return html.page(r.spec.title, to_markdown(r))
+
+
+WRITERS = {"md": to_markdown, "tex": to_latex, "csv": to_csv, "html": to_html}
 
 
 def write_table(r: Rendered, out_dir: str | Path) -> list[Path]:
@@ -338,7 +343,7 @@ def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None,
 
 
 def run_tables_command(source: str, out: str, only: str | None, runs: list[str] | None = None) -> int:
-    """``clipo tables``: write DIR/<table>.{md,tex,csv} for every table the source supports (from the
+    """``clipo tables``: write DIR/<table>.{md,tex,csv,html} for every table the source supports (from the
     scores of ``runs`` only, if given)."""
     from clipo.errors import UserError
 
@@ -349,7 +354,7 @@ def run_tables_command(source: str, out: str, only: str | None, runs: list[str] 
         write_table(r, out)
         state = ("complete" if r.complete
                  else f"partial: {len(r.missing)} run(s) missing, {len(r.incomplete)} incomplete")
-        print(f"{r.spec.id}: wrote {Path(out) / r.spec.id}.{{md,tex,csv}} ({state})")
+        print(f"{r.spec.id}: wrote {Path(out) / r.spec.id}.{{md,tex,csv,html}} ({state})")
     for message in skipped:
         print(message)
     if not rendered:
