@@ -253,6 +253,7 @@ def run_tiny(workdir: Path, *targets: str) -> subprocess.CompletedProcess:
 
 TINY_ARTEFACTS = ["data/mini/train.parquet", "results/tiny/base-model/config.json",
                   "results/tiny/tables/table1.csv", "results/tiny/figures/fig4_tsne.png",
+                  "results/tiny/figures/reward_curves.png", "results/tiny/figures/forest_deltas.pdf",
                   "results/tiny/significance/bootstrap.csv",
                   "results/tiny/report.md"]
 
@@ -263,7 +264,7 @@ def test_tiny_workflow_runs_reports_and_regenerates_one_figure(tiny_local_run):
     for f in TINY_ARTEFACTS:
         assert (work / f).stat().st_size > 0, f
     logs = sorted((work / "results" / "tiny" / "logs").rglob("*.log"))
-    assert len(logs) == 11
+    assert len(logs) == 13
     assert all(log.read_text().startswith("slurm_job_id= host=") for log in logs)
 
     # the browsable report of the run: every table, figure and significance table flagged with report()
