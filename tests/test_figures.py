@@ -491,7 +491,8 @@ def test_forest_every_delta_with_its_interval_pooled_rows_marked(tmp_path, drawn
     rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert rows[:4] == ["InfoNCE (τ = 0.05), seed 0", "InfoNCE (τ = 0.05), seed 1", "InfoNCE (τ = 0.05), seed 2",
                         "InfoNCE (τ = 0.05), 3 seeds (0, 1, 2) pooled"]
-    assert rows[-1] == "InfoNCE, fixed head (τ = 0.05) − learned head, seed 0"
+    assert rows[4:] == ["InfoNCE (τ = 0.2), seed 0", "SupCon (τ = 0.05), seed 0", "SoftNN (τ = 0.05), seed 0",
+                        "InfoNCE, fixed head (τ = 0.05) − learned head, seed 0"]  # the paper's order of losses
     assert [t.get_fontweight() for t in fig.axes[0].get_yticklabels()][3] == "bold"
     avg = next(ax for ax in fig.axes if ax.get_title() == "Avg.")
     zero = [ln for ln in avg.lines if list(ln.get_xdata()) == [0, 0]]

@@ -80,14 +80,19 @@ def seed_curve(by_seed: dict[int, pd.DataFrame], key: str, alpha: float = SMOOTH
     })
 
 
-def plot_curve(ax, curve: pd.DataFrame, colour: str, label: str) -> None:
-    """Faint raw line, solid smoothed line, and the seed band where more than one seed has a value."""
-    ax.plot(curve["step"], curve["raw"], color=colour, alpha=0.25, linewidth=0.6)
-    ax.plot(curve["step"], curve["smooth"], color=colour, label=label)
+def plot_curve(ax, curve: pd.DataFrame, colour: str, label: str, on_top: bool = False) -> None:
+    """Faint raw line, solid smoothed line, and the seed band where more than one seed has a value;
+    ``on_top`` keeps a baseline visible where other lines run over it. Steps are whole numbers."""
+    from matplotlib.ticker import MaxNLocator
+
+    z = 3 if on_top else 2
+    ax.plot(curve["step"], curve["raw"], color=colour, alpha=0.25, linewidth=0.6, zorder=z)
+    ax.plot(curve["step"], curve["smooth"], color=colour, label=label, zorder=z + 0.5)
     several = curve["n_seeds"].to_numpy() > 1
     if several.any():
         ax.fill_between(curve["step"], curve["low"], curve["high"], where=several, color=colour, alpha=0.18,
-                        linewidth=0)
+                        linewidth=0, zorder=z - 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 

@@ -54,9 +54,10 @@ def forest(table: pd.DataFrame, out_dir: str | Path, track: str) -> pd.DataFrame
     varies = {axis for axis in ("method", "model", "group_size") if t[axis].nunique() > 1}
     t["row"] = [row_label(r, varies) for r in t.itertuples()]
     t["setting"] = [f"{r.method} {r.clipo} {r.tau} {r.reference}" for r in t.itertuples()]
-    t = t.sort_values(["reference", "method", "clipo", "tau", "model", "group_size", "pooled", "seeds"],
-                      key=lambda c: c.map(lambda v: v != "none") if c.name == "reference" else c,
-                      kind="stable")
+    order = sorted(range(len(t)), key=lambda i: (
+        t["reference"].iat[i] != "none", t["method"].iat[i], labels.variant_order(t["clipo"].iat[i], t["tau"].iat[i]),
+        t["model"].iat[i], t["group_size"].iat[i], bool(t["pooled"].iat[i]), str(t["seeds"].iat[i])))
+    t = t.iloc[order]
     rows = list(dict.fromkeys(t["row"]))
     settings = list(dict.fromkeys(t["setting"]))
     colour = dict(zip(settings, style.series_colours(len(settings))))
@@ -77,7 +78,6 @@ def forest(table: pd.DataFrame, out_dir: str | Path, track: str) -> pd.DataFrame
                 ax.plot(r.delta, y[r.row], marker="D" if r.pooled else "o", markersize=3.5 if r.pooled else 3,
                         color=c, markerfacecolor=c if r.significant else "white", markeredgewidth=0.8)
             ax.set_title(bench, fontweight="bold" if bench in stats.AVERAGES else "normal")
-            ax.set_xlabel("Δ (pp)")
             ax.grid(axis="y", visible=False)
         for ax in axes[len(panels):]:
             ax.set_visible(False)
@@ -86,6 +86,7 @@ def forest(table: pd.DataFrame, out_dir: str | Path, track: str) -> pd.DataFrame
         for ax in axes[::ncols]:
             for tick in ax.get_yticklabels():
                 tick.set_fontweight("bold" if tick.get_text().endswith(" pooled") else "normal")
+        fig.supxlabel("Δ (percentage points)", fontsize=8)
         fig.suptitle(f"Every Δ with its 95% paired-bootstrap interval, {track} track\n"
                      "circle: one seed; diamond: seeds pooled; filled: the interval excludes 0")
         style.save(fig, Path(out_dir) / FIGURES["forest"].stem)

@@ -58,8 +58,8 @@ def reward_curves(settings: dict[RunSpec, dict[int, pd.DataFrame]], out_dir: str
             d = data[data["track"] == track]
             names = list(dict.fromkeys(d["setting"]))
             baseline = d.drop_duplicates("setting")["clipo"].iloc[0] == "none"
-            for name, colour in zip(names, style.series_colours(len(names), baseline_first=baseline)):
-                curves.plot_curve(ax, d[d["setting"] == name], colour, name)
+            for i, (name, colour) in enumerate(zip(names, style.series_colours(len(names), baseline_first=baseline))):
+                curves.plot_curve(ax, d[d["setting"] == name], colour, name, on_top=baseline and i == 0)
             ax.set_title(f"Training reward, {track} track")
             ax.set_xlabel("Training step")
         axes[0].set_ylabel("Outcome reward (fraction correct)")
