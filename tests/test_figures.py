@@ -569,3 +569,34 @@ def test_fig4_prefers_a_trained_head_over_the_fixed_head_ablation(tmp_path):
     (tmp_path / "mini_m_grpo_infonce_tau0.2_g8_s0_mini").mkdir()
     (tmp_path / "mini_m_grpo_infonce_tau0.2_g8_s0_mini" / "embeddings.parquet").write_bytes(b"")
     assert find_embedding_run(tmp_path).name == "mini_m_grpo_infonce_tau0.2_g8_s0_mini"
+
+
+def test_grid_check_names_what_each_new_figure_needs():
+    from clipo.analysis.coverage import check_grid
+    from clipo.errors import ConfigError
+
+    base = RunSpec("mini", "mini-base", "base", "none", None, 8, 0, "mini")
+    fixed_only = [mini_spec(), mini_spec("infonce-fixed", 0.05)]
+    check_grid(fixed_only + [mini_spec("infonce", 0.05)], [], ["reward", "forest", "paperfig3"])
+    with pytest.raises(ConfigError, match="reward needs a trained run"):
+        check_grid([base], [], ["reward"])
+    with pytest.raises(ConfigError, match="forest needs a CLIPO run and its base run"):
+        check_grid([base, mini_spec("infonce", 0.05, seed=1), mini_spec(seed=0)], [], ["forest"])
+    with pytest.raises(ConfigError, match="forest needs"):
+        check_grid([mini_spec("infonce-fixed", 0.05), mini_spec("infonce", 0.2)], [], ["forest"])
+    check_grid([base], [], ["paperfig3"])  # drawn from the transcription, whatever the grid
+
+
+def test_clipo_figures_fig3_intervals_default_opt_out_and_absent_records(tmp_path, capsys, drawn):
+    make_run_set(tmp_path / "mini")
+    args = ["figures", "--results", str(tmp_path / "mini"), "--out", str(tmp_path / "figs"), "--only", "fig3"]
+    assert clipo_main(args) == 0
+    assert "95% bootstrap intervals" in drawn["fig3_loss_gains"].axes[0].get_title("left")
+    assert clipo_main([*args, "--no-intervals"]) == 0
+    assert "no intervals (not asked for)" in drawn["fig3_loss_gains"].axes[0].get_title("left")
+    for f in (tmp_path / "mini" / "eval").glob("*/samples.parquet"):
+        f.unlink()
+    capsys.readouterr()
+    assert clipo_main(args) == 0
+    assert "fig3: no per-sample records under" in capsys.readouterr().out
+    assert "no intervals (no per-sample records)" in drawn["fig3_loss_gains"].axes[0].get_title("left")
