@@ -94,12 +94,12 @@ def test_report_side_by_side_when_cells_overlap(tmp_path):
     )
     (rs / "tables" / "table10.md").write_text("**Table 10** | later\n")
     (rs / "figures").mkdir()
-    (rs / "figures" / "fig5_pos_cos.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (rs / "figures" / "fig5_pair_cos.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     out = rs / "report.md"
     assert clipo_main(["report", "--results", str(rs), "--out", str(out), "--paper", str(paper)]) == 0
     text = out.read_text()
     assert text.index("**Table 2** | our table") < text.index("**Table 10**")  # natural order
-    assert "![Figure 5](figures/fig5_pos_cos.png)" in text and "Figure 4: no" in text
+    assert "![Figure 5](figures/fig5_pair_cos.png)" in text and "Figure 4: no" in text
     page = (rs / "report.html").read_text()  # self-contained: the viewer opens it from a data URI
     assert '<img alt="Figure 5" src="data:image/png;base64,iVBORw0KGgo=">' in page
     section = text[text.index("## Reproduced vs paper") :]

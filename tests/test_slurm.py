@@ -93,7 +93,7 @@ def test_reduced_workflow_runs_in_slurm_jobs_like_locally(slurm_cluster, tiny_lo
     # every job ran inside its own SLURM job, which SLURM reports as completed
     logs = sorted((tmp_path / "results" / "tiny" / "logs").rglob("*.log"))
     ids = {log.relative_to(tmp_path).as_posix(): _slurm_ids(log) for log in logs}
-    assert len(ids) == 11 and all(i.isdigit() for i in ids.values()), ids
+    assert len(ids) == 13 and all(i.isdigit() for i in ids.values()), ids
     assert len(set(ids.values())) == len(ids), "two rules shared a SLURM job"
     squeue = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%T"], capture_output=True, text=True,
                             check=True)

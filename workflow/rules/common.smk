@@ -32,6 +32,8 @@ CPU_ENV = "../../envs/cpu.yaml"
 GPU_ENV = "../../envs/gpu.yaml"
 
 FIGURES = {fid: fig.stem for fid, fig in FIGURE_REGISTRY.items()}
+PAPER_SCORES = f"{workflow.basedir}/results/paper/scores.csv"
+"""The paper's transcription in the checkout (what `clipo` reads when the working directory has none)."""
 PAPER_TABLES = list(TABLE_REGISTRY)
 
 
@@ -130,8 +132,10 @@ def figure_files(figs):
 
 
 def figure_inputs(wildcards):
-    """Figure 3 compares scores; Figures 4 and 5 read the trainers' embedding dumps and step metrics."""
-    return scores(RUNS) if wildcards.name == FIGURES["fig3"] else summaries(TRAINED)
+    """What the registry says a figure reads: evaluations (scores and per-sample records), the trainers'
+    step metrics and embedding dumps, or the paper's transcription."""
+    reads = FIGURE_OF_STEM[wildcards.name].reads
+    return {"evaluations": scores(RUNS), "training": summaries(TRAINED), "paper": [PAPER_SCORES]}[reads]
 
 
 SECTION = {"summary": "1. Summary", "tables": "2. Tables", "significance": "3. Significance",

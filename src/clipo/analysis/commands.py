@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from clipo.analysis.registry import FIGURES
+
 RUNS_HELP = ("comma-separated run ids to read (the workflow passes its config's runs); default: every run "
              "under the folder, including runs an earlier config left there")
 
@@ -30,7 +32,7 @@ def _figures(args: argparse.Namespace) -> int:
     from clipo.analysis.results import parse_runs
 
     return run_figures_command(args.results, args.out, only=args.only, run=args.run, source=args.source,
-                               error_bars=args.error_bars, track=args.track, runs=parse_runs(args.runs))
+                               intervals=not args.no_intervals, track=args.track, runs=parse_runs(args.runs))
 
 
 def _significance(args: argparse.Namespace) -> int:
@@ -73,22 +75,29 @@ def register(sub) -> None:
     p.set_defaults(handler=_tables)
 
     p = sub.add_parser(
-        "figures", help="draw the paper's Figures 3-5 (PNG and PDF) from a run set",
-        description="Figure 3: gains of InfoNCE/SupCon/SoftNN over GRPO (eval/*/scores.csv, or the paper's "
-                    "numbers with --source paper); Figure 4: t-SNE of head embeddings at the start and end of "
-                    "training (runs/*/embeddings.parquet); Figure 5: positive-pair cosine vs step per τ "
-                    "(runs/*/metrics.jsonl). A figure whose inputs are missing is skipped with a message, or "
-                    "fails with --only.",
+        "figures", help="draw a run set's figures (PNG and PDF): Figures 3-5, reward, Δ forest, paper's Fig. 3",
+        description="fig3: gains of InfoNCE/SupCon/SoftNN over GRPO with paired-bootstrap intervals where "
+                    "eval/*/samples.parquet exist (eval/*/scores.csv, or the paper's numbers with --source "
+                    "paper); fig4: t-SNE of head embeddings at the start and end of training "
+                    "(runs/*/embeddings.parquet); fig5: positive, negative and cross pair cosines vs step "
+                    "per variant and τ, seeds as bands (runs/*/metrics.jsonl); reward: training reward per "
+                    "step per method and variant (runs/*/metrics.jsonl); forest: every CLIPO Δ with its "
+                    "bootstrap interval (eval/*/samples.parquet); paperfig3: the paper's Figure 3 from "
+                    "results/paper/scores.csv. A figure whose inputs are missing is skipped with a message "
+                    "naming them, or fails with --only.",
     )
     p.add_argument("--results", required=True, metavar="DIR", help="run-set folder (runs/, eval/)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder for fig3/4/5 .png and .pdf")
-    p.add_argument("--only", default=None, metavar="fig3|fig4|fig5", help="comma-separated figures to draw")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder for the figures' .png and .pdf")
+    p.add_argument("--only", default=None, metavar="fig3,reward,...",
+                   help="comma-separated figures to draw: " + ", ".join(FIGURES))
     p.add_argument("--run", default=None, metavar="RUN_ID",
-                   help="run for Figure 4 (default: a trained-head CLIPO run, InfoNCE first); for Figure 5, its τ family")
+                   help="run for Figure 4 (default: a trained-head CLIPO run, InfoNCE first); for Figure 5, "
+                        "the runs of its track, model, method and group size")
     p.add_argument("--source", default=None, choices=["paper"], help="Figure 3 from the paper's numbers")
-    p.add_argument("--track", default=None, help="track for Figure 3 (default: I, else II, else mini)")
-    p.add_argument("--error-bars", action="store_true",
-                   help="Figure 3 error bars: paired bootstrap 95%% CI from eval/*/samples.parquet")
+    p.add_argument("--track", default=None,
+                   help="track for Figure 3 and the forest plot (default: I, else II, else mini)")
+    p.add_argument("--no-intervals", action="store_true",
+                   help="Figure 3 without its bootstrap intervals (default: drawn where per-sample records exist)")
     p.add_argument("--runs", default=None, metavar="RUN_ID,...", help=RUNS_HELP)
     p.set_defaults(handler=_figures)
 

@@ -61,8 +61,16 @@ def _table_problem(tid: str, specs: dict, grid: list[Select]) -> str | None:
 def _figure_problem(fig: str, grid: list[Select]) -> str | None:
     clipo = [r for r in grid if r.method != "base" and r.clipo != "none"]
     if fig in ("fig4", "fig5") and not clipo:
-        what = "embeddings" if fig == "fig4" else "positive-pair similarities"
+        what = "embeddings" if fig == "fig4" else "pair similarities"
         return f"{fig} needs a trained CLIPO run (clipo other than none) for its {what}; the grid has none"
+    if fig == "reward" and not any(r.method != "base" for r in grid):
+        return "reward needs a trained run (method other than base); the grid has none"
+    if fig == "forest":
+        runs = {(r.track, r.model, r.method, r.clipo, r.tau, r.group_size, r.seed) for r in grid}
+        if not any((r.track, r.model, r.method, _reference(r.clipo), None if _reference(r.clipo) == "none" else r.tau,
+                    r.group_size, r.seed) in runs for r in clipo):
+            return ("forest needs a CLIPO run and its base run (same method without CLIPO, or learned-head CLIPO "
+                    "for a fixed head) of the same track, model, group size and seed")
     if fig == "fig3":
         bases = {(r.track, r.model, r.group_size, r.seed) for r in grid if r.method == "grpo" and r.clipo == "none"}
         if not any((r.track, r.model, r.group_size, r.seed) in bases
@@ -70,6 +78,11 @@ def _figure_problem(fig: str, grid: list[Select]) -> str | None:
             return (f"fig3 needs a grpo run without CLIPO and one with {', '.join(LOSSES[:-1])} or {LOSSES[-1]} "
                     "of the same track, model, group size and seed")
     return None
+
+
+def _reference(clipo: str) -> str:
+    """What a CLIPO variant is compared with (clipo.analysis.stats.reference_variant)."""
+    return clipo.removesuffix("-fixed") if clipo.endswith("-fixed") else "none"
 
 
 def check_grid(runs: Iterable[RunSpec], tables: Iterable[str], figures: Iterable[str]) -> None:

@@ -1,6 +1,7 @@
 """Figure 3: gain of each contrastive loss (InfoNCE, SupCon, SoftNN) over GRPO on the track's averages,
-from Table 13/14-shaped scores (``scores.csv``). ``fig3`` draws it, writes PNG + PDF and returns the data
-it plotted, so what is on the page can be checked against the inputs.
+from Table 13/14-shaped scores (``scores.csv``), with paired-bootstrap intervals from the per-sample
+records (``samples.parquet``) wherever they exist. ``fig3`` draws it, writes PNG + PDF and returns the
+data it plotted, so what is on the page can be checked against the inputs.
 """
 
 from __future__ import annotations
@@ -110,45 +111,68 @@ def fig3(
     method: str = "grpo",
     tau: float | None = None,
     errors: pd.DataFrame | None = None,
+    figure: str = "fig3",
+    source: str = "",
+    interval_name: str = "95% bootstrap intervals",
+    why_no_intervals: str = "no per-sample records",
+    value_labels: bool | None = None,
+    label_format: str = "%+.1f",
 ) -> pd.DataFrame:
-    """Grouped bars: one group per average, one bar per loss. ``errors`` (from ``gain_errors``: loss,
-    average, model, group_size, tau, ci_low, ci_high) draws each gain's bootstrap CI as an error bar."""
+    """Grouped bars: one group per average, one bar per loss; writes ``FIGURES[figure].stem``.
+
+    ``errors`` (loss, average, model, group_size, tau, ci_low, ci_high; from ``gain_errors``) draws each
+    gain's interval as a whisker, named ``interval_name`` in the title. Without any interval the bars
+    carry value labels (``label_format``) and the title names ``why_no_intervals``, so a bare number
+    never passes for a measured effect; ``value_labels`` forces labels on (placed beyond the whiskers)
+    or off. ``source`` starts the title ('Paper'). Returns the plotted gains (with ci_low/ci_high).
+    """
     track = track or default_track(scores)
     data = loss_gains(scores, track, model=model, method=method, tau=tau)
     if errors is not None and len(errors):
         keys = [k for k in ("loss", "average", "model", "group_size", "tau") if k in errors.columns]
         data = data.merge(errors[[*keys, "ci_low", "ci_high"]], on=keys, how="left")
+    with_intervals = "ci_low" in data and bool(data["ci_low"].notna().any())
     averages = [a for a in [*AVERAGE_NAMES.get(track, {}).values(), "Avg."] if a in set(data["average"])]
     losses = [loss for loss in LOSSES if loss in set(data["loss"])]
     width = 0.8 / len(losses)
     with style.context():
-        fig, (ax,) = style.new_figure(style.COLUMN_WIDTH, 2.1)
+        fig, (ax,) = style.new_figure(style.COLUMN_WIDTH, 2.3)
         for i, loss in enumerate(losses):
             d = data[data["loss"] == loss].set_index("average").reindex(averages)
             x = np.arange(len(averages)) + (i - (len(losses) - 1) / 2) * width
             yerr = None
-            if "ci_low" in d and d["ci_low"].notna().any():
+            if with_intervals:
                 yerr = np.vstack([(d["gain"] - d["ci_low"]).fillna(0), (d["ci_high"] - d["gain"]).fillna(0)])
-            bars = ax.bar(
-                x,
-                d["gain"],
-                width * 0.92,
-                yerr=yerr,
-                capsize=2,
-                error_kw={"linewidth": 0.7},
-                label=LOSS_LABELS[loss],
-                color=style.OKABE_ITO[i],
-            )
-            if yerr is None:  # with error bars the value labels would collide with the caps
-                ax.bar_label(bars, fmt="%+.2f", fontsize=6, padding=1.5)
+            n_seeds = int(d["n_seeds"].max())
+            seeds = f" ({n_seeds} seeds)" if n_seeds > 1 else ""
+            ax.bar(x, d["gain"], width * 0.92, yerr=yerr, capsize=2, error_kw={"linewidth": 0.7},
+                   label=f"{LOSS_LABELS[loss]}{seeds}", color=style.OKABE_ITO[i])
+            if value_labels or (value_labels is None and not with_intervals):
+                _label_bars(ax, x, d, label_format)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.set_xticks(np.arange(len(averages)), averages)
         ax.set_ylabel(f"Gain over {method.upper()} (pp)")
+        where = f"{source}, track {track}" if source else f"Track {track}"
+        ax.set_title(f"{where}: " + (interval_name if with_intervals else f"no intervals ({why_no_intervals})"),
+                     loc="left")
         ax.grid(axis="x", visible=False)
         ax.margins(y=0.18)
-        ax.legend(ncols=len(losses), loc="upper center", bbox_to_anchor=(0.5, 1.18))
-        style.save(fig, Path(out_dir) / FIGURES["fig3"].stem)
+        ax.legend(ncols=len(losses), loc="upper center", bbox_to_anchor=(0.5, 1.3))
+        style.save(fig, Path(out_dir) / FIGURES[figure].stem)
     return data
+
+
+def _label_bars(ax, x: np.ndarray, bars: pd.DataFrame, label_format: str) -> None:
+    """Each bar's gain written just beyond the end of its whisker (or of the bar, without one), with a
+    true minus sign like the axis ticks."""
+    for xi, row in zip(x, bars.itertuples()):
+        if pd.isna(row.gain):
+            continue
+        up = row.gain >= 0
+        end = getattr(row, "ci_high" if up else "ci_low", np.nan)
+        end = row.gain if pd.isna(end) else end
+        ax.annotate((label_format % row.gain).replace("-", "−"), (xi, end), xytext=(0, 1.5 if up else -1.5),
+                    textcoords="offset points", ha="center", va="bottom" if up else "top", fontsize=5)
 
 
 def gain_errors(samples: pd.DataFrame, track: str, n_boot: int = 10_000) -> pd.DataFrame:
@@ -175,15 +199,26 @@ def default_track(scores: pd.DataFrame) -> str:
     return tracks[0]
 
 
-def draw(results: Path, out: Path, *, run=None, scores: pd.DataFrame | None = None,
-         errors: pd.DataFrame | None = None, track: str | None = None, runs: list[str] | None = None
-         ) -> pd.DataFrame:
-    """Figure 3 of a run set (``scores`` overrides its scores: ``clipo figures --source paper``)."""
-    if scores is None:
-        from clipo.analysis.results import load_scores
+def draw(results: Path, out: Path, *, scores: pd.DataFrame | None = None, track: str | None = None,
+         runs: list[str] | None = None, intervals: bool = True, **_) -> pd.DataFrame:
+    """Figure 3 of a run set, with bootstrap intervals wherever its per-sample records allow (unless
+    ``intervals`` is off); ``scores`` replaces the run set's (``clipo figures --source paper``)."""
+    from clipo.analysis.stats import load_samples
 
-        try:
-            scores = load_scores(results, runs)
-        except FileNotFoundError as e:
-            raise MissingInput(f"fig3: {e}") from None
-    return fig3(scores, out, track=track, errors=errors)
+    if scores is not None:
+        return fig3(scores, out, track=track, source="Paper", why_no_intervals="the paper reports none",
+                    label_format="%+.2f")
+    from clipo.analysis.results import load_scores
+
+    try:
+        scores = load_scores(results, runs)
+    except FileNotFoundError as e:
+        raise MissingInput(f"fig3: {e}") from None
+    track = track or default_track(scores)
+    samples = load_samples(results, runs) if intervals else None
+    if samples is None:
+        return fig3(scores, out, track=track, why_no_intervals="not asked for")
+    if samples.empty:
+        print(f"fig3: no per-sample records under {results}/eval/*/samples.parquet; drawn without intervals")
+        return fig3(scores, out, track=track)
+    return fig3(scores, out, track=track, errors=gain_errors(samples, track))

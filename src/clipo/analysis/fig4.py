@@ -1,5 +1,9 @@
 """Figure 4: t-SNE of contrastive-head embeddings at the start and the end of training
-(``runs/<run_id>/embeddings.parquet``). ``fig4`` draws it, writes PNG + PDF and returns the points.
+(``runs/<run_id>/embeddings.parquet``), each prompt's rollouts in one colour, correct ones filled.
+
+The trainer embeds one fixed probe set of prompts at both phases (the same ``group_id`` = the same
+prompt), so the panels compare like with like; a dump whose phases hold different prompts is still
+drawn, and its title says so. ``fig4`` draws it, writes PNG + PDF and returns the points.
 """
 
 from __future__ import annotations
@@ -10,13 +14,13 @@ import numpy as np
 import pandas as pd
 
 from clipo import records
-from clipo.analysis import style
+from clipo.analysis import labels, style
 from clipo.analysis.registry import FIGURES
 from clipo.errors import ConfigError, MissingInput
 from clipo.runs import RunSpec
 
 MAX_TSNE_POINTS = 512
-"""Points per panel; more are subsampled (fixed seed), as the paper plots a random sample, so the
+"""Points per panel; beyond it whole prompt groups are left out (the same in both panels), so the
 figure renders in seconds."""
 TSNE_ITERATIONS = 500
 
@@ -33,35 +37,77 @@ def tsne_perplexity(n: int, preferred: float = 30.0) -> float:
     return float(max(1.0, min(preferred, (n - 1) / 3)))
 
 
-def _phase_points(df: pd.DataFrame, phase: str, seed: int) -> pd.DataFrame:
+def phase_rows(df: pd.DataFrame, phase: str) -> pd.DataFrame:
     """One phase's dump: the earliest step for 'start', the latest for 'end' (if several were written)."""
     d = df[df["phase"] == phase]
     if d.empty:
         return d
-    d = d[d["step"] == (d["step"].min() if phase == "start" else d["step"].max())]
-    if len(d) > MAX_TSNE_POINTS:
-        d = d.sample(MAX_TSNE_POINTS, random_state=seed).sort_index()
-    return d
+    return d[d["step"] == (d["step"].min() if phase == "start" else d["step"].max())]
+
+
+def keep_groups(d: pd.DataFrame, groups: list, limit: int = MAX_TSNE_POINTS, seed: int = 0) -> pd.DataFrame:
+    """At most ``limit`` rows, whole prompt groups taken in the order of ``groups`` (so both panels keep
+    the same prompts); rows sampled at random only when not even one group fits."""
+    if len(d) <= limit:
+        return d
+    sizes = d.groupby("group_id").size()
+    kept, n = [], 0
+    for g in groups:
+        if g in sizes.index and n + sizes[g] <= limit:
+            kept.append(g)
+            n += sizes[g]
+    if not kept:
+        return d.sample(limit, random_state=seed).sort_index()
+    return d[d["group_id"].isin(kept)]
+
+
+def group_silhouette(x: np.ndarray, groups: np.ndarray) -> float | None:
+    """Silhouette of the prompt groups in the embedding space itself (cosine distance): near 1 when each
+    prompt's rollouts form their own cluster, near 0 when groups overlap; None when undefined (fewer
+    than 2 groups, or no group with 2 rollouts). Measured on the embeddings, not on the t-SNE map,
+    whose distances do not mean much."""
+    from sklearn.metrics import silhouette_score
+
+    n_groups = len(np.unique(groups))
+    if n_groups < 2 or n_groups >= len(groups):
+        return None
+    return float(silhouette_score(x, groups, metric="cosine"))
+
+
+def group_colours(group_ids) -> dict:
+    """group id → colour, the same in both panels: the house palette up to 8 prompts, tab20 up to 20,
+    then repeating."""
+    import matplotlib
+
+    ids = sorted(set(group_ids))
+    palette = list(style.OKABE_ITO) if len(ids) <= len(style.OKABE_ITO) else [
+        matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab20"].colors]
+    return {g: palette[i % len(palette)] for i, g in enumerate(ids)}
 
 
 def fig4(embeddings: pd.DataFrame, out_dir: str | Path, seed: int = 0, title: str | None = None) -> dict:
-    """Two t-SNE panels (start, end); returns phase → DataFrame(x, y, correct, group_id, step).
+    """Two t-SNE panels (start, end); returns phase → DataFrame(x, y, correct, group_id, step) and
+    'summary' → DataFrame(phase, step, points, prompts, correct, silhouette, same_prompts).
 
     Dumps may carry a ``space`` column: 'head' (contrastive-head embeddings, what the paper plots) or
     'hidden' (pooled hidden states, what trainers dump when CLIPO is off); head rows win, and a
-    hidden-state figure says so in its title.
+    hidden-state figure says so in its title. Colour is the prompt (a group of rollouts), the same
+    prompt the same colour in both panels; filled = correct, hollow = incorrect.
     """
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
+    what = "Contrastive-head embeddings"
     if "space" in embeddings.columns and embeddings["space"].nunique() > 0:
         space = "head" if (embeddings["space"] == "head").any() else str(embeddings["space"].iloc[0])
         embeddings = embeddings[embeddings["space"] == space]
         if space != "head":
-            title = f"{title or ''} ({space} states; no contrastive head)".strip()
-    data = {}
-    for phase in ("start", "end"):
-        d = _phase_points(embeddings, phase, seed)
+            what = f"Pooled {space} states (no contrastive head)"
+    phases = {phase: phase_rows(embeddings, phase) for phase in ("start", "end")}
+    shared = sorted(set(phases["start"]["group_id"]) & set(phases["end"]["group_id"]))
+    data, summary = {}, []
+    for phase, d in phases.items():
+        d = keep_groups(d, shared or sorted(set(d["group_id"])), seed=seed)
         if len(d) < 2:
             raise MissingInput(f"fig4: phase {phase!r} has {len(d)} embedding(s); t-SNE needs at least 2")
         x = np.stack([np.asarray(e, dtype=np.float32) for e in d["embedding"]])
@@ -76,6 +122,7 @@ def fig4(embeddings: pd.DataFrame, out_dir: str | Path, seed: int = 0, title: st
         # One OpenMP thread: on a busy machine sklearn's spinning threads made t-SNE 5-15x slower.
         with threadpool_limits(limits=1):
             xy = tsne.fit_transform(x)
+            silhouette = group_silhouette(x, d["group_id"].to_numpy())
         data[phase] = pd.DataFrame(
             {
                 "x": xy[:, 0],
@@ -85,35 +132,35 @@ def fig4(embeddings: pd.DataFrame, out_dir: str | Path, seed: int = 0, title: st
                 "step": d["step"].to_numpy(),
             }
         )
+        summary.append({"phase": phase, "step": int(d["step"].iloc[0]), "points": len(d),
+                        "prompts": int(d["group_id"].nunique()), "correct": int(d["correct"].sum()),
+                        "silhouette": silhouette})
+    same = set(data["start"]["group_id"]) == set(data["end"]["group_id"])
+    summary = pd.DataFrame(summary).assign(same_prompts=same)
+    colours = group_colours([*data["start"]["group_id"], *data["end"]["group_id"]])
     with style.context():
-        fig, axes = style.new_figure(style.FULL_WIDTH, 3.0, ncols=2)
-        for ax, phase in zip(axes, ("start", "end")):
-            d = data[phase]
-            for ok, colour, marker, label in (
-                (True, style.CORRECT, "o", "correct"),
-                (False, style.INCORRECT, "x", "incorrect"),
-            ):
-                sel = d[d["correct"] == ok]
-                ax.scatter(
-                    sel["x"],
-                    sel["y"],
-                    s=7,
-                    c=colour,
-                    marker=marker,
-                    linewidths=0.7,
-                    alpha=0.8,
-                    label=f"{label} ({len(sel)})",
-                )
-            ax.set_title(
-                f"{'Start of training' if phase == 'start' else 'After training'} (step {d['step'].iloc[0]})"
-            )
+        fig, axes = style.new_figure(style.FULL_WIDTH, 3.3, ncols=2)
+        for ax, (phase, d), info in zip(axes, data.items(), summary.itertuples()):
+            c = d["group_id"].map(colours)
+            for ok, label in ((True, "correct"), (False, "incorrect")):
+                sel = (d["correct"] == ok).to_numpy()
+                ax.scatter(d["x"][sel], d["y"][sel], s=12, marker="o", linewidths=0.8, edgecolors=c[sel],
+                           facecolors=c[sel] if ok else "white", alpha=0.9)
+                ax.scatter([], [], s=12, marker="o", linewidths=0.8, edgecolors="0.35",
+                           facecolors="0.35" if ok else "white", label=f"{label} ({int(sel.sum())})")
+            sil = "" if info.silhouette is None or pd.isna(info.silhouette) else (
+                f"; prompt-group silhouette {info.silhouette:.2f}")
+            ax.set_title(f"{'Start of training' if phase == 'start' else 'End of training'} (step {info.step})\n"
+                         f"{info.points} rollouts of {info.prompts} prompts{sil}")
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
-            ax.legend(loc="best", markerscale=1.5)
-        if title:
-            fig.suptitle(title, fontsize=7)
+            ax.legend(loc="best", title="colour = prompt", title_fontsize=6, markerscale=1.3)
+        prompts = ("the same probe prompts in both panels" if same
+                   else "different prompts at start and end")
+        fig.suptitle(f"{what}, t-SNE{': ' + title if title else ''}\n{prompts[0].upper()}{prompts[1:]}")
         style.save(fig, Path(out_dir) / FIGURES["fig4"].stem)
+    data["summary"] = summary
     return data
 
 
@@ -147,4 +194,8 @@ def find_embedding_run(runs_dir: str | Path, run: str | None = None, runs: list[
 def draw(results: Path, out: Path, *, run: str | None = None, runs: list[str] | None = None, **_) -> dict:
     """Figure 4 of a run set: ``run``'s embeddings, else those of the preferred CLIPO run (among ``runs``)."""
     run_dir = find_embedding_run(results / "runs", run, runs)
-    return fig4(read_embeddings(run_dir / records.EMBEDDINGS_FILE), out, title=run_dir.name)
+    try:
+        title = labels.run_title(RunSpec.parse(run_dir.name))
+    except ConfigError:
+        title = run_dir.name
+    return fig4(read_embeddings(run_dir / records.EMBEDDINGS_FILE), out, title=title)

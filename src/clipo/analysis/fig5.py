@@ -1,6 +1,10 @@
-"""Figure 5: mean within-group cosine similarity of positive pairs vs step, one line per τ
-(``runs/<run_id>/metrics.jsonl``, key ``clipo/cos_pos``). ``fig5`` draws it, writes PNG + PDF and
-returns the curves.
+"""Figure 5: mean within-group cosine similarity of the contrastive head's embeddings vs training step,
+for positive (correct–correct), negative (incorrect–incorrect) and cross (correct–incorrect) pairs, one
+line per CLIPO variant and τ, seeds as a band (``runs/<run_id>/metrics.jsonl``, keys ``clipo/cos_*``).
+
+The paper plots only positive pairs; negative and cross pairs show whether the head separates correct
+from incorrect rollouts or pulls every rollout of a prompt together (collapse: all three near 1).
+``fig5`` draws it, writes PNG + PDF and returns the curves.
 """
 
 from __future__ import annotations
@@ -10,105 +14,94 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo import records
-from clipo.analysis import style
+from clipo.analysis import curves, labels, style
 from clipo.analysis.registry import FIGURES
 from clipo.errors import ConfigError, MissingInput
 from clipo.runs import RunSpec
 
-COS_KEY = "clipo/cos_pos"
+PAIRS = {
+    "positive": ("clipo/cos_pos", "Positive pairs (correct–correct)"),
+    "negative": ("clipo/cos_neg", "Negative pairs (incorrect–incorrect)"),
+    "cross": ("clipo/cos_cross", "Cross pairs (correct–incorrect)"),
+}
+"""Pair kind → (metrics.jsonl key, panel title)."""
 
 
-def read_metrics(path: str | Path) -> pd.DataFrame:
-    """metrics.jsonl as a frame (``clipo.records.read_metrics``: a torn last line is skipped)."""
-    return pd.DataFrame.from_records(records.read_metrics(path))
+def family_key(spec: RunSpec) -> RunSpec:
+    """What the runs of one Figure 5 share: track, model, method, group size (not variant, τ or seed)."""
+    return replace(spec, clipo="none", tau=None, seed=0)
 
 
-def smooth(values: pd.Series, alpha: float = 0.3) -> pd.Series:
-    """Light exponential moving average (bias-corrected, so the first points are not pulled to 0)."""
-    return values.ewm(alpha=alpha, adjust=True).mean()
-
-
-def run_tau(run_dir: Path) -> float | None:
-    """τ of a run: from its folder name (a run id), else from run.json; None when CLIPO is off."""
-    try:
-        return RunSpec.parse(run_dir.name).tau
-    except ConfigError:
-        pass
-    cfg_path = run_dir / records.RUN_FILE
-    if cfg_path.exists():
-        cfg = records.read_json(cfg_path)
-        clipo = cfg.get("clipo")
-        if isinstance(clipo, dict) and clipo.get("temperature") is not None:
-            return float(clipo["temperature"])
-        if cfg.get("tau") is not None:
-            return float(cfg["tau"])
-    return None
-
-
-def tau_family(runs_dir: str | Path, run: str | None = None, runs: list[str] | None = None) -> dict[float, Path]:
-    """τ → run folder for runs that differ only in τ (the family of ``run``, else the one with most τ);
-    ``runs`` limits the candidates to those run ids."""
-    families: dict[RunSpec, dict[float, Path]] = {}
-    for d in records.run_files(runs_dir, records.METRICS_FILE, runs):
-        try:
-            spec = RunSpec.parse(d.parent.name)
-        except ConfigError:
-            continue
-        if spec.tau is not None:
-            families.setdefault(replace(spec, tau=1.0), {})[spec.tau] = d.parent
+def clipo_family(
+    runs_dir: str | Path, run: str | None = None, runs: list[str] | None = None
+) -> dict[RunSpec, dict[int, pd.DataFrame]]:
+    """Setting → seed → metrics for the CLIPO runs of one family: ``run``'s, else the one with most
+    settings (among ``runs``)."""
+    metrics = curves.run_metrics(runs_dir, runs)
+    settings = curves.by_setting({s: m for s, m in metrics.items() if s.clipo != "none"})
+    families: dict[RunSpec, dict[RunSpec, dict[int, pd.DataFrame]]] = {}
+    for setting, seeds in settings.items():
+        families.setdefault(family_key(setting), {})[setting] = seeds
     if run is not None:
         spec = RunSpec.parse(run)
-        if spec.tau is None:
-            raise ConfigError(f"--run {run}: CLIPO is off in that run, it has no positive-pair similarity")
-        family = families.get(replace(spec, tau=1.0))
+        if spec.clipo == "none":
+            raise ConfigError(f"--run {run}: CLIPO is off in that run, it has no head embeddings to compare")
+        family = families.get(family_key(spec))
         if not family:
             raise MissingInput(f"fig5: no metrics.jsonl for run {run} under {runs_dir}")
-        return dict(sorted(family.items()))
+        return family
     if not families:
-        raise MissingInput(f"fig5: no CLIPO run with metrics.jsonl under {runs_dir}")
-    best = max(families.values(), key=len)
-    return dict(sorted(best.items()))
+        raise MissingInput(f"fig5: no CLIPO run with metrics.jsonl under {runs_dir}/*/")
+    return max(families.values(), key=len)
 
 
-def fig5(
-    curves: dict[float, pd.DataFrame], out_dir: str | Path, alpha: float = 0.3, title: str | None = None
-) -> dict[float, pd.DataFrame]:
-    """One line per τ (``curves``: τ → metrics with 'step', 'clipo/cos_pos'); returns τ → step/raw/smooth."""
-    data = {}
-    for tau, m in sorted(curves.items()):
-        if COS_KEY not in m.columns or "step" not in m.columns:
-            continue
-        d = m[["step", COS_KEY]].dropna().sort_values("step")
-        if len(d):
-            raw = d[COS_KEY].astype(float).reset_index(drop=True)
-            data[tau] = pd.DataFrame({"step": d["step"].to_numpy(), "raw": raw, "smooth": smooth(raw, alpha)})
-    if not data:
-        taus = ", ".join(f"{t:g}" for t in sorted(curves))
-        raise MissingInput(
-            f"fig5: the metrics of the runs with τ = {taus} hold no value of {COS_KEY!r} with a 'step' "
-            "(it is null at steps where no group has two correct rollouts)"
-        )
+def fig5(settings: dict[RunSpec, dict[int, pd.DataFrame]], out_dir: str | Path,
+         alpha: float = curves.SMOOTHING) -> pd.DataFrame:
+    """One panel per pair kind present, one line per setting (``settings``: setting → seed → metrics).
+
+    Returns the plotted curves: pair, setting (legend label), clipo, tau, n_seeds_total and the columns
+    of ``curves.seed_curve`` (step, raw, smooth, low, high, n_seeds).
+    """
+    order = sorted(settings, key=lambda s: labels.variant_order(s.clipo, s.tau))
+    rows = []
+    for pair, (key, _) in PAIRS.items():
+        for setting in order:
+            curve = curves.seed_curve(settings[setting], key, alpha)
+            if curve is None:
+                continue
+            seeds = labels.seeds_label(settings[setting])
+            name = f"{labels.clipo_label(setting.clipo, setting.tau)}, {seeds}"
+            rows.append(curve.assign(pair=pair, setting=name, clipo=setting.clipo, tau=setting.tau,
+                                     n_seeds_total=len(settings[setting])))
+    if not rows:
+        keys = ", ".join(repr(k) for k, _ in PAIRS.values())
+        raise MissingInput(f"fig5: the metrics of the runs hold no value of {keys} with a 'step' (they are "
+                           "null at steps where no group has the pair)")
+    data = pd.concat(rows, ignore_index=True)
+    pairs = [p for p in PAIRS if p in set(data["pair"])]
+    setting_names = list(dict.fromkeys(data["setting"]))
+    colour = dict(zip(setting_names, style.series_colours(len(setting_names))))
+    first = order[0]
     with style.context():
-        fig, (ax,) = style.new_figure(style.COLUMN_WIDTH, 2.2)
-        for i, (tau, d) in enumerate(data.items()):
-            colour = style.OKABE_ITO[i % len(style.OKABE_ITO)]
-            ax.plot(d["step"], d["raw"], color=colour, alpha=0.25, linewidth=0.7)
-            ax.plot(d["step"], d["smooth"], color=colour, label=f"τ = {tau:g}")
-        ax.set_xlabel("Training step")
-        ax.set_ylabel("Positive-pair cosine similarity")
-        ax.legend()
-        if title:
-            ax.set_title(title)
+        fig, axes = style.new_figure(style.FULL_WIDTH, 2.5, ncols=len(pairs), sharey=True)
+        for ax, pair in zip(axes, pairs):
+            d = data[data["pair"] == pair]
+            for name in setting_names:
+                curve = d[d["setting"] == name]
+                if len(curve):
+                    curves.plot_curve(ax, curve, colour[name], name)
+            ax.set_title(PAIRS[pair][1])
+            ax.set_xlabel("Training step")
+        axes[0].set_ylabel("Mean cosine similarity")
+        curves.figure_legend(fig, axes, ncols=3)
+        fig.suptitle("How alike the contrastive head makes the rollouts of one prompt, per pair kind\n"
+                     f"{labels.method_name(first.method)} + CLIPO; {first.track} track, {first.model}, "
+                     f"G = {first.group_size}")
         style.save(fig, Path(out_dir) / FIGURES["fig5"].stem)
     return data
 
 
-def draw(results: Path, out: Path, *, run: str | None = None, runs: list[str] | None = None, **_) -> dict:
-    """Figure 5 of a run set: the τ family of ``run``, else the family with most τ (among ``runs``)."""
-    family = tau_family(results / "runs", run, runs)
-    curves = {tau: read_metrics(d / records.METRICS_FILE) for tau, d in family.items()}
-    spec = RunSpec.parse(next(iter(family.values())).name)
-    return fig5(
-        curves, out, title=f"{spec.track} {spec.method}+{spec.clipo} G={spec.group_size} s{spec.seed}"
-    )
+def draw(results: Path, out: Path, *, run: str | None = None, runs: list[str] | None = None,
+         **_) -> pd.DataFrame:
+    """Figure 5 of a run set: the CLIPO runs of ``run``'s family, else of the family with most settings."""
+    return fig5(clipo_family(results / "runs", run, runs), out)

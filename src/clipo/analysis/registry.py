@@ -1,4 +1,4 @@
-"""The paper's figures and tables this package renders: one registry each.
+"""The figures and the paper's tables this package renders: one registry each.
 
 The figure code, the report, the workflow (``workflow/rules/common.smk``) and the config schema's enums
 take their names from here (tests/test_registries.py checks the schema). Import-light on purpose:
@@ -14,25 +14,55 @@ from dataclasses import dataclass
 class Figure:
     id: str
     """Name in the config and on the command line (``clipo figures --only``); also the module that
-    draws it, ``clipo.analysis.<id>``."""
+    draws it, ``clipo.analysis.<id>``. No underscore: the workflow reads the id back from the stem."""
     stem: str
-    """File name without extension: ``<run_set>/figures/<stem>.{png,pdf}``."""
+    """File name without extension, ``<id>_<what>``: ``<run_set>/figures/<stem>.{png,pdf}``."""
     label: str
     caption: str
-    """Caption in the report."""
+    """Caption in the report: what is drawn and what the bars, bands and intervals are."""
+    reads: str
+    """What it is drawn from, so the workflow knows its inputs: 'evaluations' (eval/*/scores.csv and
+    samples.parquet), 'training' (runs/*/metrics.jsonl, embeddings.parquet) or 'paper' (the transcription)."""
 
+
+READS = ("evaluations", "training", "paper")
 
 FIGURES: dict[str, Figure] = {
     f.id: f
     for f in (
         Figure("fig3", "fig3_loss_gains", "Figure 3",
-               "Gain of each contrastive loss (InfoNCE, SupCon, SoftNN) over GRPO on the track's averages."),
+               "Gain of each contrastive loss (InfoNCE, SupCon, SoftNN) over GRPO on the track's averages, "
+               "in percentage points: bar = mean gain over the seeds the loss shares with GRPO; whisker = "
+               "95% paired-bootstrap interval (problems resampled jointly for both runs, seeds resampled "
+               "where there are several), drawn wherever per-sample records exist. A figure without "
+               "whiskers says so in its title and labels the bars instead.", "evaluations"),
         Figure("fig4", "fig4_tsne", "Figure 4",
-               "t-SNE of contrastive-head embeddings at the start of training and after training; green = "
-               "correct, red = incorrect rollouts."),
-        Figure("fig5", "fig5_pos_cos", "Figure 5",
-               "Mean within-group cosine similarity of positive pairs vs training step, one line per τ "
-               "(faint: raw; solid: exponential moving average)."),
+               "t-SNE of contrastive-head embeddings at the start of training (left) and at the end "
+               "(right). Colour = prompt (its group of rollouts), filled = correct, hollow = incorrect; "
+               "the panel titles say whether both panels show the same probe prompts and give the "
+               "silhouette of the prompt groups, computed on the embeddings themselves (cosine), not on "
+               "the t-SNE map.", "training"),
+        Figure("fig5", "fig5_pair_cos", "Figure 5",
+               "Mean within-group cosine similarity of head embeddings vs training step, for positive "
+               "(correct-correct), negative (incorrect-incorrect) and cross (correct-incorrect) pairs; one "
+               "line per CLIPO variant and τ. Solid: exponential moving average (mean over seeds); faint: "
+               "raw values; band: min-max of the seeds' smoothed curves where a setting has several seeds.",
+               "training"),
+        Figure("reward", "reward_curves", "Training reward",
+               "Outcome reward (fraction of correct rollouts) per training step, one line per method and "
+               "CLIPO variant. Solid: exponential moving average (mean over seeds); faint: raw values; "
+               "band: min-max of the seeds' smoothed curves where a setting has several seeds.",
+               "training"),
+        Figure("forest", "forest_deltas", "Δ with intervals",
+               "Every Δ (CLIPO variant minus its base method; the fixed-head ablation minus learned-head "
+               "CLIPO) per benchmark and average, in percentage points, with its 95% paired-bootstrap "
+               "interval (clipo significance). Diamonds: seeds pooled (interval also covers seed-to-seed "
+               "variation); filled: the interval excludes 0.", "evaluations"),
+        Figure("paperfig3", "paperfig3_loss_gains", "Figure 3 (paper)",
+               "The paper's Figure 3 redrawn from the transcribed Table 13 scores (Track I, Qwen2.5-3B, "
+               "τ = 0.05): gain of each contrastive loss over GRPO, labelled as printed. Whisker: ±2 "
+               "binomial standard errors of the gain (conservative bound from the benchmark sizes); the "
+               "paper reports no intervals.", "paper"),
     )
 }
 

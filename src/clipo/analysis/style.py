@@ -21,14 +21,13 @@ FULL_WIDTH = 6.8
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 """Colour-blind-safe qualitative palette (Okabe & Ito, 2008), used for every categorical series."""
 
-CORRECT = "#1A9850"
-INCORRECT = "#D73027"
-"""The paper's Figure 4 colours (green correct, red incorrect); markers differ too, so the figure
-stays readable without colour vision."""
+BASELINE = "#000000"
+"""The base method (GRPO without CLIPO) in every figure."""
 
 RC = {
     "font.size": 8,
     "axes.titlesize": 8,
+    "figure.titlesize": 8,
     "axes.labelsize": 8,
     "xtick.labelsize": 7,
     "ytick.labelsize": 7,
@@ -54,10 +53,19 @@ def context():
     return mpl.rc_context(RC)
 
 
-def new_figure(width: float = COLUMN_WIDTH, height: float = 2.2, ncols: int = 1) -> tuple[Figure, list]:
-    """A figure and its axes (always a list); call inside ``context()``."""
+def new_figure(width: float = COLUMN_WIDTH, height: float = 2.2, ncols: int = 1, nrows: int = 1,
+               sharey: bool = False) -> tuple[Figure, list]:
+    """A figure and its axes (always a flat list, row by row); call inside ``context()``."""
     fig = Figure(figsize=(width, height), layout="constrained")
-    return fig, list(fig.subplots(1, ncols, squeeze=False)[0])
+    return fig, list(fig.subplots(nrows, ncols, squeeze=False, sharey=sharey).ravel())
+
+
+def series_colours(n: int, baseline_first: bool = False) -> list[str]:
+    """``n`` series colours from the palette; with ``baseline_first`` the first (the method without
+    CLIPO) is black, so every figure draws the baseline the same way."""
+    palette = [c for c in OKABE_ITO if c != BASELINE]
+    series = [palette[i % len(palette)] for i in range(n - int(baseline_first))]
+    return ([BASELINE] if baseline_first else []) + series
 
 
 def save(fig: Figure, stem: str | Path) -> list[Path]:

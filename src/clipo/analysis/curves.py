@@ -1,0 +1,105 @@
+"""Per-step training curves from ``runs/<run_id>/metrics.jsonl`` (Figure 5, the reward figure).
+
+A *setting* is a run id without its seed; its seeds are drawn as one curve: the mean of the seeds'
+smoothed curves, a faint line of the seeds' mean raw values, and a band from the lowest to the highest
+smoothed seed curve (min-max rather than ±sd: with the two or three seeds a setting has, an sd says
+little, while min-max shows every seed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from clipo import records
+from clipo.errors import ConfigError
+from clipo.runs import RunSpec
+
+SMOOTHING = 0.3
+"""Weight of the newest value in the exponential moving average."""
+
+
+def read_metrics(path: str | Path) -> pd.DataFrame:
+    """metrics.jsonl as a frame (``clipo.records.read_metrics``: a torn last line is skipped)."""
+    return pd.DataFrame.from_records(records.read_metrics(path))
+
+
+def smooth(values: pd.Series, alpha: float = SMOOTHING) -> pd.Series:
+    """Light exponential moving average (bias-corrected, so the first points are not pulled to 0)."""
+    return values.ewm(alpha=alpha, adjust=True).mean()
+
+
+def run_metrics(runs_dir: str | Path, runs: list[str] | None = None) -> dict[RunSpec, pd.DataFrame]:
+    """Every run folder with a metrics.jsonl (among ``runs``) whose name is a run id → its metrics."""
+    out = {}
+    for path in records.run_files(runs_dir, records.METRICS_FILE, runs):
+        try:
+            spec = RunSpec.parse(path.parent.name)
+        except ConfigError:
+            continue
+        out[spec] = read_metrics(path)
+    return out
+
+
+def by_setting(metrics: dict[RunSpec, pd.DataFrame]) -> dict[RunSpec, dict[int, pd.DataFrame]]:
+    """Runs grouped by setting (the run with seed 0 as key) → seed → metrics, in sorted order."""
+    out: dict[RunSpec, dict[int, pd.DataFrame]] = {}
+    for spec in sorted(metrics):
+        out.setdefault(replace(spec, seed=0), {})[spec.seed] = metrics[spec]
+    return out
+
+
+def seed_curve(by_seed: dict[int, pd.DataFrame], key: str, alpha: float = SMOOTHING) -> pd.DataFrame | None:
+    """One setting's curve of metric ``key``: step, raw (seed mean), smooth (mean of the seeds' EMAs),
+    low/high (min/max of the seeds' EMAs), n_seeds (seeds with a value so far); None without values.
+
+    Steps where the metric is null (e.g. no group with two correct rollouts) are skipped per seed; a
+    seed's EMA carries over such gaps, so the band never narrows just because one seed has no value.
+    """
+    raw, smoothed = {}, {}
+    for seed, m in sorted(by_seed.items()):
+        if key not in m.columns or "step" not in m.columns:
+            continue
+        d = m[["step", key]].dropna().sort_values("step")
+        if len(d):
+            values = pd.Series(d[key].astype(float).to_numpy(), index=d["step"].to_numpy())
+            raw[seed], smoothed[seed] = values, smooth(values, alpha)
+    if not raw:
+        return None
+    raw_wide = pd.DataFrame(raw).sort_index()
+    smooth_wide = pd.DataFrame(smoothed).sort_index().ffill()
+    return pd.DataFrame({
+        "step": raw_wide.index.to_numpy(),
+        "raw": raw_wide.mean(axis=1).to_numpy(),
+        "smooth": smooth_wide.mean(axis=1).to_numpy(),
+        "low": smooth_wide.min(axis=1).to_numpy(),
+        "high": smooth_wide.max(axis=1).to_numpy(),
+        "n_seeds": smooth_wide.notna().sum(axis=1).to_numpy(),
+    })
+
+
+def plot_curve(ax, curve: pd.DataFrame, colour: str, label: str, on_top: bool = False) -> None:
+    """Faint raw line, solid smoothed line, and the seed band where more than one seed has a value;
+    ``on_top`` keeps a baseline visible where other lines run over it. Steps are whole numbers."""
+    from matplotlib.ticker import MaxNLocator
+
+    z = 3 if on_top else 2
+    ax.plot(curve["step"], curve["raw"], color=colour, alpha=0.25, linewidth=0.6, zorder=z)
+    ax.plot(curve["step"], curve["smooth"], color=colour, label=label, zorder=z + 0.5)
+    several = curve["n_seeds"].to_numpy() > 1
+    if several.any():
+        ax.fill_between(curve["step"], curve["low"], curve["high"], where=several, color=colour, alpha=0.18,
+                        linewidth=0, zorder=z - 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+
+def figure_legend(fig, axes, ncols: int) -> None:
+    """One legend below all panels, each series once (a series may be absent from some panels)."""
+    entries = {}
+    for ax in axes:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(name, handle)
+    fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncols=min(ncols, len(entries)))

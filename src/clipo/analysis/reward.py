@@ -1,0 +1,76 @@
+"""The training reward per step (``reward/outcome`` in ``runs/<run_id>/metrics.jsonl``: the fraction of
+correct rollouts), one line per method and CLIPO variant, seeds as a band: the first check of any RL
+run (does the reward rise, do the variants train alike). ``reward_curves`` draws it, writes PNG + PDF
+and returns the curves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from clipo.analysis import curves, labels, style
+from clipo.analysis.registry import FIGURES
+from clipo.errors import MissingInput
+from clipo.runs import RunSpec
+
+KEY = "reward/outcome"
+
+
+def setting_label(setting: RunSpec, varies: set[str]) -> str:
+    """The variant in words, plus the model or group size where they differ within the panel."""
+    parts = [labels.variant_label(setting.method, setting.clipo, setting.tau)]
+    if "model" in varies:
+        parts.append(setting.model)
+    if "group_size" in varies:
+        parts.append(f"G = {setting.group_size}")
+    return ", ".join(parts)
+
+
+def reward_curves(settings: dict[RunSpec, dict[int, pd.DataFrame]], out_dir: str | Path,
+                  alpha: float = curves.SMOOTHING) -> pd.DataFrame:
+    """One panel per track, one line per setting (``settings``: setting → seed → metrics).
+
+    Returns the plotted curves: track, setting (legend label), method, clipo, tau, n_seeds_total and
+    the columns of ``curves.seed_curve`` (step, raw, smooth, low, high, n_seeds).
+    """
+    rows = []
+    for track in sorted({s.track for s in settings}):
+        in_track = sorted((s for s in settings if s.track == track),
+                          key=lambda s: (s.clipo != "none", s.method, labels.variant_order(s.clipo, s.tau),
+                                         s.model, s.group_size))
+        varies = {axis for axis in ("model", "group_size") if len({getattr(s, axis) for s in in_track}) > 1}
+        for setting in in_track:
+            curve = curves.seed_curve(settings[setting], KEY, alpha)
+            if curve is None:
+                continue
+            name = f"{setting_label(setting, varies)}, {labels.seeds_label(settings[setting])}"
+            rows.append(curve.assign(track=track, setting=name, method=setting.method, clipo=setting.clipo,
+                                     tau=setting.tau, n_seeds_total=len(settings[setting])))
+    if not rows:
+        raise MissingInput(f"reward: no trained run's metrics.jsonl holds {KEY!r} with a 'step'")
+    data = pd.concat(rows, ignore_index=True)
+    tracks = list(dict.fromkeys(data["track"]))
+    with style.context():
+        fig, axes = style.new_figure(max(style.FULL_WIDTH, style.COLUMN_WIDTH * len(tracks)), 3.0, ncols=len(tracks))
+        for ax, track in zip(axes, tracks):
+            d = data[data["track"] == track]
+            names = list(dict.fromkeys(d["setting"]))
+            baseline = d.drop_duplicates("setting")["clipo"].iloc[0] == "none"
+            for i, (name, colour) in enumerate(zip(names, style.series_colours(len(names), baseline_first=baseline))):
+                curves.plot_curve(ax, d[d["setting"] == name], colour, name, on_top=baseline and i == 0)
+            ax.set_title(f"Training reward, {track} track")
+            ax.set_xlabel("Training step")
+        axes[0].set_ylabel("Outcome reward (fraction correct)")
+        curves.figure_legend(fig, axes, ncols=2)
+        style.save(fig, Path(out_dir) / FIGURES["reward"].stem)
+    return data
+
+
+def draw(results: Path, out: Path, *, runs: list[str] | None = None, **_) -> pd.DataFrame:
+    """The reward figure of a run set: every trained run with metrics (among ``runs``)."""
+    metrics = curves.run_metrics(results / "runs", runs)
+    if not metrics:
+        raise MissingInput(f"reward: no metrics.jsonl under {results / 'runs'}/*/ (written by training runs)")
+    return reward_curves(curves.by_setting(metrics), out)
