@@ -113,12 +113,12 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     None when stopped early.
     """
     import torch
-    from tqdm import tqdm
 
     from clipo.hf import save
     from clipo.mini.checkpoint import load as load_checkpoint
     from clipo.mini.model import new_model
     from clipo.mini.tokenizer import build_tokenizer
+    from clipo.progress import progress as progress_bar
     from clipo.records import atomic_write
 
     cfg = cfg or MiniSFT()
@@ -163,7 +163,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     # ---- the algorithm: next-token cross-entropy on solution tokens ----------------------------
     model.train()
     last = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-    bar = tqdm(total=cfg.steps, initial=step, desc="sft", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=cfg.steps, initial=step, desc="sft", unit="step", disable=not progress)
     while step < last:
         t0 = time.perf_counter()
         batch = [examples[i] for i in batch_indices(len(examples), cfg.batch_size, step, seed)]

@@ -519,12 +519,12 @@ def train(cfg: Config) -> dict:
     """Run (or resume) one RL run; returns the summary written to summary.json."""
     import numpy as np
     import torch
-    from tqdm import tqdm
     from verl.trainer.ppo import core_algos
 
     from clipo import hf, records
     from clipo.contrastive import ClipoHeadTrainer, add_at_last_token
     from clipo.mini import checkpoint
+    from clipo.progress import progress
 
     wall_start = time.perf_counter()
     if cfg.threads:
@@ -617,14 +617,8 @@ def train(cfg: Config) -> dict:
     records.write_embeddings(out / records.EMBEDDINGS_FILE, embedding_rows)
 
     running_reward = _mean(metric_rows[-10:], "reward/outcome")
-    bar = tqdm(
-        range(start_step + 1, cfg.steps + 1),
-        initial=start_step,
-        total=cfg.steps,
-        desc="rl",
-        unit="step",
-        file=sys.stderr,
-        dynamic_ncols=True,
+    bar = progress(
+        range(start_step + 1, cfg.steps + 1), initial=start_step, total=cfg.steps, desc="rl", unit="step"
     )
     for step in bar:
         t_step = time.perf_counter()
