@@ -98,13 +98,17 @@ class RunSpec:
     def parse(cls, run_id: str) -> "RunSpec":
         m = _ID.match(run_id)
         if not m:
-            raise ConfigError(f"not a run id: {run_id!r} (expected {_ID.pattern})")
+            raise ConfigError(f"{run_id!r} is not a run id: expected TRACK_MODEL_METHOD_CLIPO_tauTAU_gG_sSEED_"
+                              "BACKEND (tau- when CLIPO is off), e.g. mini_mini-base_grpo_infonce_tau0.05_g8_s0_mini")
         d = m.groupdict()
-        return cls(
-            track=d["track"], model=d["model"], method=d["method"], clipo=d["clipo"],
-            tau=None if d["tau"] == "-" else float(d["tau"]),
-            group_size=int(d["group_size"]), seed=int(d["seed"]), backend=d["backend"],
-        )
+        try:
+            return cls(
+                track=d["track"], model=d["model"], method=d["method"], clipo=d["clipo"],
+                tau=None if d["tau"] == "-" else float(d["tau"]),
+                group_size=int(d["group_size"]), seed=int(d["seed"]), backend=d["backend"],
+            )
+        except (ConfigError, ValueError) as e:
+            raise ConfigError(f"run id {run_id!r}: {e}") from None
 
     def as_dict(self) -> dict:
         return asdict(self)
