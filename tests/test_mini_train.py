@@ -524,3 +524,16 @@ def test_grpo_raises_the_reward_on_a_fixed_handful_of_prompts(base, tmp_path):
     reward = [r["reward/outcome"] for r in metric_lines(tmp_path / "run")]
     first, last = sum(reward[:5]) / 5, sum(reward[-5:]) / 5
     assert last >= first + 0.25, f"reward {first:.2f} → {last:.2f}: {[round(r, 2) for r in reward]}"
+
+
+def test_tensorboard_event_files_only_when_asked_and_console_is_the_progress(base, tmp_path, capsys):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    plain = train(base, tmp_path / "plain", "grpo", "none", 2)
+    assert not (plain / "tensorboard").exists()
+    assert "rl: 2/2 step (100%)" in capsys.readouterr().err
+    run = train(base, tmp_path / "tb", "grpo", "none", 2, "--logger", "tensorboard")
+    assert "rl: " not in capsys.readouterr().err
+    events = event_accumulator.EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    rewards = [(e.step, e.value) for e in events.Scalars("reward/outcome")]
+    assert rewards == [(r["step"], pytest.approx(r["reward/outcome"])) for r in metric_lines(run)]

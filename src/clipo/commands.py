@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-gain-lr", type=float,
                    help="mini: learning rate of the final norm's gain, the output temperature (default: the track's)")
     p.add_argument("--threads", type=int, help="mini: torch CPU threads (default: torch's)")
+    p.add_argument("--logger", metavar="NAME,...",
+                   help="mini: console (progress), tensorboard (event files in OUT/tensorboard/); default console")
     p.add_argument("--dry-run", action="store_true", help="verl: print the full command and exit")
     p.add_argument("overrides", nargs="*", help="verl: extra Hydra overrides appended verbatim")
     p.set_defaults(handler=_run)

@@ -186,6 +186,8 @@ class TrainOptions:
     lr: float | None = None
     output_gain_lr: float | None = None
     threads: int | None = None
+    logger: str | None = None
+    """mini: comma-separated loggers besides metrics.jsonl (clipo.mini.loggers)."""
     dry_run: bool = False
     overrides: tuple[str, ...] = ()
     """verl: Hydra overrides appended to the command."""
@@ -200,12 +202,14 @@ class TrainOptions:
 
 CLIPO_OPTIONS = ("tau", "lam", "head_output_size", "head_kind", "reference_eps", "fixed_head")
 """Options that set the contrastive head or reward: refused when CLIPO is off."""
-BACKEND_OPTIONS = {"mini": ("checkpoint_every", "threads", "output_gain_lr"), "verl": ("dry_run", "overrides")}
+BACKEND_OPTIONS = {"mini": ("checkpoint_every", "threads", "output_gain_lr", "logger"),
+                   "verl": ("dry_run", "overrides")}
 """Options only one backend honours; the other refuses them."""
 _REFUSAL = {
     "checkpoint_every": "verl checkpoints once per epoch",
     "threads": "verl's workers set their own threads",
     "output_gain_lr": "the GPU tracks train every parameter at the paper's lr",
+    "logger": "give verl's own list as a Hydra override, e.g. trainer.logger=[console,tensorboard]",
     "dry_run": "the mini trainer has no command to print",
     "overrides": "the mini trainer has no Hydra config",
 }

@@ -134,6 +134,8 @@ class Config:
     """Dynamic sampling: generation rounds per step at most."""
     threads: int | None
     """torch CPU threads (None: torch's default)."""
+    logger: tuple[str, ...]
+    """Where steps are shown besides metrics.jsonl: console (progress), tensorboard (clipo.mini.loggers)."""
 
     @property
     def minibatches_per_step(self) -> int:
@@ -147,10 +149,10 @@ class Config:
         """The settings a checkpoint must share with this run to be resumed.
 
         Left out are those that do not change what earlier steps computed: the thread count, the
-        checkpoint interval and the number of steps (so a finished run can be extended).
+        checkpoint interval, the loggers and the number of steps (so a finished run can be extended).
         """
         d = asdict(self)
-        for name in ("threads", "checkpoint_every", "steps"):
+        for name in ("threads", "checkpoint_every", "logger", "steps"):
             d.pop(name)
         return d
 
@@ -181,6 +183,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
 def config_of(run: TrainRun) -> Config:
     """The resolved run plus the mini track's fixed settings (prompt length, rollout temperature)."""
     from clipo.data.registry import get_dataset
+    from clipo.mini.loggers import parse_loggers
 
     track = run.track
     return Config(
@@ -205,6 +208,7 @@ def config_of(run: TrainRun) -> Config:
         checkpoint_every=run.checkpoint_every,
         max_gen_rounds=track.max_gen_rounds,
         threads=run.threads,
+        logger=parse_loggers(run.options.logger),
     )
 
 
@@ -524,6 +528,7 @@ def train(cfg: Config) -> dict:
     from clipo import hf, records
     from clipo.contrastive import ClipoHeadTrainer, add_at_last_token
     from clipo.mini import checkpoint
+    from clipo.mini.loggers import MetricLoggers
     from clipo.progress import progress
 
     wall_start = time.perf_counter()
@@ -618,8 +623,10 @@ def train(cfg: Config) -> dict:
 
     running_reward = _mean(metric_rows[-10:], "reward/outcome")
     bar = progress(
-        range(start_step + 1, cfg.steps + 1), initial=start_step, total=cfg.steps, desc="rl", unit="step"
+        range(start_step + 1, cfg.steps + 1), initial=start_step, total=cfg.steps, desc="rl", unit="step",
+        disable="console" not in cfg.logger,
     )
+    metric_loggers = MetricLoggers(cfg.logger, out, first_step=start_step + 1)
     for step in bar:
         t_step = time.perf_counter()
         m: dict = {"step": step}
@@ -752,6 +759,7 @@ def train(cfg: Config) -> dict:
         )
         metric_rows.append(records.json_row(m))
         records.write_metrics(out / records.METRICS_FILE, metric_rows)
+        metric_loggers.log(metric_rows[-1])
         running_reward = (
             m["reward/outcome"]
             if running_reward is None
@@ -775,6 +783,7 @@ def train(cfg: Config) -> dict:
                 },
             )
     bar.close()
+    metric_loggers.close()
 
     # --- plumbing: final outputs; summary.json last, so its presence means the run is complete
     hf.save(policy, tokenizer, out / "final")
