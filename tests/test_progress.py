@@ -1,6 +1,7 @@
 """clipo.progress: tqdm on a terminal, whole lines in a log file."""
 
 import io
+import os
 import subprocess
 import sys
 import textwrap
@@ -25,7 +26,7 @@ def test_a_log_file_gets_whole_lines_without_carriage_returns(tmp_path):
     log = tmp_path / "train.log"
     with open(log, "w") as stderr:
         subprocess.run([sys.executable, "-c", script], stderr=stderr, check=True)
-    text = log.read_text()
+    text = log.read_bytes().decode()  # read_text() would turn "\r" into "\n"
     assert "\r" not in text
     lines = text.splitlines()
     assert lines[0].startswith("rl: 0/20 step (0%)")
@@ -65,3 +66,21 @@ def test_a_terminal_gets_tqdm_and_disable_writes_nothing():
     for _ in progress(range(3), desc="rl", stream=stream, disable=True):
         pass
     assert stream.getvalue() == ""
+
+
+def test_a_clipo_sft_log_has_no_carriage_return_from_us_or_transformers(tmp_path):
+    from clipo.data.synthetic import write_mini
+
+    write_mini(tmp_path / "data", n_train=20, n_eval=2)
+    log = tmp_path / "sft.log"
+    with open(log, "w") as out:  # as a Snakemake rule runs it: `clipo sft ... >> {log} 2>&1`
+        subprocess.run([sys.executable, "-m", "clipo.cli", "sft", "--data-dir", str(tmp_path / "data"),
+                        "--out", str(tmp_path / "base"), "--steps", "2", "--batch-size", "2"],
+                       stdout=out, stderr=out, check=True,
+                       env={k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"})
+    text = log.read_bytes().decode()  # read_text() would turn "\r" into "\n"
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert lines[0] == "sft: 0/2 step (0%) | elapsed 00:00"
+    assert any(line.startswith("sft: 1/2 step (50%)") and "loss=" in line for line in lines)
+    assert lines[-1].startswith(f"clipo sft: wrote {tmp_path / 'base'}/ (") and "model.safetensors" in lines[-1]

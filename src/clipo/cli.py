@@ -127,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     from clipo.errors import ConfigError, SchemaError, UserError
     from clipo.lock import RunFolderLocked
 
+    if not sys.stderr.isatty():  # a log file: no carriage-return bars of transformers (weight loading/saving)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     args = build_parser().parse_args(argv)
     started, clock = time.time(), time.perf_counter()
     try:

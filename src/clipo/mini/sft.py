@@ -176,8 +176,8 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
         step += 1
         seconds += time.perf_counter() - t0
         losses.append(round(loss.item(), 5))
-        bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{schedule.get_last_lr()[0]:.1e}")
+        bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == last:
             checkpoint()
     bar.close()
