@@ -19,7 +19,7 @@ class Terminal(io.StringIO):
 def test_a_log_file_gets_whole_lines_without_carriage_returns(tmp_path):
     script = textwrap.dedent("""
         from clipo.progress import progress
-        bar = progress(range(20), desc="rl", unit="step")
+        bar = progress(range(20), desc="rl", unit="step", min_gap_s=0)
         for step in bar:
             bar.set_postfix(reward=f"{step / 20:.3f}")
     """)
@@ -47,6 +47,14 @@ def test_lines_carry_rate_eta_and_postfix_and_each_update_is_counted():
     assert [line.split(" |")[0] for line in lines] == ["sft: 4/10 step (40%)", "sft: 5/10 step (50%)",
                                                        "sft: 7/10 step (70%)"]
     assert "step/s" in lines[1] and "ETA" in lines[1] and lines[2].endswith("loss=0.532")
+
+
+def test_a_quick_loop_writes_only_its_first_and_last_line():
+    stream = io.StringIO()
+    for _ in progress(range(50), desc="synth", unit="split", stream=stream):
+        pass
+    assert [line.split(" |")[0] for line in stream.getvalue().splitlines()] == ["synth: 0/50 split (0%)",
+                                                                              "synth: 50/50 split (100%)"]
 
 
 def test_close_writes_the_last_count_once_and_an_open_total_has_no_eta():
@@ -82,5 +90,5 @@ def test_a_clipo_sft_log_has_no_carriage_return_from_us_or_transformers(tmp_path
     assert "\r" not in text
     lines = text.splitlines()
     assert lines[0] == "sft: 0/2 step (0%) | elapsed 00:00"
-    assert any(line.startswith("sft: 1/2 step (50%)") and "loss=" in line for line in lines)
+    assert any(line.startswith("sft: 2/2 step (100%)") and "loss=" in line for line in lines)
     assert lines[-1].startswith(f"clipo sft: wrote {tmp_path / 'base'}/ (") and "model.safetensors" in lines[-1]

@@ -2,7 +2,8 @@
 
 On a terminal, tqdm's bar. Snakemake sends each command's stderr to a log file, where tqdm's carriage
 returns would make the whole run one unreadable "line"; there the same calls print a plain line every
-``every_s`` seconds or ``every_fraction`` of the total, whichever comes first:
+``every_s`` seconds or ``every_fraction`` of the total, whichever comes first (but not more often than
+every ``min_gap_s``, so a loop of a few seconds writes just its first and last line):
 
     rl: 120/300 step (40%) | 2.31 step/s | elapsed 00:52 | ETA 01:18 | reward=0.532, s_per_step=0.43
 
@@ -21,11 +22,13 @@ EVERY_S = 30.0
 """Seconds between two plain lines at most."""
 EVERY_FRACTION = 0.1
 """Share of the total between two plain lines at most."""
+MIN_GAP_S = 1.0
+"""Seconds between two plain lines at least (the last line excepted)."""
 
 
 def progress(iterable: Iterable | None = None, *, desc: str, total: int | None = None, initial: int = 0,
              unit: str = "it", disable: bool = False, stream: TextIO | None = None,
-             every_s: float = EVERY_S, every_fraction: float = EVERY_FRACTION):
+             every_s: float = EVERY_S, every_fraction: float = EVERY_FRACTION, min_gap_s: float = MIN_GAP_S):
     """A tqdm bar when ``stream`` (default stderr) is a terminal, else a ``PlainProgress``."""
     stream = stream or sys.stderr
     if disable or stream.isatty():
@@ -34,18 +37,18 @@ def progress(iterable: Iterable | None = None, *, desc: str, total: int | None =
         return tqdm(iterable, desc=desc, total=total, initial=initial, unit=unit, file=stream,
                     disable=disable, dynamic_ncols=True)
     return PlainProgress(iterable, desc=desc, total=total, initial=initial, unit=unit, stream=stream,
-                         every_s=every_s, every_fraction=every_fraction)
+                         every_s=every_s, every_fraction=every_fraction, min_gap_s=min_gap_s)
 
 
 class PlainProgress:
     """Progress as whole lines: one at the start, then periodic ones, and one at the end."""
 
     def __init__(self, iterable: Iterable | None, *, desc: str, total: int | None, initial: int, unit: str,
-                 stream: TextIO, every_s: float, every_fraction: float):
+                 stream: TextIO, every_s: float, every_fraction: float, min_gap_s: float):
         if total is None and iterable is not None and hasattr(iterable, "__len__"):
             total = initial + len(iterable)
         self.iterable, self.desc, self.total, self.unit, self.stream = iterable, desc, total, unit, stream
-        self.every_s = every_s
+        self.every_s, self.min_gap_s = every_s, min_gap_s
         self.every_n = max(1, round(total * every_fraction)) if total else None
         self.n = self.initial = initial
         self.postfix: dict[str, object] = {}
@@ -66,9 +69,9 @@ class PlainProgress:
     def update(self, n: int = 1) -> None:
         self.n += n
         now = time.monotonic()
-        due_by_time = now - self.last_time >= self.every_s
+        since_last = now - self.last_time
         due_by_count = self.every_n is not None and self.n - self.last_n >= self.every_n
-        if due_by_time or due_by_count or self.n == self.total:
+        if since_last >= self.every_s or (due_by_count and since_last >= self.min_gap_s) or self.n == self.total:
             self._write(now)
 
     def close(self) -> None:
