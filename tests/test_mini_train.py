@@ -536,3 +536,16 @@ def test_probe_set_is_fixed_whatever_the_run_seed():
     assert first == probe_problems(problems, 8)
     assert len({p.prompt for p in first}) == 8
     assert len(probe_problems(problems[:5], 8)) == 5
+
+
+def test_tensorboard_event_files_only_when_asked_and_console_is_the_progress(base, tmp_path, capsys):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    plain = train(base, tmp_path / "plain", "grpo", "none", 2)
+    assert not (plain / "tensorboard").exists()
+    assert "rl: 2/2 step (100%)" in capsys.readouterr().err
+    run = train(base, tmp_path / "tb", "grpo", "none", 2, "--logger", "tensorboard")
+    assert "rl: " not in capsys.readouterr().err
+    events = event_accumulator.EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    rewards = [(e.step, e.value) for e in events.Scalars("reward/outcome")]
+    assert rewards == [(r["step"], pytest.approx(r["reward/outcome"])) for r in metric_lines(run)]

@@ -1,8 +1,8 @@
 """The workflow on a real single-node SLURM cluster, submitted through ``--profile profiles/slurm``.
 
 The cluster (munged, slurmctld, slurmd from Debian's packages; no accounting database, so the
-plugin polls with squeue; one fake GPU) is started by ci/slurm/setup.sh and stopped by pid file by
-ci/slurm/stop.sh. Runs only where CLIPO_SLURM_TEST=1 (CI sets it) and as root with apt; everywhere
+plugin polls with squeue; one fake GPU) is started by .ci/slurm/setup.sh and stopped by pid file by
+.ci/slurm/stop.sh. Runs only where CLIPO_SLURM_TEST=1 (CI sets it) and as root with apt; everywhere
 else it is skipped with the reason printed.
 """
 
@@ -24,7 +24,7 @@ from workflow_helpers import REPO, TINY, TINY_RUNS, metrics
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-SETUP, STOP = REPO / "ci" / "slurm" / "setup.sh", REPO / "ci" / "slurm" / "stop.sh"
+SETUP, STOP = REPO / ".ci" / "slurm" / "setup.sh", REPO / ".ci" / "slurm" / "stop.sh"
 SNAKEMAKE_TIMEOUT_S = 1200
 
 

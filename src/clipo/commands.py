@@ -16,19 +16,23 @@ from clipo.runs import BACKENDS
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="RL training of one run (mini: CPU trainer; verl: GPU cluster)")
-    p.add_argument("--backend", choices=BACKENDS, required=True)
-    p.add_argument("--track", choices=sorted(TRACKS), required=True)
+    p.add_argument("--backend", choices=BACKENDS, required=True,
+                   help="mini: the CPU trainer (track mini); verl: verl on GPUs (the other tracks)")
+    p.add_argument("--track", choices=sorted(TRACKS), required=True,
+                   help="I: Qwen2.5-3B on GSM8K; II: Qwen2.5-7B on MATH; small: one-GPU Track I; mini: CPU")
     p.add_argument("--model", help="short model name (run id) — defaults to the track's model")
     p.add_argument("--model-path", help="folder or hub id of the initial policy (overrides the default)")
-    p.add_argument("--method", choices=sorted(METHODS), required=True)
+    p.add_argument("--method", choices=sorted(METHODS), required=True,
+                   help="policy-optimisation method; its loss and settings come from clipo.methods")
     p.add_argument("--clipo", choices=CLIPO_VARIANTS, default="none", help="CLIPO variant (default: none)")
     p.add_argument("--tau", type=float, help="contrastive temperature τ (default: the track's)")
     p.add_argument("--group-size", type=int, help="rollouts per prompt G (default: the track's)")
     p.add_argument("--lam", type=float, help="λ of the contrastive reward (default: per loss)")
     p.add_argument("--head-output-size", type=int, help="contrastive head output size d")
-    p.add_argument("--head-kind", choices=("linear", "mlp"))
+    p.add_argument("--head-kind", choices=("linear", "mlp"), help="contrastive head (default linear)")
     p.add_argument("--reference-eps", type=float, help="released-code numerics compatibility (default 0)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of every random stream: sampling, prompt order, head init (default 0)")
     p.add_argument("--data-dir", default="data", help="folder with the dataset files (clipo data ...)")
     p.add_argument("--out", help="run folder (checkpoints, metrics.jsonl, embeddings, final model)")
     p.add_argument("--steps", type=int, help="number of RL steps (mini default: the track's; verl: total_training_steps)")
@@ -43,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-gain-lr", type=float,
                    help="mini: learning rate of the final norm's gain, the output temperature (default: the track's)")
     p.add_argument("--threads", type=int, help="mini: torch CPU threads (default: torch's)")
+    p.add_argument("--logger", metavar="NAME,...",
+                   help="mini: console (progress), tensorboard (event files in OUT/tensorboard/); default console")
     p.add_argument("--dry-run", action="store_true", help="verl: print the full command and exit")
     p.add_argument("overrides", nargs="*", help="verl: extra Hydra overrides appended verbatim")
     p.set_defaults(handler=_run)

@@ -143,11 +143,11 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
              device: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Evaluate one model folder on its run's track; writes ``out``/samples.parquet and scores.csv."""
     import torch
-    from tqdm import tqdm
 
     from clipo.data.registry import by_benchmark, eval_files
     from clipo.data.schema import load_dataset
     from clipo.hf import load
+    from clipo.progress import progress as progress_bar
     from clipo.scores import write_samples, write_scores
 
     spec = RunSpec.parse(run_id)
@@ -166,8 +166,7 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
 
     protocols = {f.benchmark: protocol_for(f, sampling) for f in files}
     total = sum(len(datasets[b]) * protocols[b].n for b in datasets)
-    bar = tqdm(total=total, desc=f"evaluate {spec.method}/{spec.clipo}", unit="sample", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=total, desc=f"evaluate {spec.method}/{spec.clipo}", unit="sample", disable=not progress)
     parts = []
     for benchmark, df in datasets.items():
         bar.set_postfix(benchmark=benchmark)

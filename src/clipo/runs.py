@@ -98,13 +98,17 @@ class RunSpec:
     def parse(cls, run_id: str) -> "RunSpec":
         m = _ID.match(run_id)
         if not m:
-            raise ConfigError(f"not a run id: {run_id!r} (expected {_ID.pattern})")
+            raise ConfigError(f"{run_id!r} is not a run id: expected TRACK_MODEL_METHOD_CLIPO_tauTAU_gG_sSEED_"
+                              "BACKEND (tau- when CLIPO is off), e.g. mini_mini-base_grpo_infonce_tau0.05_g8_s0_mini")
         d = m.groupdict()
-        return cls(
-            track=d["track"], model=d["model"], method=d["method"], clipo=d["clipo"],
-            tau=None if d["tau"] == "-" else float(d["tau"]),
-            group_size=int(d["group_size"]), seed=int(d["seed"]), backend=d["backend"],
-        )
+        try:
+            return cls(
+                track=d["track"], model=d["model"], method=d["method"], clipo=d["clipo"],
+                tau=None if d["tau"] == "-" else float(d["tau"]),
+                group_size=int(d["group_size"]), seed=int(d["seed"]), backend=d["backend"],
+            )
+        except (ConfigError, ValueError) as e:
+            raise ConfigError(f"run id {run_id!r}: {e}") from None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -182,6 +186,8 @@ class TrainOptions:
     lr: float | None = None
     output_gain_lr: float | None = None
     threads: int | None = None
+    logger: str | None = None
+    """mini: comma-separated loggers besides metrics.jsonl (clipo.mini.loggers)."""
     dry_run: bool = False
     overrides: tuple[str, ...] = ()
     """verl: Hydra overrides appended to the command."""
@@ -196,12 +202,14 @@ class TrainOptions:
 
 CLIPO_OPTIONS = ("tau", "lam", "head_output_size", "head_kind", "reference_eps", "fixed_head")
 """Options that set the contrastive head or reward: refused when CLIPO is off."""
-BACKEND_OPTIONS = {"mini": ("checkpoint_every", "threads", "output_gain_lr"), "verl": ("dry_run", "overrides")}
+BACKEND_OPTIONS = {"mini": ("checkpoint_every", "threads", "output_gain_lr", "logger"),
+                   "verl": ("dry_run", "overrides")}
 """Options only one backend honours; the other refuses them."""
 _REFUSAL = {
     "checkpoint_every": "verl checkpoints once per epoch",
     "threads": "verl's workers set their own threads",
     "output_gain_lr": "the GPU tracks train every parameter at the paper's lr",
+    "logger": "give verl's own list as a Hydra override, e.g. trainer.logger=[console,tensorboard]",
     "dry_run": "the mini trainer has no command to print",
     "overrides": "the mini trainer has no Hydra config",
 }

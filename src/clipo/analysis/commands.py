@@ -103,7 +103,7 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "significance", help="is a Δ real? bootstrap CIs (per-sample records) and binomial SEs (paper)",
-        description="Paired bootstrap 95%% CI (problems resampled jointly for both runs) of every CLIPO-vs-"
+        description="Paired bootstrap 95% CI (problems resampled jointly for both runs) of every CLIPO-vs-"
                     "base Δ with per-sample records under RESULTS/eval/, and the binomial standard error of "
                     "every Δ of the folder's and the paper's scores. Writes bootstrap.{csv,md} and "
                     "se_<source>.{csv,md}.",

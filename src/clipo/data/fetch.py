@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,11 @@ def track_files(track: str, only: list[str] | None = None) -> list[DatasetFile]:
 
 
 def _downloader(progress: bool):
-    """The pooch downloader (a seam for tests, which serve fixtures without a network)."""
-    return pooch.HTTPDownloader(progressbar=progress)
+    """The pooch downloader (a seam for tests, which serve fixtures without a network).
+
+    Its bar only on a terminal: in a log file tqdm's carriage returns make one unreadable line, and each
+    file gets its own line when it is done anyway."""
+    return pooch.HTTPDownloader(progressbar=progress and sys.stderr.isatty())
 
 
 def verify(entry: DatasetFile, path: Path, origin: str) -> None:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from clipo.data.prompts import build_prompt
 from clipo.data.registry import get_dataset
 from clipo.data.schema import load_dataset, validate_dataset
 from clipo.errors import ConfigError
+from clipo.progress import progress
 from clipo.records import atomic_write
 
 MAX_VALUE = 60
@@ -201,7 +201,7 @@ def generate(seed: int = 0, n_train: int = N_TRAIN, n_eval: int = N_EVAL) -> dic
             raise ConfigError(f"{flag} {value!r}: must be a positive integer")
     seen: set[str] = set()
     return {split: generate_split(split, n_train if split == "train" else n_eval, seed, seen)
-            for split in tqdm(SPLITS, desc="synthesising mini splits", unit="split", leave=False)}
+            for split in progress(SPLITS, desc="synthesising mini splits", unit="split")}
 
 
 def split_path(data_dir: str | os.PathLike, split: str) -> Path:

@@ -113,12 +113,12 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     None when stopped early.
     """
     import torch
-    from tqdm import tqdm
 
     from clipo.hf import save
     from clipo.mini.checkpoint import load as load_checkpoint
     from clipo.mini.model import new_model
     from clipo.mini.tokenizer import build_tokenizer
+    from clipo.progress import progress as progress_bar
     from clipo.records import atomic_write
 
     cfg = cfg or MiniSFT()
@@ -163,7 +163,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     # ---- the algorithm: next-token cross-entropy on solution tokens ----------------------------
     model.train()
     last = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-    bar = tqdm(total=cfg.steps, initial=step, desc="sft", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=cfg.steps, initial=step, desc="sft", unit="step", disable=not progress)
     while step < last:
         t0 = time.perf_counter()
         # Sorted by length and cut into micro-batches, so each pads only to its own longest example (a
@@ -184,8 +184,8 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
         step += 1
         seconds += time.perf_counter() - t0
         losses.append(round(loss.item(), 5))
-        bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{schedule.get_last_lr()[0]:.1e}")
+        bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == last:
             checkpoint()
     bar.close()
@@ -216,6 +216,6 @@ def main(args) -> int:
     if info is None:
         print(f"clipo sft: stopped after step {args.stop_after}; re-run to continue")
     else:
-        print(f"clipo sft: wrote {args.out} ({info['n_parameters']:,} parameters, {info['steps']} steps, "
+        print(f"clipo sft: trained {args.out} ({info['n_parameters']:,} parameters, {info['steps']} steps, "
               f"final loss {info['final_loss']:.3f}, {info['seconds_per_step']:.2f} s/step)")
     return 0

@@ -31,7 +31,7 @@ Metrics (one ``metrics.jsonl`` line per step; keys absent when they do not apply
 ``clipo/anchor_frac``           fraction of rollouts that are anchors (correct, group 1 < #correct < G)
 ``clipo/nontrivial_groups``     fraction of groups with 1 < #correct < G
 ``clipo/cos_{pos,neg,cross}``   mean within-group cosine of head embeddings: correct–correct, wrong–wrong,
-                                correct–wrong (Figure 5 plots ``clipo/cos_pos``)
+                                correct–wrong (Figure 5 plots all three)
 ``hidden/cos_{pos,neg,cross}``  the same for the raw mean-pooled hidden states
 ``loss/policy``, ``loss/kl``    verl policy loss and KL loss, mean over minibatches (absent while frozen)
 ``actor/clip_frac``             fraction of tokens whose ratio was clipped (``_lower``: dual-clip bound)
@@ -136,6 +136,8 @@ class Config:
     """Dynamic sampling: generation rounds per step at most."""
     threads: int | None
     """torch CPU threads (None: torch's default)."""
+    logger: tuple[str, ...]
+    """Where steps are shown besides metrics.jsonl: console (progress), tensorboard (clipo.mini.loggers)."""
 
     @property
     def minibatches_per_step(self) -> int:
@@ -149,10 +151,10 @@ class Config:
         """The settings a checkpoint must share with this run to be resumed.
 
         Left out are those that do not change what earlier steps computed: the thread count, the
-        checkpoint interval and the number of steps (so a finished run can be extended).
+        checkpoint interval, the loggers and the number of steps (so a finished run can be extended).
         """
         d = asdict(self)
-        for name in ("threads", "checkpoint_every", "steps"):
+        for name in ("threads", "checkpoint_every", "logger", "steps"):
             d.pop(name)
         return d
 
@@ -183,6 +185,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
 def config_of(run: TrainRun) -> Config:
     """The resolved run plus the mini track's fixed settings (prompt length, rollout temperature)."""
     from clipo.data.registry import get_dataset
+    from clipo.mini.loggers import parse_loggers
 
     track = run.track
     return Config(
@@ -207,6 +210,7 @@ def config_of(run: TrainRun) -> Config:
         checkpoint_every=run.checkpoint_every,
         max_gen_rounds=track.max_gen_rounds,
         threads=run.threads,
+        logger=parse_loggers(run.options.logger),
     )
 
 
@@ -525,12 +529,13 @@ def train(cfg: Config) -> dict:
     """Run (or resume) one RL run; returns the summary written to summary.json."""
     import numpy as np
     import torch
-    from tqdm import tqdm
     from verl.trainer.ppo import core_algos
 
     from clipo import hf, records
     from clipo.contrastive import ClipoHeadTrainer, add_at_last_token
     from clipo.mini import checkpoint
+    from clipo.mini.loggers import MetricLoggers
+    from clipo.progress import progress
 
     wall_start = time.perf_counter()
     if cfg.threads:
@@ -624,15 +629,11 @@ def train(cfg: Config) -> dict:
     records.write_embeddings(out / records.EMBEDDINGS_FILE, embedding_rows)
 
     running_reward = _mean(metric_rows[-10:], "reward/outcome")
-    bar = tqdm(
-        range(start_step + 1, cfg.steps + 1),
-        initial=start_step,
-        total=cfg.steps,
-        desc="rl",
-        unit="step",
-        file=sys.stderr,
-        dynamic_ncols=True,
+    bar = progress(
+        range(start_step + 1, cfg.steps + 1), initial=start_step, total=cfg.steps, desc="rl", unit="step",
+        disable="console" not in cfg.logger,
     )
+    metric_loggers = MetricLoggers(cfg.logger, out, first_step=start_step + 1)
     for step in bar:
         t_step = time.perf_counter()
         m: dict = {"step": step}
@@ -750,6 +751,7 @@ def train(cfg: Config) -> dict:
         )
         metric_rows.append(records.json_row(m))
         records.write_metrics(out / records.METRICS_FILE, metric_rows)
+        metric_loggers.log(metric_rows[-1])
         running_reward = (
             m["reward/outcome"]
             if running_reward is None
@@ -773,6 +775,7 @@ def train(cfg: Config) -> dict:
                 },
             )
     bar.close()
+    metric_loggers.close()
     if not any(r["phase"] == "end" for r in embedding_rows):
         embedding_rows += probe_embeddings(policy, tokenizer, head, probe, cfg, cfg.steps, "end")
 

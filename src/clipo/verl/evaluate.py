@@ -97,11 +97,11 @@ def evaluate(
 ) -> pd.DataFrame:
     """Evaluate on the benchmarks of the run's track; writes ``out``/samples.parquet and scores.csv."""
     import sglang
-    from tqdm import tqdm
     from transformers import AutoTokenizer
 
     from clipo.data.registry import by_benchmark, eval_files
     from clipo.data.schema import load_dataset
+    from clipo.progress import progress
     from clipo.scores import write_samples, write_scores
 
     spec = RunSpec.parse(run_id)
@@ -123,12 +123,8 @@ def evaluate(
         random_seed=seed,
         mem_fraction_static=mem_fraction,
     )
-    bar = tqdm(
-        total=sum(len(df) for df in datasets.values()) * sampling.n,
-        desc=f"evaluate {run_id}",
-        unit="sample",
-        dynamic_ncols=True,
-    )
+    bar = progress(total=sum(len(df) for df in datasets.values()) * sampling.n, desc=f"evaluate {run_id}",
+                   unit="sample")
     try:
         parts = []
         for benchmark, df in datasets.items():

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the daemons ci/slurm/setup.sh started (by pid file, never by name) and remove its /etc/slurm links.
+# Stop the daemons .ci/slurm/setup.sh started (by pid file, never by name) and remove its /etc/slurm links.
 BASE=${BASE:-/tmp/slurm-ci}
 stop() { [ -s "$1" ] && kill "$(cat "$1")" 2>/dev/null; rm -f "$1"; }
 stop "$BASE/run/slurmd.daemon.pid"

@@ -2,11 +2,11 @@
 # Start a real single-node SLURM cluster (Debian 12 packages) as root, without systemd, for the
 # workflow's SLURM integration test (tests/test_slurm.py). Recipe and pitfalls:
 # ../shared/design/slurm-local.md (outside the repository; summarised in the comments below).
-#   BASE=/tmp/slurm-ci ACCOUNTING=none|slurmdbd FAKE_GPU=1|0 PARTITION=main bash ci/slurm/setup.sh
+#   BASE=/tmp/slurm-ci ACCOUNTING=none|slurmdbd FAKE_GPU=1|0 PARTITION=main bash .ci/slurm/setup.sh
 #   ACCOUNTING=none (default): no database; Snakemake must poll with `--slurm-status-command squeue`.
 #   ACCOUNTING=slurmdbd: slurmdbd + MariaDB, so sacct (the plugin's default status command) works.
 #   FAKE_GPU=1 (default): one fake GPU (gres gpu:1 on /dev/null) so gpu=1 requests are schedulable.
-# State, logs and pid files live under $BASE; ci/slurm/stop.sh stops every daemon by its pid file.
+# State, logs and pid files live under $BASE; .ci/slurm/stop.sh stops every daemon by its pid file.
 # slurm.conf must be reachable as /etc/slurm/slurm.conf (a symlink here): the SLURM jobstep plugin drops
 # SLURM_CONF from the environment of the nested srun.
 set -euo pipefail
