@@ -334,7 +334,7 @@ class MiniSFT:
     batch_size: int = 64
     micro_batches: int = 4
     """Length-sorted micro-batches per step (one gradient step): 1.12× the real tokens padded instead of
-    1.52× for the whole batch, the same gradient up to float rounding."""
+    1.52× for the whole batch, the same gradient up to float rounding (fewer when the batch is smaller)."""
     lr: float = 2e-3
     """Peak AdamW learning rate (linear warm-up, then cosine decay to 10%)."""
     warmup_steps: int = 20
@@ -347,8 +347,6 @@ class MiniSFT:
                      "max_position_embeddings", "steps", "batch_size", "micro_batches", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"sft.{name}={getattr(self, name)!r} must be >= 1")
-        if self.micro_batches > self.batch_size:
-            raise ConfigError(f"sft.micro_batches={self.micro_batches} must be <= batch_size={self.batch_size}")
         if not self.lr > 0:
             raise ConfigError(f"sft.lr={self.lr!r} must be > 0")
         if self.hidden_size % self.num_heads:

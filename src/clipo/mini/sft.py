@@ -173,7 +173,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
         n_targets = sum(len(solution) for _, solution in batch)
         optimizer.zero_grad(set_to_none=True)
         loss = 0.0
-        for micro in np.array_split(np.arange(len(batch)), cfg.micro_batches):
+        for micro in np.array_split(np.arange(len(batch)), min(cfg.micro_batches, len(batch))):
             input_ids, attention_mask, labels = collate([batch[i] for i in micro], tokenizer.pad_token_id)
             part = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
                          num_items_in_batch=n_targets).loss
