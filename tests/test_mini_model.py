@@ -195,6 +195,34 @@ def test_generate_repeats_share_the_prompt_encoding(tokenizer, tiny):
     assert sampled.shape[0] == 6
 
 
+def test_shared_prefix_decoding_equals_repeated_rows_when_rows_stop_at_different_steps(tokenizer, tiny):
+    """The repeats path reads each prompt's keys once (decode.SharedPrefixDecoder); with rows leaving at
+    different steps, greedy and sampled output equal decoding the repeated prompts row by row."""
+    import copy
+
+    from clipo import decode
+
+    ids, mask = generation.encode_prompts(tokenizer, ["Tom has 5", "Ann sells 3 coins", "Hi"])
+    free, _ = generation.generate(tiny, tokenizer, ids, mask, max_new_tokens=16, do_sample=True, seed=7,
+                                  repeats=4)
+
+    def first_positions(token):
+        return {row.tolist().index(token) if token in row.tolist() else 16 for row in free}
+
+    stop_token = next(t for t in free.flatten().tolist() if len(first_positions(t)) > 2)
+    model = copy.deepcopy(tiny)
+    model.generation_config.eos_token_id = sorted({tokenizer.eos_token_id, stop_token})
+    assert decode.supports(model.eval())
+    for sample in (False, True):
+        shared, shared_mask = generation.generate(model, tokenizer, ids, mask, max_new_tokens=16,
+                                                  do_sample=sample, seed=7, repeats=4)
+        rows, rows_mask = generation.generate(model, tokenizer, ids.repeat_interleave(4, 0),
+                                              mask.repeat_interleave(4, 0), max_new_tokens=16,
+                                              do_sample=sample, seed=7)
+        assert torch.equal(shared_mask, rows_mask) and torch.equal(shared, rows)
+    assert len(set(shared_mask.sum(-1).tolist())) > 2, "the fixture should make rows stop at different steps"
+
+
 def test_lean_decoder_logits_equal_hf_forward_at_every_position(tokenizer, tiny):
     """clipo.decode computes what Qwen2ForCausalLM computes, on left-padded rows of different lengths."""
     from clipo import decode

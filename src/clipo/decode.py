@@ -92,3 +92,77 @@ class Qwen2Decoder:
             gate, up = F.linear(self._norm(x, norm2), gate_up_w).chunk(2, dim=-1)
             x = x + F.linear(F.silu(gate) * up, down_w)
         return F.linear(self._norm(x, self.final_norm), self.lm_head)
+
+
+class SharedPrefixDecoder:
+    """One-token steps for ``repeats`` rows per prompt that read each prompt's cached keys/values once.
+
+    Decoding attention is bound by reading the cache, and the prompt is most of it: with the prompt
+    cache repeated per row (the plain path), a group of G rows reads the same prompt keys G times.
+    Here the prompt keys/values stay one copy per prompt ([prompts, H, P, D], from the prefill) and only
+    the response tokens get a cache per row; a step scores each row's query against its prompt (the
+    queries of a prompt's rows batched together) and against its own response so far, under one softmax.
+    Rows that stopped leave the response cache (``keep``); the prompt copies stay.
+    """
+
+    def __init__(self, decoder: Qwen2Decoder, cache, prompt_mask, repeats: int, max_new_tokens: int):
+        import torch
+
+        self.decoder, self.repeats = decoder, repeats
+        self.prompts = prompt_mask.shape[0]
+        self.prefix = [(layer.keys, layer.values) for layer in cache.layers]  # [prompts, H, P, D] each
+        bias = torch.zeros(prompt_mask.shape, dtype=self.prefix[0][0].dtype)
+        self.prefix_bias = bias.masked_fill(prompt_mask == 0, float("-inf"))[:, None, None, :]  # [prompts,1,1,P]
+        rows, (_, heads, _, dim) = self.prompts * repeats, self.prefix[0][0].shape
+        self.response = [(self.prefix[0][0].new_empty(rows, heads, max_new_tokens, dim),
+                          self.prefix[0][0].new_empty(rows, heads, max_new_tokens, dim)) for _ in self.prefix]
+        self.rows = torch.arange(rows)  # original row index (prompt · repeats + slot) of each live row
+        self.length = 0
+
+    def keep(self, indices) -> None:
+        """Drop the rows not in ``indices`` (positions among the live rows)."""
+        self.rows = self.rows[indices]
+        self.response = [(_take(k, indices, self.length), _take(v, indices, self.length)) for k, v in self.response]
+
+    def step(self, token, position):
+        """Logits [live rows, vocab] of the next token after feeding ``token`` at ``position`` [rows, 1]."""
+        import torch
+        import torch.nn.functional as F
+
+        d = self.decoder
+        batch, t = token.shape[0], self.length
+        q_size, kv_size = d.heads * d.head_dim, d.kv_heads * d.head_dim
+        cos, sin = d.cos[position][:, None], d.sin[position][:, None]
+        scale = d.head_dim ** -0.5
+        x = F.embedding(token, d.embed)
+        for (norm1, qkv_w, qkv_b, o_w, norm2, gate_up_w, down_w), (keys_p, values_p), (keys_r, values_r) in zip(
+                d.layers, self.prefix, self.response, strict=True):
+            q, k, v = F.linear(d._norm(x, norm1), qkv_w, qkv_b).split([q_size, kv_size, kv_size], dim=-1)
+            q = d._rotate(q.view(batch, d.heads, 1, d.head_dim), cos, sin)
+            keys_r[:, :, t] = d._rotate(k.view(batch, d.kv_heads, 1, d.head_dim), cos, sin)[:, :, 0]
+            values_r[:, :, t] = v.view(batch, d.kv_heads, d.head_dim)
+            # the prompt part: every prompt's queries at once, [prompts, H, repeats, D] against [prompts, H, P, D]
+            grouped = q.new_zeros(self.prompts * self.repeats, d.heads, d.head_dim)
+            grouped[self.rows] = q[:, :, 0]
+            grouped = grouped.view(self.prompts, self.repeats, d.heads, d.head_dim).transpose(1, 2)
+            prefix_scores = torch.matmul(grouped, keys_p.transpose(-1, -2)).mul_(scale).add_(self.prefix_bias)
+            prefix_scores = prefix_scores.transpose(1, 2).reshape(-1, d.heads, keys_p.shape[2])[self.rows]
+            own_scores = torch.matmul(q, keys_r[:, :, :t + 1].transpose(-1, -2))[:, :, 0].mul_(scale)
+            weights = torch.softmax(torch.cat([prefix_scores, own_scores], dim=-1), dim=-1)
+            prefix_weights = weights.new_zeros(self.prompts * self.repeats, d.heads, keys_p.shape[2])
+            prefix_weights[self.rows] = weights[..., :keys_p.shape[2]]
+            prefix_weights = prefix_weights.view(self.prompts, self.repeats, d.heads, -1).transpose(1, 2)
+            out = torch.matmul(prefix_weights, values_p).transpose(1, 2).reshape(-1, d.heads, d.head_dim)[self.rows]
+            out = out + torch.matmul(weights[:, :, None, keys_p.shape[2]:], values_r[:, :, :t + 1])[:, :, 0]
+            x = x + F.linear(out.reshape(batch, q_size), o_w)
+            gate, up = F.linear(d._norm(x, norm2), gate_up_w).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, down_w)
+        self.length = t + 1
+        return F.linear(d._norm(x, d.final_norm), d.lm_head)
+
+
+def _take(buffer, indices, length):
+    """Rows ``indices`` of a response buffer; only the ``length`` filled positions are copied."""
+    selected = buffer.new_empty(len(indices), *buffer.shape[1:])
+    selected[:, :, :length] = buffer[indices, :, :length]
+    return selected

@@ -62,8 +62,9 @@ def generate(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, d
     overhead of ``generate`` (logits processors, stopping criteria, cache bookkeeping) costs more than
     the model itself: one-token steps of Qwen2 models run through ``clipo.decode``, the same
     computation without that machinery. Each prompt is encoded once and its cache shared by its ``repeats`` continuations
-    (prompts are most of the tokens of a rollout batch); the cache is preallocated, so a new token is
-    written in place rather than concatenated; rows that have stopped leave the batch and the cache.
+    (prompts are most of the tokens of a rollout batch; on the lean path each step also reads a prompt's
+    keys once for all its rows, ``decode.SharedPrefixDecoder``); the cache is preallocated, so a new token
+    is written in place rather than concatenated; rows that have stopped leave the batch and the cache.
     """
     import torch
     from clipo import decode
@@ -95,8 +96,12 @@ def generate(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, d
             decoder = decode.Qwen2Decoder(model, capacity) if decode.supports(model) else None
             logits = model(input_ids=input_ids, attention_mask=mask, position_ids=position,
                            past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+            shared = None
             if repeats > 1:
-                cache.batch_repeat_interleave(repeats)
+                if decoder is not None and decoder.kv_heads == decoder.heads:
+                    shared = decode.SharedPrefixDecoder(decoder, cache, mask, repeats, max_new_tokens)
+                else:
+                    cache.batch_repeat_interleave(repeats)
                 logits, mask = logits.repeat_interleave(repeats, 0), mask.repeat_interleave(repeats, 0)
                 position = position.repeat_interleave(repeats, 0)
             position = position[:, -1:]
@@ -112,10 +117,15 @@ def generate(model, tokenizer, input_ids, attention_mask, max_new_tokens: int, d
                 if 4 * int(done.sum()) >= len(live):  # a quarter has stopped: drop those rows and their cache
                     keep = (~done).nonzero().squeeze(1)
                     live, token, mask, position, done = live[keep], token[keep], mask[keep], position[keep], done[keep]
-                    cache.batch_select_indices(keep)
+                    if shared is not None:
+                        shared.keep(keep)
+                    else:
+                        cache.batch_select_indices(keep)
                 mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
                 position = position + 1
-                if decoder is not None:
+                if shared is not None:
+                    logits = shared.step(token, position)
+                elif decoder is not None:
                     logits = decoder.step(token, position, mask, cache)
                 else:
                     logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=position,
