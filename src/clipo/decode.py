@@ -72,22 +72,32 @@ class Qwen2Decoder:
         ``attention_mask`` [B, L] covers the cached positions plus this one; ``cache`` holds the
         preallocated layers of ``clipo.generation`` and receives this token's keys and values.
         """
-        import torch
+        import torch.nn.functional as F
+
+        allowed = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, L]
+
+        def attend(q, k, v, layer_cache):
+            keys, values = layer_cache.update(k, v)
+            return F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed,
+                                                  enable_gqa=self.kv_heads != self.heads)[:, :, 0]
+
+        return self.forward_token(token, position, attend, cache.layers)
+
+    def forward_token(self, token, position, attend, layer_states):
+        """Logits after one token per row; ``attend(q, k, v, state)`` [B, H, 1, D] → [B, H, D] is the only
+        part that differs between cache layouts (one ``state`` per layer)."""
         import torch.nn.functional as F
 
         batch = token.shape[0]
         q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
         cos, sin = self.cos[position][:, None], self.sin[position][:, None]  # [B, 1, 1, head_dim]
-        allowed = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, L]
         x = F.embedding(token, self.embed)  # [B, D]
-        for (norm1, qkv_w, qkv_b, o_w, norm2, gate_up_w, down_w), layer in zip(self.layers, cache.layers,
-                                                                               strict=True):
+        for (norm1, qkv_w, qkv_b, o_w, norm2, gate_up_w, down_w), state in zip(self.layers, layer_states,
+                                                                              strict=True):
             q, k, v = F.linear(self._norm(x, norm1), qkv_w, qkv_b).split([q_size, kv_size, kv_size], dim=-1)
             q = self._rotate(q.view(batch, self.heads, 1, self.head_dim), cos, sin)
             k = self._rotate(k.view(batch, self.kv_heads, 1, self.head_dim), cos, sin)
-            keys, values = layer.update(k, v.view(batch, self.kv_heads, 1, self.head_dim))
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed,
-                                                 enable_gqa=self.kv_heads != self.heads)
+            out = attend(q, k, v.view(batch, self.kv_heads, 1, self.head_dim), state)
             x = x + F.linear(out.reshape(batch, q_size), o_w)
             gate, up = F.linear(self._norm(x, norm2), gate_up_w).chunk(2, dim=-1)
             x = x + F.linear(F.silu(gate) * up, down_w)
@@ -129,36 +139,31 @@ class SharedPrefixDecoder:
         import torch
         import torch.nn.functional as F
 
-        d = self.decoder
-        batch, t = token.shape[0], self.length
-        q_size, kv_size = d.heads * d.head_dim, d.kv_heads * d.head_dim
-        cos, sin = d.cos[position][:, None], d.sin[position][:, None]
+        d, t = self.decoder, self.length
         scale = d.head_dim ** -0.5
-        x = F.embedding(token, d.embed)
-        for (norm1, qkv_w, qkv_b, o_w, norm2, gate_up_w, down_w), (keys_p, values_p), (keys_r, values_r) in zip(
-                d.layers, self.prefix, self.response, strict=True):
-            q, k, v = F.linear(d._norm(x, norm1), qkv_w, qkv_b).split([q_size, kv_size, kv_size], dim=-1)
-            q = d._rotate(q.view(batch, d.heads, 1, d.head_dim), cos, sin)
-            keys_r[:, :, t] = d._rotate(k.view(batch, d.kv_heads, 1, d.head_dim), cos, sin)[:, :, 0]
-            values_r[:, :, t] = v.view(batch, d.kv_heads, d.head_dim)
+        slots = self.prompts * self.repeats
+
+        def attend(q, k, v, state):
+            (keys_p, values_p), (keys_r, values_r) = state
+            prompt_len = keys_p.shape[2]
+            keys_r[:, :, t], values_r[:, :, t] = k[:, :, 0], v[:, :, 0]
             # the prompt part: every prompt's queries at once, [prompts, H, repeats, D] against [prompts, H, P, D]
-            grouped = q.new_zeros(self.prompts * self.repeats, d.heads, d.head_dim)
+            grouped = q.new_zeros(slots, d.heads, d.head_dim)
             grouped[self.rows] = q[:, :, 0]
             grouped = grouped.view(self.prompts, self.repeats, d.heads, d.head_dim).transpose(1, 2)
             prefix_scores = torch.matmul(grouped, keys_p.transpose(-1, -2)).mul_(scale).add_(self.prefix_bias)
-            prefix_scores = prefix_scores.transpose(1, 2).reshape(-1, d.heads, keys_p.shape[2])[self.rows]
+            prefix_scores = prefix_scores.transpose(1, 2).reshape(slots, d.heads, prompt_len)[self.rows]
             own_scores = torch.matmul(q, keys_r[:, :, :t + 1].transpose(-1, -2))[:, :, 0].mul_(scale)
             weights = torch.softmax(torch.cat([prefix_scores, own_scores], dim=-1), dim=-1)
-            prefix_weights = weights.new_zeros(self.prompts * self.repeats, d.heads, keys_p.shape[2])
-            prefix_weights[self.rows] = weights[..., :keys_p.shape[2]]
+            prefix_weights = weights.new_zeros(slots, d.heads, prompt_len)
+            prefix_weights[self.rows] = weights[..., :prompt_len]
             prefix_weights = prefix_weights.view(self.prompts, self.repeats, d.heads, -1).transpose(1, 2)
-            out = torch.matmul(prefix_weights, values_p).transpose(1, 2).reshape(-1, d.heads, d.head_dim)[self.rows]
-            out = out + torch.matmul(weights[:, :, None, keys_p.shape[2]:], values_r[:, :, :t + 1])[:, :, 0]
-            x = x + F.linear(out.reshape(batch, q_size), o_w)
-            gate, up = F.linear(d._norm(x, norm2), gate_up_w).chunk(2, dim=-1)
-            x = x + F.linear(F.silu(gate) * up, down_w)
+            out = torch.matmul(prefix_weights, values_p).transpose(1, 2).reshape(slots, d.heads, d.head_dim)
+            return out[self.rows] + torch.matmul(weights[:, :, None, prompt_len:], values_r[:, :, :t + 1])[:, :, 0]
+
+        logits = d.forward_token(token, position, attend, list(zip(self.prefix, self.response, strict=True)))
         self.length = t + 1
-        return F.linear(d._norm(x, d.final_norm), d.lm_head)
+        return logits
 
 
 def _take(buffer, indices, length):
