@@ -100,13 +100,13 @@ def test_evaluate_end_to_end_on_a_tiny_model(tiny_setup, capsys):
     scores = read_scores(out / "scores.csv")
     assert scores["benchmark"].tolist() == ["Test", "Test-T1", "SYM", "P1", "P2", "MC"]
     assert (scores["n_problems"] == 3).all()
-    # greedy Pass@1 everywhere, plus the sampled view of Test: 4 draws per problem at the rollout temperature
+    # greedy Pass@1 everywhere, plus the sampled view of Test: 3 draws per problem at the rollout temperature
     assert scores.set_index("benchmark")["n_samples"].to_dict() == {
-        "Test": 1, "Test-T1": 4, "SYM": 1, "P1": 1, "P2": 1, "MC": 1}
+        "Test": 1, "Test-T1": 3, "SYM": 1, "P1": 1, "P2": 1, "MC": 1}
     samples = pd.read_parquet(out / "samples.parquet")
-    assert len(samples) == 5 * 3 + 4 * 3 and set(samples["run_id"]) == {RUN_ID}
+    assert len(samples) == 5 * 3 + 3 * 3 and set(samples["run_id"]) == {RUN_ID}
     sampled_view = samples[samples.benchmark == "Test-T1"]
-    assert sampled_view.groupby("problem_id")["sample_id"].nunique().eq(4).all()
+    assert sampled_view.groupby("problem_id")["sample_id"].nunique().eq(3).all()
     assert samples.groupby("benchmark")["correct"].mean().mul(100).reindex(scores["benchmark"]).tolist() == \
         pytest.approx(scores["score"].tolist())
     assert "Test:" in capsys.readouterr().out

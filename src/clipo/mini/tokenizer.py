@@ -27,11 +27,16 @@ CHAT_TEMPLATE = (
 
 
 def _seed_texts(copies: int) -> Iterator[str]:
-    """Every small number, alone and after a space, ``copies`` times: frequent enough to win merges."""
+    """Every small number, alone and after a space, ``copies`` times: frequent enough to win merges.
+
+    One text per copy, the numbers on their own lines: the byte-level pre-tokenizer splits it into the
+    same number words as separate texts would (plus newline words, single symbols that hold no pair),
+    so the merges are the same while the trainer reads ~120× fewer texts (~9 s less per `clipo sft`).
+    """
     numbers = [str(n) for n in range(MAX_SINGLE_TOKEN_NUMBER + 1)]
+    text = "\n".join(numbers + [" " + n for n in numbers])
     for _ in range(copies):
-        yield from numbers
-        yield from (" " + n for n in numbers)
+        yield text
 
 
 def build_tokenizer(texts: Iterable[str], vocab_size: int = MiniSFT.vocab_size):
