@@ -462,6 +462,33 @@ def test_reward_curve_per_method_and_variant_seeds_as_bands(tmp_path, drawn):
     np.testing.assert_allclose(ax.lines[0].get_ydata(), raw)
 
 
+def test_reward_figure_draws_the_validation_reward_unsmoothed_in_its_own_panel(tmp_path, drawn):
+    make_run_set(tmp_path)
+    rng = np.random.default_rng(2)
+    val = {}  # seed → step → val/reward of the GRPO runs; the CLIPO runs log none
+    for s in SEEDS:
+        path = tmp_path / "runs" / mini_spec(seed=s).run_id / "metrics.jsonl"
+        rows = curves.records.read_metrics(path)
+        val[s] = {step: float(rng.uniform(0.2, 0.4)) for step in (0, 5, 10, 15, 20, 25)}
+        rows = [{"step": 0, "val/reward": val[s][0]}] + [r | ({"val/reward": val[s][r["step"]]}
+                                                            if r["step"] in val[s] else {}) for r in rows]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = reward.draw(tmp_path, tmp_path / "figs")
+    train_ax, val_ax = drawn["reward_curves"].axes
+    assert [train_ax.get_title(), val_ax.get_title()] == ["Training reward, mini track",
+                                                          "Validation reward, mini track"]
+    curve = data[data["metric"] == reward.VAL_KEY].set_index("step")
+    assert set(curve["setting"]) == {"GRPO, 3 seeds (0, 1, 2)"}
+    wide = pd.DataFrame(val)
+    np.testing.assert_allclose(curve["raw"], wide.mean(axis=1))
+    np.testing.assert_allclose(curve["smooth"], curve["raw"])  # not smoothed
+    np.testing.assert_allclose(curve["low"], wide.min(axis=1))
+    np.testing.assert_allclose(curve["high"], wide.max(axis=1))
+    assert len(val_ax.lines) == 2 and val_ax.lines[1].get_color() == train_ax.lines[1].get_color() == style.BASELINE
+    training = data[(data["metric"] == reward.KEY) & (data["setting"] == "GRPO, 3 seeds (0, 1, 2)")]
+    assert list(training["step"]) == list(range(1, 26))  # the step-0 validation row has no training reward
+
+
 def replace_seed(spec):
     from dataclasses import replace
 

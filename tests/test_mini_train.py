@@ -112,8 +112,13 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(run / "final" / "model.safetensors")
 
 
-def metric_lines(run: Path) -> list[dict]:
+def all_metric_lines(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def metric_lines(run: Path) -> list[dict]:
+    """The training steps' rows (row 0 holds only the validation before training)."""
+    return [r for r in all_metric_lines(run) if r["step"] >= 1]
 
 
 def without_time(rows: list[dict]) -> list[dict]:
@@ -526,6 +531,48 @@ def test_grpo_raises_the_reward_on_a_fixed_handful_of_prompts(base, tmp_path):
     reward = [r["reward/outcome"] for r in metric_lines(tmp_path / "run")]
     first, last = sum(reward[:5]) / 5, sum(reward[-5:]) / 5
     assert last >= first + 0.25, f"reward {first:.2f} → {last:.2f}: {[round(r, 2) for r in reward]}"
+
+
+def test_validation_every_test_freq_steps_leaves_training_unchanged(base, tmp_path):
+    every = train(base, tmp_path / "every", "grpo", "infonce", 3, "--test-freq", "2")
+    rows = all_metric_lines(every)
+    assert [r["step"] for r in rows if "val/reward" in r] == [0, 2, 3]  # before training, every 2, last
+    assert rows[0].keys() == {"step", "val/reward", "time/validation"}
+    assert all(0.0 <= r["val/reward"] <= 1.0 for r in rows if "val/reward" in r)
+    never = train(base, tmp_path / "never", "grpo", "infonce", 3, "--test-freq", "-1")
+    assert not any("val/reward" in r for r in all_metric_lines(never))
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "val/reward"} for r in without_time(rows)]  # noqa: E731
+    assert strip(metric_lines(every)) == strip(metric_lines(never))
+    assert all(torch.equal(weights(every)[k], weights(never)[k]) for k in weights(never))
+
+
+def test_validation_draws_the_same_answers_every_time_and_leaves_the_rng(base, tmp_path):
+    from clipo.hf import load
+    from clipo.mini.train import resolve_config, validate, validation_problems
+
+    cfg = resolve_config(build_parser().parse_args(argv(base, tmp_path / "out")))
+    policy, tokenizer = load(cfg.model_path)
+    val = validation_problems(cfg, tokenizer)
+    assert [p.ground_truth for p in val] == [
+        str(t["ground_truth"]) for t in pd.read_parquet(cfg.val_file)["reward_model"][: cfg.val_size]]
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    first = validate(policy, tokenizer, val, cfg)["val/reward"]
+    assert torch.equal(torch.rand(3), expected)
+    assert validate(policy, tokenizer, val, cfg)["val/reward"] == first
+
+
+def test_test_freq_is_checked_and_mini_only():
+    from clipo.runs import TrainOptions, resolve
+
+    mini = dict(backend="mini", track="mini", method="grpo", model_path="base", out="out")
+    assert resolve(TrainOptions(**mini)).test_freq == TRACKS["mini"].test_freq
+    assert resolve(TrainOptions(**mini, test_freq=-1)).test_freq == -1
+    with pytest.raises(ConfigError, match=r"test_freq=0 \(--test-freq\) must be -1"):
+        resolve(TrainOptions(**mini, test_freq=0))
+    with pytest.raises(ConfigError, match="--test-freq is a mini-trainer option"):
+        resolve(TrainOptions(backend="verl", track="I", method="grpo", test_freq=5))
 
 
 def test_probe_set_is_fixed_whatever_the_run_seed():

@@ -1,5 +1,6 @@
 """`clipo report` assembles what exists, lists what is missing, and compares shared cells with the paper."""
 
+import json
 import math
 
 import numpy as np
@@ -148,9 +149,18 @@ def test_report_mini_run_set_says_no_overlap(tmp_path):
             ),
             rs / "eval" / run_id / "scores.csv",
         )
+        # training curves: GRPO validates at steps 0, 2, 4; the CLIPO run's curve is not summarised
+        metrics = [{"step": 0, "val/reward": 0.25}] + [
+            {"step": k, "reward/outcome": 0.1 * (k + 1)} | ({"val/reward": 0.25 + 0.025 * k} if k % 2 == 0 else {})
+            for k in range(1, 5)]
+        (rs / "runs" / run_id).mkdir(parents=True)
+        (rs / "runs" / run_id / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
     out = rs / "report.md"
     assert clipo_main(["report", "--results", str(rs), "--out", str(out), "--paper", str(paper)]) == 0
     text = out.read_text()
+    assert ("- GRPO (s0): validation reward (`val/reward`) 0.25 at step 0 → 0.35 at step 4; training reward 0.25 "
+            "over steps 1-2 → 0.45 over steps 3-4.") in text
+    assert "GRPO + CLIPO" not in text[text.index("## Summary"):text.index("## Tables")]
     assert (
         "No overlap: the run set shares no cell with the paper — its track(s) mini are not the paper's (II)"
         in text

@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="number of RL steps (mini default: the track's; verl: total_training_steps)")
     p.add_argument("--head-warmup-steps", type=int, help="steps that train only the head (policy frozen)")
     p.add_argument("--checkpoint-every", type=int, help="mini: checkpoint interval in steps")
+    p.add_argument("--test-freq", type=int,
+                   help="mini: validate every N steps and before the first (-1: never; default the track's)")
     p.add_argument("--fixed-head", action="store_true", default=None,
                    help="CLIPO-fixed ablation for any loss: the head keeps its random initialisation")
     p.add_argument("--train-batch-size", type=int, help="mini: prompts per step (default: the track's)")

@@ -181,8 +181,9 @@ class Track:
     """Released scripts: max_prompt_length + max_response_length (set per track below). verl 0.9.1 hands
     it to vLLM and TensorRT-LLM only, not to SGLang: recorded so the command matches the released one."""
     test_freq: int = -1
-    """Steps between verl's in-training validation runs (-1: none). Paper: silent; released scripts: 7
-    (Track I) / 29 (Track II). Only logged curves come from it; the tables use clipo.verl.evaluate."""
+    """Steps between in-training validation runs (-1: none). Paper: silent; released scripts: 7
+    (Track I) / 29 (Track II). Only logged curves come from it; the tables use the separate evaluation.
+    The mini trainer also validates before its first step (``val/reward`` at step 0)."""
     max_checkpoints_to_keep: int = 2
     """verl checkpoints kept on disk (one is written per epoch); resume needs only the latest."""
     data_track: str = ""
@@ -196,6 +197,10 @@ class Track:
     """Steps between checkpoints of the mini trainer (the last step is always checkpointed)."""
     max_gen_rounds: int = 1
     """DAPO dynamic sampling: generation rounds per step at most (the first + refills)."""
+    val_size: int = 0
+    """Prompts of the mini trainer's validation: the first rows of the track's first benchmark, each
+    answered once at the rollout temperature from the same random draws every time (verl validates on
+    every evaluation file instead)."""
     output_gain_lr: float | None = None
     """Learning rate of the final norm's gain (None: the policy lr). That gain is the policy's output
     temperature; see the mini track for why it may need its own rate."""
@@ -283,6 +288,10 @@ TRACKS: dict[str, Track] = {
     #   gives the same, 3e-2 needs 20 steps, 2e-2 40); 5e-2 collapsed after ~25 steps of a 40-step run.
     # - 16 prompts × G=8 per step in two updates of 8 prompts, 10 steps: 1,280 rollouts per run, ~45 s,
     #   so 10 runs and 11 evaluations fit the 15-minute default (docs/mini-track.md, frontier).
+    # - validation on 128 fixed Test prompts every 2 steps (~1.4 s each): a step's reward/outcome comes
+    #   from 16 new prompts, and which prompts they are moves it by ±0.05 (a frozen policy's rollout
+    #   reward ranged 0.17-0.30 over 10 steps), as much as 10 steps of learning; fixed prompts and fixed
+    #   random draws leave only the policy's change in the curve.
     "mini": Track(
         name="mini", model="mini-base",
         train_batch_size=16, ppo_mini_batch_size=8, micro_batch_size=32,
@@ -294,6 +303,7 @@ TRACKS: dict[str, Track] = {
         train_files=("mini_train",),
         eval_benchmarks=("Test", "Test-T1", "SYM", "P1", "P2", "MC"),
         mini_steps=10, checkpoint_every=5, max_gen_rounds=3, output_gain_lr=4e-2,
+        test_freq=2, val_size=128,
     ),
 }
 

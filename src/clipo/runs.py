@@ -180,6 +180,8 @@ class TrainOptions:
     steps: int | None = None
     head_warmup_steps: int | None = None
     checkpoint_every: int | None = None
+    test_freq: int | None = None
+    """mini: steps between validation runs (-1: none; default the track's)."""
     train_batch_size: int | None = None
     mini_batch_size: int | None = None
     max_new_tokens: int | None = None
@@ -202,11 +204,12 @@ class TrainOptions:
 
 CLIPO_OPTIONS = ("tau", "lam", "head_output_size", "head_kind", "reference_eps", "fixed_head")
 """Options that set the contrastive head or reward: refused when CLIPO is off."""
-BACKEND_OPTIONS = {"mini": ("checkpoint_every", "threads", "output_gain_lr", "logger"),
+BACKEND_OPTIONS = {"mini": ("checkpoint_every", "test_freq", "threads", "output_gain_lr", "logger"),
                    "verl": ("dry_run", "overrides")}
 """Options only one backend honours; the other refuses them."""
 _REFUSAL = {
     "checkpoint_every": "verl checkpoints once per epoch",
+    "test_freq": "give verl's trainer.test_freq=N as a Hydra override",
     "threads": "verl's workers set their own threads",
     "output_gain_lr": "the GPU tracks train every parameter at the paper's lr",
     "logger": "give verl's own list as a Hydra override, e.g. trainer.logger=[console,tensorboard]",
@@ -239,6 +242,8 @@ class TrainRun:
     head_warmup_steps: int | None
     """Head-only steps (mini: default 0; verl: None is the track's warm-up epoch)."""
     checkpoint_every: int | None
+    test_freq: int | None
+    """Mini: steps between validation runs (-1: none); verl: None (the track's, in its config)."""
     threads: int | None
     out: str | None
 
@@ -274,6 +279,8 @@ def resolve(opts: TrainOptions) -> TrainRun:
     for name in ("steps", "train_batch_size", "mini_batch_size", "max_new_tokens", "checkpoint_every", "threads"):
         _at_least(name, getattr(opts, name), 1)
     _at_least("head_warmup_steps", opts.head_warmup_steps, 0)
+    if opts.test_freq is not None and not (opts.test_freq == -1 or opts.test_freq >= 1):
+        raise ConfigError(f"test_freq={opts.test_freq!r} (--test-freq) must be -1 (no validation) or an integer >= 1")
     for name in ("lr", "output_gain_lr"):
         value = getattr(opts, name)
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -325,5 +332,6 @@ def resolve(opts: TrainOptions) -> TrainRun:
         output_gain_lr=opts.output_gain_lr or track.output_gain_lr or (track.lr if opts.lr is None else opts.lr),
         steps=steps, head_warmup_steps=warmup,
         checkpoint_every=(opts.checkpoint_every or track.checkpoint_every) if opts.backend == "mini" else None,
+        test_freq=(opts.test_freq or track.test_freq) if opts.backend == "mini" else None,
         threads=opts.threads, out=opts.out,
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from clipo.analysis.coverage import check_grid
 from clipo.analysis.registry import FIGURES as FIGURE_REGISTRY, TABLES as TABLE_REGISTRY, table_label
-from clipo.data.registry import MINI, eval_paths, get_dataset
+from clipo.data.registry import MINI, eval_paths, get_dataset, validation_file
 from clipo.methods import get_track
 from clipo.runs import RunSpec, expand_grid, format_tau
 
@@ -47,9 +47,11 @@ check_grid(RUNS, config["tables"], config["figures"])  # fail now, naming the ru
 
 
 def data_files(track, role):
-    """Dataset files of a track under the data folder ('train' or 'eval'), from clipo.data.registry."""
+    """Dataset files of a track under the data folder ('train', 'val' or 'eval'), from clipo.data.registry."""
     if role == "train":
         return [f"{DATA}/{get_dataset(key).path}" for key in get_track(track).train_files]
+    if role == "val":  # the mini trainer's in-training validation prompts
+        return [f"{DATA}/{validation_file(track).path}"]
     return [f"{DATA}/{path}" for path in eval_paths(track)]
 
 

@@ -32,6 +32,7 @@ rule train_mini:
     input:
         model=f"{RESULTS}/base-model",
         data=lambda w: data_files(run_of(w).track, "train"),
+        val=lambda w: data_files(run_of(w).track, "val"),
     output:
         f"{RESULTS}/runs/{{run_id}}/summary.json",
     wildcard_constraints:

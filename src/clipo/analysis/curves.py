@@ -80,14 +80,17 @@ def seed_curve(by_seed: dict[int, pd.DataFrame], key: str, alpha: float = SMOOTH
     })
 
 
-def plot_curve(ax, curve: pd.DataFrame, colour: str, label: str, on_top: bool = False) -> None:
+def plot_curve(ax, curve: pd.DataFrame, colour: str, label: str, on_top: bool = False,
+               markers: bool = False) -> None:
     """Faint raw line, solid smoothed line, and the seed band where more than one seed has a value;
-    ``on_top`` keeps a baseline visible where other lines run over it. Steps are whole numbers."""
+    ``on_top`` keeps a baseline visible where other lines run over it; ``markers`` marks the points of
+    a sparse curve (one every few steps). Steps are whole numbers."""
     from matplotlib.ticker import MaxNLocator
 
     z = 3 if on_top else 2
     ax.plot(curve["step"], curve["raw"], color=colour, alpha=0.25, linewidth=0.6, zorder=z)
-    ax.plot(curve["step"], curve["smooth"], color=colour, label=label, zorder=z + 0.5)
+    ax.plot(curve["step"], curve["smooth"], color=colour, label=label, zorder=z + 0.5,
+            marker="o" if markers else None, markersize=3)
     several = curve["n_seeds"].to_numpy() > 1
     if several.any():
         ax.fill_between(curve["step"], curve["low"], curve["high"], where=several, color=colour, alpha=0.18,

@@ -51,7 +51,10 @@ FIGURES: dict[str, Figure] = {
         Figure("reward", "reward_curves", "Training reward",
                "Outcome reward (fraction of correct rollouts) per training step, one line per method and "
                "CLIPO variant. Solid: exponential moving average (mean over seeds); faint: raw values; "
-               "band: min-max of the seeds' smoothed curves where a setting has several seeds.",
+               "band: min-max of the seeds' smoothed curves where a setting has several seeds. Right, "
+               "where the runs log it: the validation reward (the same prompts and random draws at every "
+               "validation, one answer each at the rollout temperature), mean over seeds, unsmoothed; band: "
+               "min-max of the seeds.",
                "training"),
         Figure("forest", "forest_deltas", "Δ with intervals",
                "Every Δ (CLIPO variant minus its base method; the fixed-head ablation minus learned-head "

@@ -299,6 +299,31 @@ def score_points(scores: pd.DataFrame) -> list[str]:
     return [p for p in points if p]
 
 
+def reward_points(results: Path, runs: list[str] | None = None) -> list[str]:
+    """Summary lines on training itself, per method without CLIPO (means over its seeds): the validation
+    reward at the first and the last validation, and the training reward over the first and the second
+    half of the steps."""
+    from clipo.analysis import curves, labels
+
+    points = []
+    for setting, by_seed in curves.by_setting(curves.run_metrics(results / "runs", runs)).items():
+        train = curves.seed_curve(by_seed, "reward/outcome", alpha=1.0)
+        if setting.clipo != "none" or train is None or len(train) < 2:
+            continue
+        half, steps = len(train) // 2, train["step"].astype(int)
+        parts = []
+        val = curves.seed_curve(by_seed, "val/reward", alpha=1.0)
+        if val is not None and len(val) > 1:
+            parts.append(f"validation reward (`val/reward`) {val['raw'].iloc[0]:.2f} at step "
+                         f"{int(val['step'].iloc[0])} → {val['raw'].iloc[-1]:.2f} at step {int(val['step'].iloc[-1])}")
+        parts.append(f"training reward {train['raw'].iloc[:half].mean():.2f} over steps {steps.iloc[0]}-"
+                     f"{steps.iloc[half - 1]} → {train['raw'].iloc[half:].mean():.2f} over steps "
+                     f"{steps.iloc[half]}-{steps.iloc[-1]}")
+        name = f"{labels.variant_label(setting.method, 'none')} ({_seeds(by_seed)})"
+        points.append(f"{name}: " + "; ".join(parts) + ".")
+    return points
+
+
 def _interval(r) -> str:
     return f"{r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
 
@@ -593,6 +618,7 @@ def build_report(
     ours = run_scores[run_scores["source"] != "paper"] if run_scores is not None else None
     facts = run_set_facts(results, ours, runs) if ours is not None and len(ours) else None
     points = ([run_set_point(facts)] if facts else []) + (score_points(ours) if facts else [])
+    points += reward_points(results, runs) if facts else []
     points += delta_points(boot)
     if "se_paper" in sig:
         points.append(paper_se_point(sig["se_paper"]))

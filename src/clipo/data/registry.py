@@ -164,6 +164,11 @@ def benchmark_groups(track: str) -> dict[str, list[str]]:
     return groups
 
 
+def validation_file(track: str) -> DatasetFile:
+    """Prompts of the mini trainer's in-training validation: the track's first benchmark (mini: Test)."""
+    return by_benchmark(track, TRACKS[track].eval_benchmarks[0])
+
+
 def by_benchmark(track: str, benchmark: str) -> DatasetFile:
     for d in eval_files(track):
         if d.benchmark == benchmark:

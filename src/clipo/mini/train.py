@@ -14,7 +14,8 @@ One loop, readable top to bottom (CleanRL style). Per step:
 5. advantages with verl's ``compute_grpo_outcome_advantage`` on the combined reward;
 6. minibatch updates with verl's policy loss of the method (``get_policy_loss_fn``), its loss
    aggregation and clip ratios, plus the low-variance KL loss to a frozen reference for GRPO;
-7. logging (``metrics.jsonl``), checkpoint; the probe set's embeddings before the first and after the last step.
+7. logging (``metrics.jsonl``), checkpoint; every ``test_freq`` steps (and before the first) the reward on
+   fixed validation prompts; the probe set's embeddings before the first and after the last step.
 
 Every hyperparameter comes from ``clipo.methods`` (the method table and the "mini" track); the
 command line only overrides. Lines that are the paper's algorithm sit under ``# --- algorithm``
@@ -23,10 +24,13 @@ comments; everything else is plumbing (I/O, timing, checkpoints).
 Metrics (one ``metrics.jsonl`` line per step; keys absent when they do not apply, null when undefined):
 
 ==============================  ==========================================================================
-``step``                        1-based RL step
+``step``                        1-based RL step (row 0 holds the validation before training)
 ``reward/outcome``              mean outcome reward over the step's first generation round (= accuracy)
 ``reward/contrastive``          mean contrastive reward over CLIPO anchors (0 when there are none)
 ``reward/total``                mean combined reward of the trained batch
+``val/reward``                  mean outcome reward on the fixed validation prompts after this step (every
+                                ``test_freq`` steps, the last one and step 0): one response each at the
+                                rollout temperature, the same random draws every time (``validate``)
 ``clipo/loss``                  mean contrastive loss over anchors (before the head step)
 ``clipo/anchor_frac``           fraction of rollouts that are anchors (correct, group 1 < #correct < G)
 ``clipo/nontrivial_groups``     fraction of groups with 1 < #correct < G
@@ -42,7 +46,8 @@ Metrics (one ``metrics.jsonl`` line per step; keys absent when they do not apply
 ``train/gen_rounds``            generation rounds this step (> 1 only with dynamic sampling)
 ``train/kept_groups``           dynamic sampling: kept groups / train_batch_size
 ``train/policy_frozen``         true during head warm-up (or when dynamic sampling kept nothing)
-``time/*``                      seconds in rollout, scoring, forward, clipo, update and the whole step;
+``time/*``                      seconds in rollout, scoring, forward, clipo, update and the whole step
+                                (``time/validation`` apart: not part of the step);
                                 ``time/steps_per_s``, ``time/rollout_tokens_per_s`` (generation only)
 ==============================  ==========================================================================
 
@@ -61,6 +66,9 @@ Where this trainer deviates from the paper (and from verl's GPU trainer):
   step trains on the groups it has (verl would raise instead).
 - ``reward/outcome`` is the mean over the first generation round, i.e. over uniformly sampled prompts,
   so it is comparable between DAPO and the other methods.
+- Validation (``test_freq``) answers the first ``val_size`` prompts of the track's first benchmark once
+  each at the rollout temperature, also before the first step; verl validates on every evaluation
+  file with the evaluation's sampling settings (``val_kwargs``).
 - embeddings.parquet holds head embeddings when CLIPO is on; without a head it holds the pooled hidden
   states (column ``space`` says which), of a fixed probe set of training prompts (``probe_problems``,
   the same in every run) rolled out before the first step and after the last.
@@ -106,6 +114,12 @@ class Config:
     """HF folder of the initial policy (the SFT base model); also the frozen KL reference."""
     train_file: str
     """Training prompts in the verl parquet schema."""
+    val_file: str
+    """Validation prompts (the track's first benchmark); only the first ``val_size`` rows are used."""
+    val_size: int
+    """Validation prompts per validation run."""
+    test_freq: int
+    """Steps between validation runs (-1: none); validation also runs before the first step."""
     out: str
     """Run folder: metrics.jsonl, embeddings.parquet, run.json, checkpoints/, final/, summary.json."""
     steps: int
@@ -151,10 +165,11 @@ class Config:
         """The settings a checkpoint must share with this run to be resumed.
 
         Left out are those that do not change what earlier steps computed: the thread count, the
-        checkpoint interval, the loggers and the number of steps (so a finished run can be extended).
+        checkpoint interval, the loggers, the validation settings (validation draws from its own random
+        stream) and the number of steps (so a finished run can be extended).
         """
         d = asdict(self)
-        for name in ("threads", "checkpoint_every", "logger", "steps"):
+        for name in ("threads", "checkpoint_every", "logger", "steps", "val_file", "val_size", "test_freq"):
             d.pop(name)
         return d
 
@@ -184,7 +199,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
 
 def config_of(run: TrainRun) -> Config:
     """The resolved run plus the mini track's fixed settings (prompt length, rollout temperature)."""
-    from clipo.data.registry import get_dataset
+    from clipo.data.registry import get_dataset, validation_file
     from clipo.mini.loggers import parse_loggers
 
     track = run.track
@@ -195,6 +210,9 @@ def config_of(run: TrainRun) -> Config:
         seed=run.spec.seed,
         model_path=run.model_path,
         train_file=str(Path(run.options.data_dir) / get_dataset(track.train_files[0]).path),
+        val_file=str(Path(run.options.data_dir) / validation_file(track.name).path),
+        val_size=track.val_size,
+        test_freq=run.test_freq,
         out=str(run.out),
         steps=run.steps,
         train_batch_size=run.train_batch_size,
@@ -238,12 +256,27 @@ class Problem:
 
 def load_problems(cfg: Config, tokenizer) -> list[Problem]:
     """The training prompts; a file that does not match the verl schema fails here, naming the file."""
+    problems = read_problems(Path(cfg.train_file), "training", cfg, tokenizer)
+    if len(problems) < cfg.train_batch_size:
+        raise ConfigError(
+            f"{cfg.train_file}: {len(problems)} usable prompts, fewer than train_batch_size={cfg.train_batch_size}"
+        )
+    return problems
+
+
+def validation_problems(cfg: Config, tokenizer) -> list[Problem]:
+    """The first ``val_size`` usable prompts of the validation file: the same set in every run."""
+    return read_problems(Path(cfg.val_file), "validation", cfg, tokenizer)[: cfg.val_size]
+
+
+def read_problems(path: Path, role: str, cfg: Config, tokenizer) -> list[Problem]:
+    """The prompts of a verl-schema file, without those longer than ``max_prompt_length`` (verl's
+    ``filter_overlong_prompts``; with it off they are an error)."""
     from clipo.data.schema import load_dataset
     from clipo.generation import render_prompt
 
-    path = Path(cfg.train_file)
     if not path.is_file():
-        raise FileNotFoundError(f"training data {path} does not exist (create it with `clipo data synth`)")
+        raise FileNotFoundError(f"{role} data {path} does not exist (create it with `clipo data synth`)")
     df = load_dataset(path)
     problems = [
         Problem(
@@ -273,10 +306,6 @@ def load_problems(cfg: Config, tokenizer) -> list[Problem]:
             file=sys.stderr,
         )
         problems = [p for p, n in zip(problems, lengths) if n <= cfg.max_prompt_length]
-    if len(problems) < cfg.train_batch_size:
-        raise ConfigError(
-            f"{path}: {len(problems)} usable prompts, fewer than train_batch_size={cfg.train_batch_size}"
-        )
     return problems
 
 
@@ -370,13 +399,15 @@ class Rollouts:
         return len(self.group_id.unique())
 
 
-def rollout(policy, tokenizer, problems: list[Problem], cfg: Config) -> tuple[Rollouts, float, float]:
-    """G scored responses per problem; returns the batch and the (generation, scoring) seconds."""
+def rollout(policy, tokenizer, problems: list[Problem], cfg: Config, repeats: int | None = None
+            ) -> tuple[Rollouts, float, float]:
+    """G (or ``repeats``) scored responses per problem; returns the batch and the (generation, scoring) seconds."""
     import torch
 
     from clipo.generation import decode_responses, encode_prompts, generate
     from clipo.rewards import compute_score
 
+    repeats = repeats or cfg.group_size
     t0 = time.perf_counter()
     prompt_ids, prompt_mask = encode_prompts(tokenizer, [p.prompt for p in problems])
     response_ids, response_mask = generate(
@@ -388,13 +419,13 @@ def rollout(policy, tokenizer, problems: list[Problem], cfg: Config) -> tuple[Ro
         do_sample=True,
         temperature=cfg.temperature,
         top_p=1.0,
-        repeats=cfg.group_size,
+        repeats=repeats,
     )
-    prompt_ids = prompt_ids.repeat_interleave(cfg.group_size, dim=0)
-    prompt_mask = prompt_mask.repeat_interleave(cfg.group_size, dim=0)
+    prompt_ids = prompt_ids.repeat_interleave(repeats, dim=0)
+    prompt_mask = prompt_mask.repeat_interleave(repeats, dim=0)
     t1 = time.perf_counter()
     texts = decode_responses(tokenizer, response_ids, response_mask)
-    group_id = torch.arange(len(problems)).repeat_interleave(cfg.group_size)
+    group_id = torch.arange(len(problems)).repeat_interleave(repeats)
     outcome = torch.tensor(
         [
             float(compute_score(p.data_source, text, p.ground_truth, p.extra_info))
@@ -576,6 +607,7 @@ def train(cfg: Config) -> dict:
     torch.manual_seed(cfg.seed)
     sampler = PromptSampler(len(problems), cfg.seed)
     probe = probe_problems(problems, cfg.train_batch_size)
+    val = validation_problems(cfg, tokenizer) if cfg.test_freq > 0 else []
     metric_rows: list[dict] = []
     embedding_rows: list[dict] = []
     start_step = 0
@@ -634,6 +666,10 @@ def train(cfg: Config) -> dict:
         disable="console" not in cfg.logger,
     )
     metric_loggers = MetricLoggers(cfg.logger, out, first_step=start_step + 1)
+    if start_step == 0 and val:  # the starting point of the validation curve
+        metric_rows.append(records.json_row({"step": 0, **validate(policy, tokenizer, val, cfg)}))
+        records.write_metrics(out / records.METRICS_FILE, metric_rows)
+        metric_loggers.log(metric_rows[-1])
     for step in bar:
         t_step = time.perf_counter()
         m: dict = {"step": step}
@@ -749,6 +785,8 @@ def train(cfg: Config) -> dict:
                 "time/rollout_tokens_per_s": rollout_tokens / t_gen,
             }
         )
+        if val and (step % cfg.test_freq == 0 or step == cfg.steps):
+            m.update(validate(policy, tokenizer, val, cfg))
         metric_rows.append(records.json_row(m))
         records.write_metrics(out / records.METRICS_FILE, metric_rows)
         metric_loggers.log(metric_rows[-1])
@@ -823,6 +861,27 @@ def _groups_with_reward_variance(batch: Rollouts) -> Rollouts:
         torch.stack([batch.outcome[batch.group_id == g].std() for g in ids]) if len(ids) else torch.zeros(0)
     )
     return batch.select_groups(ids[spread > 0])
+
+
+VAL_SEED = 0
+"""Seed of the validation draws: every validation of every run samples from the same stream."""
+
+
+def validate(policy, tokenizer, val: list[Problem], cfg: Config) -> dict:
+    """``val/reward``: the fraction of correct answers on the fixed validation prompts, one each at the
+    rollout temperature, and ``time/validation``.
+
+    A step's ``reward/outcome`` comes from new prompts, and which ones come up moves it as much as many
+    steps of learning; here the prompts and the random draws are the same every time, so the curve moves
+    with the policy alone. Drawn from a private copy of the RNG state: training is unchanged by it.
+    """
+    import torch
+
+    t0 = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(VAL_SEED)
+        batch, _, _ = rollout(policy, tokenizer, val, cfg, repeats=1)
+    return {"val/reward": batch.outcome.mean().item(), "time/validation": time.perf_counter() - t0}
 
 
 PROBE_SEED = 0
