@@ -288,10 +288,10 @@ TRACKS: dict[str, Track] = {
     #   gives the same, 3e-2 needs 20 steps, 2e-2 40); 5e-2 collapsed after ~25 steps of a 40-step run.
     # - 16 prompts × G=8 per step in two updates of 8 prompts, 10 steps: 1,280 rollouts per run, ~45 s,
     #   so 10 runs and 11 evaluations fit the 15-minute default (docs/mini-track.md, frontier).
-    # - validation on 128 fixed Test prompts every 2 steps (~1 s each, 6-8 s of a run): a step's reward/outcome comes
-    #   from 16 new prompts, and which prompts they are moves it by ±0.05 (a frozen policy's rollout
-    #   reward ranged 0.17-0.30 over 10 steps), as much as 10 steps of learning; fixed prompts and fixed
-    #   random draws leave only the policy's change in the curve.
+    # - validation on 128 fixed Test prompts every 2 steps (~1 s each, 6-8 s of a run): a step's
+    #   reward/outcome comes from 16 new prompts, and which prompts they are moves it by ±0.05 (a frozen
+    #   policy's rollout reward ranged 0.17-0.30 over 10 steps), as much as 10 steps of learning; fixed
+    #   prompts and fixed random draws leave only the policy's change in the curve.
     "mini": Track(
         name="mini", model="mini-base",
         train_batch_size=16, ppo_mini_batch_size=8, micro_batch_size=32,
