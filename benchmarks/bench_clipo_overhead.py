@@ -79,6 +79,8 @@ def train_args(
             str(steps),
             "--checkpoint-every",
             str(chunk),
+            "--test-freq",  # the RL step is what is measured; validation (not in time/step) would only add wall time
+            "-1",
             "--threads",
             str(threads),
             *extra,
