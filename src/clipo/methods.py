@@ -24,7 +24,8 @@ def _lookup(table: dict, name: str, what: str):
 
 
 # --------------------------------------------------------------------------------------------
-# Policy-optimisation methods (paper App. A.1.1). Names of losses / estimators are verl registry keys.
+# Policy-optimisation methods (paper App. A.1.1). Names of losses / estimators are verl registry keys
+# (geo_mean_global is the project's, registered by clipo.verl.losses).
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Method:
@@ -32,7 +33,9 @@ class Method:
 
     name: str
     policy_loss: str
-    """verl ``POLICY_LOSS_REGISTRY`` key (actor.policy_loss.loss_mode)."""
+    """verl ``POLICY_LOSS_REGISTRY`` key (actor.policy_loss.loss_mode). GMPO's is the project's
+    ``geo_mean_global``: verl's ``geo_mean`` averages per micro-batch, which verl's engine then sums
+    (clipo.verl.losses)."""
     loss_agg_mode: str
     """How token losses are aggregated (actor.loss_agg_mode)."""
     clip_ratio_low: float
@@ -54,7 +57,7 @@ METHODS: dict[str, Method] = {
         Method("grpo", "vanilla", "token-mean", 0.2, 0.2, use_kl_loss=True, kl_loss_coef=0.001),
         Method("gspo", "gspo", "seq-mean-token-mean", 3e-4, 4e-4, use_kl_loss=False),
         Method("dapo", "vanilla", "token-mean", 0.2, 0.28, use_kl_loss=False, dynamic_sampling=True),
-        Method("gmpo", "geo_mean", "token-mean", 0.4, 0.4, use_kl_loss=False),
+        Method("gmpo", "geo_mean_global", "token-mean", 0.4, 0.4, use_kl_loss=False),
     )
 }
 
