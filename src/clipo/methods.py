@@ -46,7 +46,9 @@ class Method:
     kl_loss_type: str = "low_var_kl"
     dynamic_sampling: bool = False
     """DAPO's dynamic sampling: drop groups whose rewards have zero variance and refill the batch.
-    Implemented in the mini trainer (clipo.mini.train; at most ``Track.max_gen_rounds`` rounds per step)."""
+    Implemented in the mini trainer (clipo.mini.train; at most ``Track.max_gen_rounds`` rounds per step);
+    on verl ``algorithm.filter_groups``, which keeps the step count and reads extra prompts for the
+    refills. Differs from the authors' release, whose trainer has no dynamic sampling (docs/gpu.md)."""
     adv_estimator: str = "grpo"
     """verl advantage-estimator registry key; all four methods use GRPO's group normalisation."""
 
