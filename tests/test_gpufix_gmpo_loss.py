@@ -131,12 +131,14 @@ def test_gmpo_names_the_project_loss_and_the_verl_command_uses_it():
     "import torch\n"
     "from types import SimpleNamespace\n"
     "from clipo.methods import get_method\n"
-    "cfg = verl_actor_config(SimpleNamespace(method=get_method('gmpo'), group_size=2, ppo_mini_batch_size=2, lr=1e-6))\n"
+    "cfg = verl_actor_config(\n"
+    "    SimpleNamespace(method=get_method('gmpo'), group_size=2, ppo_mini_batch_size=2, lr=1e-6))\n"
     "mask = torch.ones(4, 3, dtype=torch.bool)\n"
     "loss, metrics = minibatch_loss(cfg, torch.zeros(4, 3), torch.zeros(4, 3), torch.ones(4, 3), mask)\n"
     "assert loss.item() == -1.0, loss",  # ratio 1, advantage 1: −1 averaged over the 4 responses
 ], ids=["worker patch", "mini trainer"])
 def test_a_fresh_process_finds_the_loss_by_name(entry):
-    code = f"{entry}\nfrom verl.trainer.ppo.core_algos import get_policy_loss_fn\nget_policy_loss_fn({GEO_MEAN_GLOBAL!r})"
+    lookup = f"from verl.trainer.ppo.core_algos import get_policy_loss_fn\nget_policy_loss_fn({GEO_MEAN_GLOBAL!r})"
+    code = f"{entry}\n{lookup}"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -38,7 +38,8 @@ def test_head_only_steps_under_verls_rule():
     run = plan_run("II", "dapo", "infonce")
     frozen = [step for step in range(1, run.steps_per_epoch * 9 + 1) if run.critic_warmup > step]  # clipo_sync's test
     assert len(frozen) == run.head_warmup_steps == 57
-    assert plan_run("II", "dapo", "infonce", head_warmup_steps=58).critic_warmup == 59  # the option counts head-only steps
+    # --head-warmup-steps counts head-only steps
+    assert plan_run("II", "dapo", "infonce", head_warmup_steps=58).critic_warmup == 59
 
 
 def test_track_ii_validation_and_checkpoints_fit_the_job():
