@@ -246,7 +246,7 @@ TRACKS: dict[str, Track] = {
         max_prompt_length=512, max_response_length=4096, lr=1e-6,
         # Table 8: 9 epochs incl. 1 warm-up epoch of 58 steps, critic_warmup=58 as in the script (57
         # head-only steps under verl's rule). Epochs: 9, not the script's total_epochs=10, because the
-        # paper says 9 twice and independently (Table 8; §4.1: "8 epochs" after "a similar early warmup"),
+        # paper says it twice, independently (Table 8; §4.1: "8 epochs, with a similar early warmup" = 8 + 1),
         # while the script is one file that may have been edited after the runs; 10 would be 58 more steps.
         total_epochs=9, head_warmup_epochs=1, rollout_n=16, rollout_temperature=1.0,
         val_n=16, val_do_sample=True, val_temperature=0.6, val_top_p=0.95,
@@ -263,7 +263,7 @@ TRACKS: dict[str, Track] = {
         # per epoch. Validation: the released test_freq=29 means 18 runs of 1,201 problems × 16 samples
         # (≈ 19,000 responses ≤ 4,096 tokens, ≈ 9 steps' generation, ≈ 15-25 min each, ≈ 5-7 h in all)
         # that only feed curves; every 116 steps (2 epochs) keeps 5 points (116 … 464 and the last step)
-        # for ≈ 1.5-2 h.
+        # for ≈ 1-2 h.
         test_freq=116,  # released: 29
         save_freq=29,
         train_files=("math_train",),
