@@ -7,6 +7,7 @@ import argparse
 import hashlib
 import importlib.metadata
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def test_this_machine_has_no_gpu_and_the_doctor_fails(tmp_path, capsys, monkeypa
     code = cli_main(["doctor", "--configfile", str(ROOT / "configs" / "gpu-1.yaml")])
     out = capsys.readouterr().out
     assert code == 1
-    assert "gpus          FAIL  no GPU" in out and "fix:  run clipo doctor on a GPU node" in out
+    assert re.search(r"^gpus +FAIL  no GPU", out, re.M) and "fix:  run clipo doctor on a GPU node" in out
     assert "srun --nodes=1 --gpus=1" in out  # the one-GPU track's job size
     assert "checks failed" in out.splitlines()[-1]
 
@@ -195,4 +196,4 @@ def test_context_counts_the_configs_training_runs(tmp_path, monkeypatch):
 def test_unknown_check_names_are_rejected(capsys):
     assert cli_main(["doctor", "--only", "gpus,typo"]) == 2
     assert "--only 'typo'" in capsys.readouterr().err
-    assert doctor.selected("packages") == ["versions", "flash-attn-2", "flash-attn-4"]
+    assert doctor.selected("packages") == ["versions", "flash-attn-2", "flash-attn-4", "sglang-kernels"]

@@ -324,7 +324,7 @@ def test_metrics_and_embedding_dump_are_complete(base, tmp_path):
     by_phase = emb.groupby("phase")["group_id"].apply(sorted).to_dict()
     assert by_phase["start"] == by_phase["end"]  # the same probe groups before and after training
     cfg = json.loads((run / "run.json").read_text())["config"]
-    assert cfg["method"]["policy_loss"] == "geo_mean" and cfg["clipo"]["loss"] == "supcon"
+    assert cfg["method"]["policy_loss"] == "geo_mean_global" and cfg["clipo"]["loss"] == "supcon"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["final_step"] == 3 and summary["final_metrics"] == rows[-1]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000003.pt"]

@@ -61,6 +61,7 @@ def test_generated_overrides_pass_verl_validation(hydra_ctx, run_id):
     from verl.trainer.ppo.core_algos import POLICY_LOSS_REGISTRY, get_adv_estimator_fn
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import omega_conf_to_dataclass, validate_config
+    from verl.utils.import_utils import import_external_libs
 
     from clipo.verl.trainer import check_config
 
@@ -75,6 +76,7 @@ def test_generated_overrides_pass_verl_validation(hydra_ctx, run_id):
     cfg = compose("clipo_trainer", overrides=build_overrides(run))
     validate_config(cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     actor = omega_conf_to_dataclass(cfg.actor_rollout_ref.actor)
+    import_external_libs(cfg.actor_rollout_ref.model.external_lib)  # as verl's model config does in each worker
     assert actor.policy_loss.loss_mode in POLICY_LOSS_REGISTRY
     assert get_adv_estimator_fn(cfg.algorithm.adv_estimator) is not None
     assert not need_critic(cfg)
@@ -111,14 +113,16 @@ def test_generated_overrides_pass_verl_validation(hydra_ctx, run_id):
         1,
         {"I": 6, "II": 9, "small": 3}[track],  # Table 8 (the released train_math.sh says 10)
     )
-    # 1 warm-up epoch = 14 / 58 head-only steps (Table 8; the scripts' literal 14 / 58 would give 13 / 57)
-    assert cfg.trainer.critic_warmup == {"I": 15, "II": 59, "small": 59}[track]
+    # Table 8's 1 warm-up epoch = 14 / 58 steps, passed literally as the released scripts do (13 / 57 head-only)
+    assert cfg.trainer.critic_warmup == {"I": 14, "II": 58, "small": 58}[track]
+    assert cfg.trainer.save_freq == {"I": 14, "II": 29, "small": 58}[track]
     # The released scripts' values where the paper is silent
     budget = t.max_prompt_length + t.max_response_length
     assert a.actor.ppo_max_token_len_per_gpu == 2 * budget == {"I": 5120, "II": 9216, "small": 3072}[track]
     assert a.rollout.max_num_batched_tokens == budget and a.rollout.max_num_seqs == 1024
     assert a.rollout.gpu_memory_utilization == {"I": 0.8, "II": 0.8, "small": 0.5}[track]
-    assert cfg.trainer.test_freq == {"I": 7, "II": 29, "small": -1}[track] and not cfg.trainer.val_before_train
+    # Track II: every 2 epochs, not the released 29 (sized to the job, clipo.methods)
+    assert cfg.trainer.test_freq == {"I": 7, "II": 116, "small": -1}[track] and not cfg.trainer.val_before_train
     assert a.actor.entropy_coeff == 0
     assert cfg.trainer.v1.trainer_mode == "clipo_sync" and cfg.trainer.use_v1
     assert cfg.trainer.experiment_name == run.spec.run_id
@@ -133,10 +137,11 @@ def test_generated_overrides_pass_verl_validation(hydra_ctx, run_id):
 def test_paper_schedule_is_derived_from_dataset_rows():
     one = plan_run("I", "grpo", "infonce")
     two = plan_run("II", "gmpo", "softnn")
-    assert (one.steps_per_epoch, one.critic_warmup) == (14, 15)  # 7473 // 512
-    assert (two.steps_per_epoch, two.critic_warmup) == (58, 59)  # 7500 // 128
+    assert (one.steps_per_epoch, one.critic_warmup, one.head_warmup_steps) == (14, 14, 13)  # 7473 // 512
+    assert (two.steps_per_epoch, two.critic_warmup, two.head_warmup_steps) == (58, 58, 57)  # 7500 // 128
     assert two.clipo == clipo_variant("softnn", get_track("II")) and two.clipo.lam == 1.0
     assert plan_run("I", "grpo", head_warmup_steps=0).critic_warmup == 0
+    assert plan_run("I", "grpo", "infonce", head_warmup_steps=5).critic_warmup == 6  # 5 head-only steps
     assert plan_run("I", "grpo", model_path="/models/q").model_path == "/models/q"
     assert (
         plan_run("II", "grpo", model="llama3.1-8b-instruct").model_path == "meta-llama/Llama-3.1-8B-Instruct"
@@ -161,7 +166,7 @@ def test_one_gpu_track_dry_run_composes_and_validates(hydra_ctx, capsys):
     assert list(cfg.data.val_files) == [f"data/{f.path}" for f in eval_files("I")]  # Track I's benchmarks
     assert list(cfg.data.train_files) == ["data/train/gsm8k.parquet"]
     small = plan_run("small", "grpo")
-    assert (small.steps_per_epoch, small.critic_warmup) == (58, 59)  # 7473 // 128
+    assert (small.steps_per_epoch, small.critic_warmup) == (58, 58)  # 7473 // 128
 
 
 def test_one_gpu_track_without_data_names_the_fetch_that_provides_it(capsys, tmp_path):

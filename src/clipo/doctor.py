@@ -7,9 +7,13 @@ check fails:
 - ``gpus``: NVIDIA GPUs visible (nvidia-smi) and at least as many as one training job uses;
 - ``driver``: the host driver runs the image's CUDA 13.0 (R580 or newer);
 - ``torch-cuda``: torch is a CUDA 13 build and a bf16 matmul runs on the GPU;
-- ``versions``, ``flash-attn-2``, ``flash-attn-4`` (group ``packages``): the GPU image's pins
-  (containers/gpu.lock, containers/flash-attn.txt) are what is installed, FlashAttention-2's CUDA
-  extension is compiled in, and flash-attn-4's files were not overwritten by FA2's copy of flash_attn/cute;
+- ``versions``, ``flash-attn-2``, ``flash-attn-4``, ``sglang-kernels`` (group ``packages``): the GPU
+  image's pins (containers/gpu.lock, containers/flash-attn.txt) are what is installed, FlashAttention-2's
+  CUDA extension is compiled in and imports, flash-attn-4's files were not overwritten by FA2's copy of
+  flash_attn/cute, and sglang-kernel / flashinfer-python are the versions SGLang's own metadata pins
+  (imported too where a GPU is present);
+- ``fa2-varlen``: FlashAttention-2's variable-length kernel (what verl's packed sequences call) runs on
+  the GPU and matches PyTorch's attention (skipped without a GPU);
 - ``config``: the config's GPUs per training job equal the tracks' ``trainer.n_gpus_per_node``;
 - ``models``: every initial policy is a complete local folder (compute nodes must not need the hub);
 - ``data``: the tracks' released files are present with their sha256 (fetch them on the login node);
@@ -44,8 +48,15 @@ GPU_PINS = {
     "sglang": "0.5.12",
     "flash-attn": "2.8.3",
     "flash-attn-4": "4.0.0b15",
+    "sglang-kernel": "0.4.2.post2",
+    "flashinfer-python": "0.6.11.post1",
 }
-"""What the GPU image installs (containers/gpu.lock, containers/flash-attn.txt; a test keeps them equal)."""
+"""What the GPU image installs (containers/gpu.lock, containers/flash-attn.txt; a test keeps them equal).
+The expected versions of every check; sglang-kernel and flashinfer-python are SGLang 0.5.12's ``==`` pins."""
+
+SGLANG_KERNELS = {"sglang-kernel": "sgl_kernel", "flashinfer-python": "flashinfer"}
+"""SGLang's compiled kernel packages (distribution → module): SGLang pins each exactly, and a mismatch
+fails only when SGLang first calls into it, mid-rollout."""
 
 CUDA_MAJOR = "13"
 MIN_DRIVER = 580
@@ -109,6 +120,49 @@ def _gpus(ctx: Context) -> list[dict] | str:
     if ctx.smi is None:
         ctx.smi = nvidia_smi()
     return ctx.smi
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _import(module: str):
+    return importlib.import_module(module)
+
+
+def _requires(dist: str) -> list[str] | None:
+    """The Requires-Dist lines of an installed distribution, or None when it is not installed."""
+    try:
+        return importlib.metadata.requires(dist) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+FA2_TOLERANCE = 2e-2
+"""Largest |FA2 − PyTorch| accepted on the bf16 probe (bf16 rounding of outputs of size ~1 is ~4e-3)."""
+
+
+def fa2_varlen_error(device: str = "cuda") -> float:
+    """Max |flash_attn_varlen_func − PyTorch attention| on two packed causal sequences (bf16)."""
+    import torch
+    import torch.nn.functional as F
+    from flash_attn import flash_attn_varlen_func
+
+    generator = torch.Generator(device=device).manual_seed(0)
+    lengths, heads, dim = (3, 5), 2, 64
+    q, k, v = (torch.randn(sum(lengths), heads, dim, device=device, dtype=torch.bfloat16, generator=generator)
+               for _ in range(3))
+    bounds = [0, *itertools.accumulate(lengths)]
+    cu_seqlens = torch.tensor(bounds, device=device, dtype=torch.int32)
+    out = flash_attn_varlen_func(q, k, v, cu_seqlens, cu_seqlens, max(lengths), max(lengths), causal=True)
+    error = 0.0
+    for start, end in itertools.pairwise(bounds):
+        heads_first = [x[start:end].transpose(0, 1).float() for x in (q, k, v)]
+        expected = F.scaled_dot_product_attention(*heads_first, is_causal=True).transpose(0, 1)
+        error = max(error, (out[start:end].float() - expected).abs().max().item())
+    return error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +242,79 @@ def check_flash_attn_2(ctx: Context) -> Result:
     if importlib.util.find_spec("flash_attn_2_cuda") is None:
         return Result("flash-attn-2", False, f"flash-attn {_version('flash-attn')} has no compiled "
                       "flash_attn_2_cuda extension", fix)
-    return Result("flash-attn-2", True, f"flash-attn {_version('flash-attn')} with flash_attn_2_cuda")
+    try:
+        _import("flash_attn")
+    except Exception as e:  # noqa: BLE001 - e.g. an undefined symbol: compiled against another torch
+        return Result("flash-attn-2", False, f"import flash_attn failed: {type(e).__name__}: {e}"[:300],
+                      "it was compiled against a different torch or CUDA; " + fix)
+    return Result("flash-attn-2", True, f"flash-attn {_version('flash-attn')} with flash_attn_2_cuda, imports")
+
+
+def check_fa2_varlen(ctx: Context) -> Result:
+    if not _cuda_available():
+        return Result("fa2-varlen", None, "skipped: no CUDA GPU here to run the kernel on (run clipo doctor on "
+                      "a GPU node)")
+    fix = ("'no kernel image is available' means FlashAttention-2 was compiled for other GPUs: rebuild the "
+           "image with FLASH_ATTN_CUDA_ARCHS naming this one (containers/Containerfile.gpu; 80 A100, 90 H100)")
+    try:
+        error = fa2_varlen_error()
+    except Exception as e:  # noqa: BLE001 - the kernel's own error is the diagnosis
+        return Result("fa2-varlen", False, f"flash_attn_varlen_func on cuda:0 failed: {type(e).__name__}: {e}"[:300],
+                      fix)
+    if not error <= FA2_TOLERANCE:
+        return Result("fa2-varlen", False, f"flash_attn_varlen_func differs from PyTorch's attention by {error:.3g} "
+                      f"(> {FA2_TOLERANCE})", fix)
+    return Result("fa2-varlen", True, f"flash_attn_varlen_func on 2 packed sequences matches PyTorch's attention "
+                  f"(max diff {error:.2g})")
+
+
+def _sglang_pins() -> dict[str, str] | str:
+    """SGLang's own version specifier of each of its kernel packages, or why it cannot be read."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    requires = _requires("sglang")
+    if requires is None:
+        return "sglang is not installed"
+    wanted = {canonicalize_name(d): d for d in SGLANG_KERNELS}
+    pins: dict[str, str] = {}
+    for line in requires:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        if name in wanted and str(req.specifier):
+            pins[wanted[name]] = ",".join(filter(None, [pins.get(wanted[name]), str(req.specifier)]))
+    return pins
+
+
+def check_sglang_kernels(ctx: Context) -> Result:
+    from packaging.specifiers import SpecifierSet
+
+    fix = ("use the GPU image or envs/gpu.yaml (containers/gpu.lock pins SGLang's kernels); by hand: pip install "
+           "--no-deps " + " ".join(f"{d}=={GPU_PINS[d]}" for d in SGLANG_KERNELS))
+    pins = _sglang_pins()
+    if isinstance(pins, str):
+        return Result("sglang-kernels", False, pins, fix)
+    problems, found = [], []
+    for dist in SGLANG_KERNELS:
+        spec, installed = SpecifierSet(pins.get(dist, ""), prereleases=True), _version(dist)
+        if dist not in pins:
+            problems.append(f"sglang {_version('sglang')} names no {dist} version (GPU_PINS says {GPU_PINS[dist]})")
+        elif GPU_PINS[dist] not in spec:
+            problems.append(f"sglang {_version('sglang')} needs {dist}{spec}, the image pins {GPU_PINS[dist]}")
+        if installed is None or installed not in spec:
+            problems.append(f"{dist} {installed or 'missing'} (sglang needs {spec or GPU_PINS[dist]})")
+        found.append(f"{dist} {installed}")
+    if problems:
+        return Result("sglang-kernels", False, "; ".join(problems), fix)
+    if not _cuda_available():
+        return Result("sglang-kernels", True, ", ".join(found) + " as sglang pins them (import skipped: no GPU)")
+    for dist, module in SGLANG_KERNELS.items():
+        try:
+            _import(module)
+        except Exception as e:  # noqa: BLE001 - a broken kernel package fails here, not mid-rollout
+            return Result("sglang-kernels", False, f"import {module} ({dist}) failed: {type(e).__name__}: {e}"[:300],
+                          fix)
+    return Result("sglang-kernels", True, ", ".join(found) + " as sglang pins them, both import")
 
 
 def changed_files(dist: importlib.metadata.Distribution) -> list[str]:
@@ -335,13 +461,15 @@ CHECKS: dict[str, Callable[[Context], Result]] = {
     "versions": check_versions,
     "flash-attn-2": check_flash_attn_2,
     "flash-attn-4": check_flash_attn_4,
+    "sglang-kernels": check_sglang_kernels,
+    "fa2-varlen": check_fa2_varlen,
     "config": check_config,
     "models": check_models,
     "data": check_data,
     "disk": check_disk,
     "apptainer": check_apptainer,
 }
-GROUPS = {"packages": ("versions", "flash-attn-2", "flash-attn-4")}
+GROUPS = {"packages": ("versions", "flash-attn-2", "flash-attn-4", "sglang-kernels")}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ def _lookup(table: dict, name: str, what: str):
 
 
 # --------------------------------------------------------------------------------------------
-# Policy-optimisation methods (paper App. A.1.1). Names of losses / estimators are verl registry keys.
+# Policy-optimisation methods (paper App. A.1.1). Names of losses / estimators are verl registry keys
+# (geo_mean_global is the project's, registered by clipo.verl.losses).
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Method:
@@ -32,7 +33,9 @@ class Method:
 
     name: str
     policy_loss: str
-    """verl ``POLICY_LOSS_REGISTRY`` key (actor.policy_loss.loss_mode)."""
+    """verl ``POLICY_LOSS_REGISTRY`` key (actor.policy_loss.loss_mode). GMPO's is the project's
+    ``geo_mean_global``: verl's ``geo_mean`` averages per micro-batch, which verl's engine then sums
+    (clipo.verl.losses)."""
     loss_agg_mode: str
     """How token losses are aggregated (actor.loss_agg_mode)."""
     clip_ratio_low: float
@@ -43,7 +46,9 @@ class Method:
     kl_loss_type: str = "low_var_kl"
     dynamic_sampling: bool = False
     """DAPO's dynamic sampling: drop groups whose rewards have zero variance and refill the batch.
-    Implemented in the mini trainer (clipo.mini.train; at most ``Track.max_gen_rounds`` rounds per step)."""
+    Implemented in the mini trainer (clipo.mini.train; at most ``Track.max_gen_rounds`` rounds per step);
+    on verl ``algorithm.filter_groups``, which keeps the step count and reads extra prompts for the
+    refills. Differs from the authors' release, whose trainer has no dynamic sampling (docs/gpu.md)."""
     adv_estimator: str = "grpo"
     """verl advantage-estimator registry key; all four methods use GRPO's group normalisation."""
 
@@ -54,7 +59,7 @@ METHODS: dict[str, Method] = {
         Method("grpo", "vanilla", "token-mean", 0.2, 0.2, use_kl_loss=True, kl_loss_coef=0.001),
         Method("gspo", "gspo", "seq-mean-token-mean", 3e-4, 4e-4, use_kl_loss=False),
         Method("dapo", "vanilla", "token-mean", 0.2, 0.28, use_kl_loss=False, dynamic_sampling=True),
-        Method("gmpo", "geo_mean", "token-mean", 0.4, 0.4, use_kl_loss=False),
+        Method("gmpo", "geo_mean_global", "token-mean", 0.4, 0.4, use_kl_loss=False),
     )
 }
 
@@ -181,11 +186,16 @@ class Track:
     """Released scripts: max_prompt_length + max_response_length (set per track below). verl 0.9.1 hands
     it to vLLM and TensorRT-LLM only, not to SGLang: recorded so the command matches the released one."""
     test_freq: int = -1
-    """Steps between in-training validation runs (-1: none). Paper: silent; released scripts: 7
-    (Track I) / 29 (Track II). Only logged curves come from it; the tables use the separate evaluation.
-    The mini trainer also validates before its first step (``val/reward`` at step 0)."""
+    """Steps between in-training validation runs (-1: none; verl also validates after the last step).
+    Paper: silent; released scripts: 7 (Track I) / 29 (Track II). Only logged curves come from it; the
+    tables use the separate evaluation. The mini trainer also validates before its first step
+    (``val/reward`` at step 0)."""
+    save_freq: int = 0
+    """Steps between verl checkpoints (0: one per epoch; verl also saves after the last step). The
+    released scripts save none; here a run cut off by its job's wall-time limit resumes from the
+    latest (``trainer.resume_mode=auto``)."""
     max_checkpoints_to_keep: int = 2
-    """verl checkpoints kept on disk (one is written per epoch); resume needs only the latest."""
+    """verl checkpoints kept on disk; resume needs only the latest."""
     data_track: str = ""
     """Track whose released evaluation files and averages this track uses ('' = its own name)."""
     train_files: tuple[str, ...] = ()
@@ -214,9 +224,8 @@ TRACKS: dict[str, Track] = {
         name="I", model="Qwen/Qwen2.5-3B-Instruct",
         train_batch_size=512, ppo_mini_batch_size=256, micro_batch_size=32,
         max_prompt_length=512, max_response_length=2048, lr=1e-6,
-        # 6 epochs incl. 1 head warm-up epoch = 14 head-only steps (Table 8). The script's literal
-        # critic_warmup=14 gives 13 head-only steps under verl's rule (steps start at 1); the paper's 14
-        # are kept (critic_warmup=15, clipo.verl.overrides).
+        # 6 epochs incl. 1 head warm-up epoch of 14 steps (Table 8), passed as the released script does:
+        # critic_warmup=14, i.e. 13 head-only steps under verl's rule (clipo.verl.overrides).
         total_epochs=6, head_warmup_epochs=1, rollout_n=16, rollout_temperature=1.0,
         # Table 8 lists "temperature 0.6" next to do_sample=False for Track I: with greedy decoding the
         # temperature has no effect. We keep do_sample=False (greedy) as the documented choice.
@@ -224,6 +233,9 @@ TRACKS: dict[str, Track] = {
         head_output_size=512, clipo_temperature=0.05, ref_param_offload=True,
         ppo_max_token_len_per_gpu=2 * (512 + 2048),  # released: 5,120
         rollout_max_num_batched_tokens=512 + 2048,  # released: 2,560
+        # Job length, an ESTIMATE (no GPU run yet): 8,192 rollouts of mostly short GSM8K answers per step,
+        # ≈ 1.5-3 min → 84 steps ≈ 2-4 h plus 12 greedy validations (8 benchmarks, n = 1) of minutes
+        # each: one 24 h job (configs/paper.yaml runtime) holds a run; a checkpoint per epoch (14 steps).
         test_freq=7,  # released
         train_files=("gsm8k_train",),
         eval_benchmarks=("GSM8K", "SYM", "P1", "P2", "cQA", "tQA", "thrmQA", "MMLU"),
@@ -232,8 +244,10 @@ TRACKS: dict[str, Track] = {
         name="II", model="Qwen/Qwen2.5-7B-Instruct",
         train_batch_size=128, ppo_mini_batch_size=128, micro_batch_size=16,
         max_prompt_length=512, max_response_length=4096, lr=1e-6,
-        # Table 8: 9 epochs incl. 1 warm-up epoch of 58 head-only steps. The script says total_epochs=10
-        # and critic_warmup=58 (= 57 head-only steps under verl's rule): the paper's 9 / 58 are kept.
+        # Table 8: 9 epochs incl. 1 warm-up epoch of 58 steps, critic_warmup=58 as in the script (57
+        # head-only steps under verl's rule). Epochs: 9, not the script's total_epochs=10, because the
+        # paper says it twice, independently (Table 8; §4.1: "8 epochs, with a similar early warmup" = 8 + 1),
+        # while the script is one file that may have been edited after the runs; 10 would be 58 more steps.
         total_epochs=9, head_warmup_epochs=1, rollout_n=16, rollout_temperature=1.0,
         val_n=16, val_do_sample=True, val_temperature=0.6, val_top_p=0.95,
         # τ = 0.02: the τ of Table 2's CLIPO rows (Table 17's τ=0.02 row repeats them; configs/paper.yaml
@@ -242,7 +256,16 @@ TRACKS: dict[str, Track] = {
         head_output_size=2048, clipo_temperature=0.02, ref_param_offload=False,
         ppo_max_token_len_per_gpu=2 * (512 + 4096),  # released: 9,216
         rollout_max_num_batched_tokens=512 + 4096,  # released: 4,608
-        test_freq=29,  # released
+        # Job length, an ESTIMATE (no GPU run yet): ≈ 3-4 min per step × 522 steps ≈ 26-35 h, more than
+        # the 24 h most partitions allow, so a run takes two jobs: the second resumes from the latest
+        # checkpoint (docs/gpu.md, "Wall-time limits"). Checkpoints every 29 steps (half an epoch,
+        # ≈ 1.5-2 h): a cut loses at most that, for 9 more checkpoint writes (≈ 2-3 min each) than one
+        # per epoch. Validation: the released test_freq=29 means 18 runs of 1,201 problems × 16 samples
+        # (≈ 19,000 responses ≤ 4,096 tokens, ≈ 9 steps' generation, ≈ 15-25 min each, ≈ 5-7 h in all)
+        # that only feed curves; every 116 steps (2 epochs) keeps 5 points (116 … 464 and the last step)
+        # for ≈ 1-2 h.
+        test_freq=116,  # released: 29
+        save_freq=29,
         train_files=("math_train",),
         eval_benchmarks=("Math", "Math_S", "Math_H", "AMC", "AIME", "AIME25"),
     ),

@@ -519,6 +519,8 @@ def minibatch_loss(actor_cfg, log_prob, old_log_prob, advantages, response_mask,
     """verl's policy loss of the method, plus the KL loss when the method uses one: (loss, metrics)."""
     from verl.trainer.ppo import core_algos
 
+    import clipo.verl.losses  # noqa: F401  (registers the project's losses, GMPO's among them)
+
     # --- algorithm: policy-gradient loss from verl's registry, aggregated as the method says
     pg_loss, pg_metrics = core_algos.get_policy_loss_fn(actor_cfg.policy_loss.loss_mode)(
         old_log_prob=old_log_prob,

@@ -8,9 +8,14 @@ Derived values (computed, not chosen):
 - steps per epoch = rows of the training file // train_batch_size (verl's dataloader drops the last
   partial batch): GSM8K 7473 // 512 = 14, MATH 7500 // 128 = 58 — the paper's Table 8 step counts.
 - head warm-up: verl updates the actor only when ``critic_warmup <= global_step`` and steps start at 1,
-  so N head-only steps need ``critic_warmup = N + 1``. The warm-up epoch consumes data and counts in
-  ``total_epochs`` (Table 8: 6 = 1 + 5 for Track I, 9 = 1 + 8 for Track II).
-- one checkpoint per epoch (``save_freq`` = steps per epoch; verl also saves at the last step).
+  so ``critic_warmup = N + 1`` gives N head-only steps. A track's warm-up of one epoch is passed
+  literally, as the authors' scripts pass Table 8's "14 / 58 steps (1 epoch)": ``critic_warmup`` 14 / 58,
+  i.e. 13 / 57 head-only steps and the first actor update on the epoch's last step.
+  ``--head-warmup-steps N`` still means N head-only steps (``critic_warmup = N + 1``). The warm-up
+  epoch consumes data and counts in ``total_epochs`` (Table 8: 6 = 1 + 5 for Track I, 9 = 1 + 8 for
+  Track II).
+- checkpoints every ``Track.save_freq`` steps, one per epoch where that is 0 (verl also saves at the
+  last step), so a run cut off by its job's time limit resumes (``resume_mode=auto``).
 
 Documented choices where the paper is silent or ambiguous:
 - Track I evaluation lists "temperature 0.6" next to ``do_sample=False``: greedy decoding, the
@@ -19,8 +24,9 @@ Documented choices where the paper is silent or ambiguous:
   batch size on (Table 8) verl packs micro-batches by ``ppo_max_token_len_per_gpu`` instead.
 - Where the paper is silent the authors' released scripts decide (``clipo.methods.Track`` documents
   each: SGLang memory share 0.8, ``max_num_seqs`` 1024, ``ppo_max_token_len_per_gpu`` = 2 × (prompt +
-  response), validation every 7 / 29 steps); where they conflict with the paper (warm-up steps,
-  Track II's epochs and τ) the paper's value is used.
+  response), validation every 7 steps on Track I); where they conflict with the paper (Track II's
+  epochs and τ) the paper's value is used. Track II validates every 116 steps instead of the released
+  29, and checkpoints every 29: sized to its job's wall time (``clipo.methods.TRACKS``).
 - verl's in-training validation (``test_freq``) only logs curves; the tables come from a separate
   evaluation step (``clipo.verl.evaluate``) with the same sampling settings (``val_kwargs``). No
   validation before training: the base model is evaluated as its own pseudo-run.
@@ -57,6 +63,7 @@ class VerlRun:
     out_dir: str
     steps_per_epoch: int
     head_warmup_steps: int
+    """Steps that train only the head (``critic_warmup`` - 1)."""
     total_training_steps: int | None
     """Cap on RL steps (smoke tests); None trains ``track.total_epochs`` epochs."""
     lr: float
@@ -87,7 +94,8 @@ def verl_run(run: TrainRun) -> VerlRun:
                           f"{train.rows} rows of {train.path}: an epoch would have no step")
     warmup = run.head_warmup_steps
     if warmup is None:
-        warmup = run.track.head_warmup_epochs * steps_per_epoch
+        # Table 8's warm-up steps (one epoch) are the authors' literal critic_warmup: one step fewer head-only
+        warmup = max(0, run.track.head_warmup_epochs * steps_per_epoch - 1)
     return VerlRun(
         spec=run.spec,
         track=run.track,
@@ -268,7 +276,7 @@ def build_overrides(run: VerlRun) -> list[str]:
                 "logger": ["console"],
                 "default_local_dir": str(Path(run.out_dir) / "checkpoints"),
                 "resume_mode": "auto",
-                "save_freq": run.steps_per_epoch,
+                "save_freq": t.save_freq or run.steps_per_epoch,
                 "max_actor_ckpt_to_keep": t.max_checkpoints_to_keep,
                 "test_freq": t.test_freq,
                 "val_before_train": False,

@@ -16,6 +16,9 @@ Positions: response token j of a row sits at packed position ``start + prompt_le
 state is the one the mini trainer and eq. 9 pool (``shift=0``). ``shift=1`` pools the states one
 token to the left, i.e. the decode-time states SGLang returns for each generated token.
 Limits (checked): remove-padding on, Ulysses sequence parallel size 1.
+
+Importing this module also registers the project's policy losses (``clipo.verl.losses``): verl imports
+``external_lib`` wherever it builds the model config, so every worker and the trainer process have them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch
 from verl.utils import tensordict_utils as tu
 from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead
 
+import clipo.verl.losses  # noqa: F401  (registers geo_mean_global in every worker and the trainer)
 from clipo.verl import HIDDEN_FIELD, HIDDEN_FLAG, HIDDEN_SHIFT
 from clipo.verl.pooling import capture_pooled, pooling_index
 
