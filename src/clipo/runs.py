@@ -38,6 +38,13 @@ from clipo.methods import (
 )
 
 BACKENDS = ("mini", "verl")
+# Range of the contrastive temperature τ. The loss exponentiates similarities cos/τ; at cos = 1 a code that
+# does so without subtracting the row maximum (the paper's eq. 7 as written) needs e^{1/τ} to be finite in
+# float32, i.e. 1/τ < ln(3.4e38) ≈ 88.7. τ ≥ 1/80 keeps four orders of magnitude of headroom (e^80 ≈ 5.5e34)
+# and admits every τ the paper reports (0.015 to 0.2). Above 10⁶ every logit rounds to the same value in
+# float32 (the loss carries no signal), and the run id writes τ positionally, so the cap keeps it short.
+MIN_TAU = 1 / 80
+MAX_TAU = 1e6
 _ID = re.compile(
     r"^(?P<track>[^_]+)_(?P<model>[^_]+)_(?P<method>[^_]+)_(?P<clipo>[^_]+)"
     r"_tau(?P<tau>[0-9.]+|-)_g(?P<group_size>\d+)_s(?P<seed>\d+)_(?P<backend>[^_]+)$"
@@ -82,7 +89,11 @@ class RunSpec:
                               f"(clipo={self.clipo!r}, tau={self.tau!r})")
         if self.tau is not None and not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau)
                                          and self.tau > 0):
-            raise ConfigError(f"run tau={self.tau!r} must be a finite number > 0")
+            raise ConfigError(f"run tau={self.tau!r} (--tau) must be a finite number > 0")
+        if self.tau is not None and not MIN_TAU <= self.tau <= MAX_TAU:
+            raise ConfigError(f"run tau={self.tau!r} (--tau) must be in [{MIN_TAU}, {MAX_TAU:g}]: below "
+                              f"{MIN_TAU}, e^(1/tau) overflows float32 where a cosine of 1 is exponentiated "
+                              "(the paper uses 0.015 to 0.2)")
         if not (isinstance(self.group_size, int) and self.group_size >= 2):
             raise ConfigError(f"group_size={self.group_size!r} (--group-size) must be >= 2: group-relative "
                               "advantages need at least 2 rollouts per prompt")
