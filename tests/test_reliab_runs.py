@@ -32,3 +32,19 @@ def test_every_tau_of_the_paper_and_the_bounds_themselves_are_accepted():
     runs = expand_grid([{"track": ["II"], "method": ["grpo"], "clipo": ["infonce"], "tau": taus}])
     assert sorted(r.tau for r in runs) == sorted(taus)
     assert max(len(r.run_id) for r in runs) < 100  # log and folder names stay far below 255 bytes
+
+
+@pytest.mark.parametrize("path", ["results/verl/runs/x/final", "mymodel", "./models/q", "../q", "a/b/c"])
+def test_a_missing_relative_model_path_is_refused_at_planning(path, tmp_path, monkeypatch):
+    """Issue 22: taken for a hub id, a mistyped folder failed only on the GPU node."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"--model-path .*no such folder.*not a hub id"):
+        resolve(TrainOptions(backend="verl", track="I", method="grpo", model_path=path))
+
+
+@pytest.mark.parametrize("path", ["Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B-Instruct",
+                                  "/models/on/the/node", "here/final"])
+def test_hub_ids_absolute_paths_and_existing_folders_pass(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here" / "final").mkdir(parents=True)
+    assert resolve(TrainOptions(backend="verl", track="I", method="grpo", model_path=path)).model_path == path

@@ -22,6 +22,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
+from pathlib import Path
 
 from clipo.errors import ConfigError
 from clipo.methods import (
@@ -259,6 +260,24 @@ class TrainRun:
     out: str | None
 
 
+# A Hugging Face hub id as the paper's models are named: organisation/name, letters, digits, '-', '_', '.'.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def check_model_path(value: str) -> None:
+    """Refuse a relative path that does not exist here and cannot be a hub id (organisation/name).
+
+    verl hands a path it cannot find to the hub, so ``runs/x/final`` (not yet exported, or mistyped)
+    would fail only on the GPU node, after the job waited for it. An absolute path may exist only on
+    that node and is checked there (clipo.verl.launch); ``org/name`` that is not a folder here is a hub id.
+    """
+    path = Path(value).expanduser()
+    if path.is_absolute() or path.exists() or (_HUB_ID.fullmatch(value) and not value.startswith(".")):
+        return
+    raise ConfigError(f"--model-path {value!r}: no such folder (relative to {Path.cwd()}), and not a hub id "
+                      "(organisation/name, e.g. Qwen/Qwen2.5-7B-Instruct)")
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -305,6 +324,8 @@ def resolve(opts: TrainOptions) -> TrainRun:
     model_path = opts.model_path if opts.model_path is not None else PAPER_MODELS.get(model)
     if model_path is None:
         raise ConfigError("--model-path is required: the base-model folder written by `clipo sft`")
+    if opts.backend == "verl":
+        check_model_path(str(model_path))
     clipo = clipo_variant(
         opts.clipo, track, temperature=opts.tau, lam=opts.lam, head_output_size=opts.head_output_size,
         head_kind=opts.head_kind, reference_eps=opts.reference_eps, fixed_head=True if opts.fixed_head else None,
