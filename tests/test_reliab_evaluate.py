@@ -104,3 +104,13 @@ def test_a_second_evaluation_into_the_same_folder_is_refused(tiny, tmp_path, cap
         holder.wait()
     assert cli_main(_args(tiny, out)) == 0
     assert (out / "scores.csv").exists() and (out / "samples.parquet").exists()
+
+
+def test_evaluating_a_verl_run_without_sglang_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sglang", None)  # what `import sglang` meets where it is not installed
+    run_id = "I_qwen2.5-3b-instruct_grpo_none_tau-_g8_s0_verl"
+    argv = ["evaluate", "--model", "Qwen/Qwen2.5-3B-Instruct", "--run-id", run_id, "--source", "verl",
+            "--data-dir", str(tmp_path), "--out", str(tmp_path / "out")]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"evaluating verl run {run_id} needs SGLang" in err and "Traceback" not in err
