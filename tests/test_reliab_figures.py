@@ -54,3 +54,17 @@ def test_a_metrics_line_that_is_not_a_step_row(tmp_path, capsys, only, line, nee
     path = folder / records.METRICS_FILE
     path.write_text(line + "\n" + path.read_text())
     assert f"{path}{needle}" in _figure_error(tmp_path / "r", tmp_path, capsys, only)
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"\x89PNG\r\n\x1a\n\xff\xfe\x00", "not a text file"),
+    (b"\x00\x01\x02 binary but UTF-8", "not valid YAML"),
+    (b"grid: [{track: [I]\nmodels: {", "not valid YAML at line 2"),
+])
+def test_doctor_configfile_that_is_binary_or_malformed(tmp_path, capsys, monkeypatch, content, needle):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "paper.yaml"
+    path.write_bytes(content)
+    assert clipo_main(["doctor", "--configfile", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {needle}" in err and "Traceback" not in err, err
