@@ -114,3 +114,10 @@ def test_evaluating_a_verl_run_without_sglang_is_one_line(tmp_path, capsys, monk
     assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert f"evaluating verl run {run_id} needs SGLang" in err and "Traceback" not in err
+
+
+def test_max_new_tokens_beyond_the_model_positions_is_refused(tiny, tmp_path, capsys):
+    argv = _args(tiny, tmp_path / "out")
+    argv[argv.index("--max-new-tokens") + 1] = "300"
+    assert cli_main(argv) == 2
+    assert "--max-new-tokens=300 leaves no room for a prompt in the 256 positions" in capsys.readouterr().err

@@ -168,8 +168,11 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
     protocols = {f.benchmark: protocol_for(f, sampling) for f in files}
     positions = getattr(model.config, "max_position_embeddings", None)
     for f in files if positions else ():  # every prompt must fit before anything is generated
-        check_prompts_fit(tokenizer, datasets[f.benchmark]["prompt"],
-                          positions - protocols[f.benchmark].max_new_tokens, str(Path(data_dir) / f.path))
+        room = positions - protocols[f.benchmark].max_new_tokens
+        if room < 1:
+            raise ConfigError(f"evaluate: --max-new-tokens={protocols[f.benchmark].max_new_tokens} leaves no room "
+                              f"for a prompt in the {positions} positions of {model_path}")
+        check_prompts_fit(tokenizer, datasets[f.benchmark]["prompt"], room, str(Path(data_dir) / f.path))
     total = sum(len(datasets[b]) * protocols[b].n for b in datasets)
     # One evaluation per folder: two into one --out could pair one's scores.csv with the other's samples.
     with run_folder_lock(out, activity="evaluated"):
