@@ -48,3 +48,9 @@ def test_dry_run_refuses_a_parent_key_override(capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "actor_rollout_ref.rollout={n:2}" in err and "--group-size" in err
+
+
+@pytest.mark.parametrize("flag", ["--config-name=ppo_megatron_trainer", "-cd=/elsewhere", "--cfg=job"])
+def test_hydra_flags_that_swap_the_config_are_refused(flag):
+    with pytest.raises(ConfigError, match="Hydra command-line flag, not an override"):
+        check_overrides([flag])

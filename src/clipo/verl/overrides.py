@@ -158,6 +158,9 @@ def check_overrides(overrides) -> None:
     node would win; each is refused.
     """
     for override in overrides:
+        if override.strip().startswith("-"):  # --config-name, -cd, --cfg job: another config, or no training
+            raise ConfigError(f"{override!r} is a Hydra command-line flag, not an override (key=value); "
+                              "the run's config is clipo/verl/config/clipo_trainer.yaml")
         for path in _override_paths(override):
             owned = [k for k in RUN_KEYS if _related(path, k)]
             if owned:
