@@ -294,14 +294,22 @@ def _assert_bounded_zero(label: str) -> None:
                 assert elapsed < 2.0, (label, source, text[:60], gold, elapsed)
 
 
+def _warm_worker() -> None:
+    """Start this process's symbolic worker (seconds, once per process) before calls are timed."""
+    thread = threading.Thread(target=compute_score, args=("conrl/math", "\\boxed{x+1}", "1+x"))
+    thread.start()
+    thread.join(timeout=120)
+
+
 def test_hostile_inputs_score_zero_quickly_in_main_thread():
     compute_score("conrl/math", "\\boxed{1}", "1")  # first use builds math-verify's grammar
     _assert_bounded_zero("main")
 
 
 def test_hostile_inputs_score_zero_quickly_in_worker_thread():
-    """No signals off the main thread: the structural guards alone must bound the time."""
+    """Off the main thread the symbolic comparisons run in worker processes under the same deadline."""
     compute_score("conrl/math", "\\boxed{1}", "1")
+    _warm_worker()
     failures: list[BaseException] = []
 
     def work():
@@ -368,6 +376,7 @@ def test_one_budget_per_call_not_per_ground_truth_entry(where):
     """A hostile answer against 16 acceptable answers costs one budget, not 16 (issue 12, item 2)."""
     compute_score("conrl/math", "\\boxed{1}", "1")
     hostile = [PROBE_ANSWER, r"\boxed{\sin(\sin(\sin(9)))^{7}}"]  # the second passes the size guards
+    _warm_worker()
     if where == "main":
         results = [_timed_score("conrl/math", text, PROBE_GOLDS) for text in hostile]
     else:

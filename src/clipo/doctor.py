@@ -491,7 +491,14 @@ def load_config(paths: list[str]) -> dict:
     for path in ([Path("config.yaml")] if Path("config.yaml").exists() else []) + [Path(p) for p in paths]:
         if not path.exists():
             raise FileNotFoundError(f"{path}: config file not found")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file (not UTF-8); give the workflow's YAML config") from None
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            raise ConfigError(f"{path}: not valid YAML{at} ({getattr(e, 'problem', None) or e})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: not a mapping")
         config = _merge(config, data)

@@ -142,11 +142,11 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
              batch_size: int = 256, benchmarks: Sequence[str] | None = None, seed: int = 0,
              device: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Evaluate one model folder on its run's track; writes ``out``/samples.parquet and scores.csv."""
-    import torch
-
     from clipo.data.registry import by_benchmark, eval_files
     from clipo.data.schema import load_dataset
+    from clipo.generation import check_prompts_fit
     from clipo.hf import load
+    from clipo.lock import run_folder_lock
     from clipo.progress import progress as progress_bar
     from clipo.scores import write_samples, write_scores
 
@@ -161,26 +161,53 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
     for f in files:  # validate every file before spending time on generation
         df = load_dataset(Path(data_dir) / f.path)
         datasets[f.benchmark] = df.iloc[:limit] if limit else df
+    device = torch_device(device)
     model, tokenizer = load(model_path)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
 
     protocols = {f.benchmark: protocol_for(f, sampling) for f in files}
+    positions = getattr(model.config, "max_position_embeddings", None)
+    for f in files if positions else ():  # every prompt must fit before anything is generated
+        room = positions - protocols[f.benchmark].max_new_tokens
+        if room < 1:
+            raise ConfigError(f"evaluate: --max-new-tokens={protocols[f.benchmark].max_new_tokens} leaves no room "
+                              f"for a prompt in the {positions} positions of {model_path}")
+        check_prompts_fit(tokenizer, datasets[f.benchmark]["prompt"], room, str(Path(data_dir) / f.path))
     total = sum(len(datasets[b]) * protocols[b].n for b in datasets)
-    bar = progress_bar(total=total, desc=f"evaluate {spec.method}/{spec.clipo}", unit="sample", disable=not progress)
-    parts = []
-    for benchmark, df in datasets.items():
-        bar.set_postfix(benchmark=benchmark)
-        prompts = [[{"role": m["role"], "content": m["content"]} for m in p] for p in df["prompt"]]
-        responses = generate_responses(model, tokenizer, prompts, protocols[benchmark], batch_size, seed=seed,
-                                       progress=bar)
-        parts.append(score_samples(run_id, benchmark, df, responses))
-    bar.close()
-    samples = pd.concat(parts, ignore_index=True)
-    scores = aggregate(samples, spec, source)
-    out = Path(out)
-    write_samples(samples, out / "samples.parquet")
-    write_scores(scores, out / "scores.csv")
+    # One evaluation per folder: two into one --out could pair one's scores.csv with the other's samples.
+    with run_folder_lock(out, activity="evaluated"):
+        bar = progress_bar(total=total, desc=f"evaluate {spec.method}/{spec.clipo}", unit="sample",
+                           disable=not progress)
+        parts = []
+        for benchmark, df in datasets.items():
+            bar.set_postfix(benchmark=benchmark)
+            prompts = [[{"role": m["role"], "content": m["content"]} for m in p] for p in df["prompt"]]
+            responses = generate_responses(model, tokenizer, prompts, protocols[benchmark], batch_size,
+                                           seed=seed, progress=bar)
+            parts.append(score_samples(run_id, benchmark, df, responses))
+        bar.close()
+        samples = pd.concat(parts, ignore_index=True)
+        scores = aggregate(samples, spec, source)
+        out = Path(out)
+        write_samples(samples, out / "samples.parquet")
+        write_scores(scores, out / "scores.csv")
     return scores
+
+
+def torch_device(name: str | None):
+    """The ``--device`` to evaluate on (default: cuda if available, else cpu), checked to be usable here."""
+    import torch
+
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as e:  # unknown type; a CUDA device on a machine without one
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"evaluate: --device {name!r} cannot be used here ({first}); "
+                          "leave --device out to use cuda when available, else cpu") from None
+    return device
 
 
 def main(args: argparse.Namespace) -> int:

@@ -21,6 +21,32 @@ def render_prompt(tokenizer, prompt: str | Messages) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def check_prompts_fit(tokenizer, prompts: Sequence[str | Messages], max_prompt_tokens: int, where: str) -> None:
+    """Raise ConfigError naming the first row whose prompt exceeds ``max_prompt_tokens`` tokens.
+
+    A model fed more positions than it was built for answers garbage without any error, and a prompt of
+    megabytes exhausts memory. Characters are checked first, so such a prompt is never tokenized: no token
+    of the vocabulary spells more characters than its longest entry, so a text longer than that many
+    characters per allowed token cannot fit.
+    """
+    from clipo.errors import ConfigError
+
+    longest_token = max(map(len, tokenizer.get_vocab()), default=1)
+    for row, prompt in enumerate(prompts):
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        chars = sum(len(m["content"]) for m in messages)
+        if chars > max_prompt_tokens * longest_token:
+            tokens = f"{chars:,} characters, more than {max_prompt_tokens} tokens can hold"
+        else:
+            n = len(tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"])
+            if n <= max_prompt_tokens:
+                continue
+            tokens = f"{n} tokens"
+        raise ConfigError(f"{where}: row {row}: the prompt is {tokens}, but the model has room for "
+                          f"{max_prompt_tokens} prompt tokens (its positions minus --max-new-tokens); shorten "
+                          "or drop that row, or lower --max-new-tokens")
+
+
 def encode_prompts(tokenizer, prompts: Sequence[str | Messages]):
     """Left-padded ``(input_ids, attention_mask)`` [B, T_prompt] for a batch of prompts."""
     texts = [render_prompt(tokenizer, p) for p in prompts]

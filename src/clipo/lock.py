@@ -24,7 +24,7 @@ class RunFolderLocked(RuntimeError):
 
 
 @contextmanager
-def run_folder_lock(folder: str | os.PathLike) -> Iterator[int]:
+def run_folder_lock(folder: str | os.PathLike, activity: str = "trained") -> Iterator[int]:
     """Hold the run folder's lock for the block; raise RunFolderLocked at once if another process has it.
 
     Yields the lock's file descriptor: a child started with ``pass_fds=(fd,)`` shares the lock, which is
@@ -40,7 +40,7 @@ def run_folder_lock(folder: str | os.PathLike) -> Iterator[int]:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             raise RunFolderLocked(
-                f"{folder}: already being trained by {holder} (lock {path}); wait for it to finish, or "
+                f"{folder}: already being {activity} by {holder} (lock {path}); wait for it to finish, or "
                 "stop it, or give this run another --out"
             ) from None
         os.ftruncate(fd, 0)

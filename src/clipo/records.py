@@ -112,11 +112,17 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError as e:
             if i == len(lines):
                 break
             raise SchemaError(f"{path}:{i}: not a JSON object ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise SchemaError(f"{path}:{i}: not a JSON object (found a {type(row).__name__}: {line[:40]})")
+        step = row.get("step")
+        if "step" in row and (not isinstance(step, int) or isinstance(step, bool)):
+            raise SchemaError(f"{path}:{i}: step must be an integer, found {step!r}")
+        rows.append(row)
     return rows
 
 

@@ -6,20 +6,29 @@ trainer and the evaluators call the same function, so every backend scores answe
 Model output is untrusted text. Every public function here returns instead of raising, and each call has a
 bounded cost: only the tail of a response is searched, answers longer than any benchmark answer skip the
 symbolic path, numbers too large to build (``10^{10^{10}}``, ``(10^{100})!``) are rejected from the parsed
-but still unevaluated expression tree before math-verify compares anything, and in the main thread a
-wall-clock deadline interrupts whatever work remains (signals cannot be used in other threads, where the
-structural guards alone apply). The budget is per call, not per ground-truth entry: the answer is parsed
-once, the cheap comparisons run against every entry first, and the symbolic comparisons stop (scoring 0)
-once the call has spent ``CALL_BUDGET_S``.
+but still unevaluated expression tree before math-verify compares anything, and a wall-clock deadline
+interrupts whatever work remains. The deadline is a signal, which only a process's main thread receives:
+called from any other thread (verl's reward managers score in thread pools), the symbolic comparison runs
+in a small pool of worker processes instead (``_WorkerPool``), each answering in its own main thread under
+the same deadline and killed if it does not answer soon after. The cheap comparisons (plain numbers,
+option letters, exact strings) always run in the caller, so most calls never leave it. The budget is per
+call, not per ground-truth entry: the answer is parsed once, the cheap comparisons run against every entry
+first, and the symbolic comparisons stop (scoring 0) once the call has spent ``CALL_BUDGET_S``.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import math
 import numbers
+import os
 import re
+import select
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,7 +46,7 @@ MAX_SYMBOLIC_CHARS = 400
 # Longest boxed content that is extracted at all.
 MAX_ANSWER_CHARS = 2_000
 # Wall-clock budget of one call's symbolic comparisons, over all its ground-truth entries: enforced by a
-# signal in the main thread, checked between entries elsewhere (where the structural guards bound each one).
+# signal in a main thread (the caller's, or a worker process's for calls from other threads).
 CALL_BUDGET_S = 1.0
 # How many earlier \boxed openings are tried when the last ones are unbalanced (truncated responses).
 MAX_BOX_CANDIDATES = 32
@@ -383,8 +392,8 @@ _MATH_VERIFY_READY = False
 
 
 def _math_verify():
-    """math-verify, warmed up once: its first parse builds the LaTeX grammar (~1 s), which must not be
-    charged to the first response's deadline."""
+    """math-verify, warmed up once: its first parse builds the LaTeX grammar (~1 s) and its first symbolic
+    comparison imports the rest of sympy (~0.5 s), neither of which may be charged to a response's deadline."""
     global _MATH_VERIFY_READY
     import math_verify
 
@@ -393,13 +402,31 @@ def _math_verify():
             logging.getLogger(name).addFilter(_QuietTimeoutWarning())
         warm = math_verify.parse("\\boxed{\\frac{1}{2}}", parsing_timeout=None)
         math_verify.verify(warm, math_verify.parse("$0.5$", parsing_timeout=None), timeout_seconds=None)
+        math_verify.verify(math_verify.parse("$(x+1)^2$", parsing_timeout=None),
+                           math_verify.parse("$x^2+2x+1$", parsing_timeout=None), timeout_seconds=None)
         _MATH_VERIFY_READY = True
     return math_verify
 
 
 def symbolic_equal(gold: str, answer: str) -> bool:
     """Mathematical equivalence of two boxed answers via math-verify, guarded against hostile sizes."""
-    return _symbolic_any([gold], answer, CALL_BUDGET_S)
+    return _symbolic_bounded([gold], answer, CALL_BUDGET_S)
+
+
+def _symbolic_bounded(golds: list[str], answer: str, budget_s: float) -> bool:
+    """``_symbolic_any`` under its deadline from any thread: here in a main thread, else in a worker process."""
+    golds = [g for g in golds if _plausible_answer(g)]
+    if not golds or not _plausible_answer(answer):
+        return False
+    if threading.current_thread() is threading.main_thread():
+        return _symbolic_any(golds, answer, budget_s)
+    try:
+        return _WORKERS.run(golds, answer, budget_s)
+    except _WorkerUnavailable as e:
+        # A stalled reward step is visible; rewards silently zeroed for a whole run would not be: score
+        # here, with the structural guards only, and say so.
+        logger.warning("symbolic scoring runs in this thread without a deadline: %s", e)
+        return _symbolic_any(golds, answer, budget_s)
 
 
 def _symbolic_any(golds: list[str], answer: str, budget_s: float) -> bool:
@@ -412,9 +439,9 @@ def _symbolic_any(golds: list[str], answer: str, budget_s: float) -> bool:
     golds = [g for g in golds if _plausible_answer(g)]
     if not golds or not _plausible_answer(answer):
         return False
-    give_up_at = time.monotonic() + budget_s
     try:
         mv = _math_verify()
+        give_up_at = time.monotonic() + budget_s  # after the one-off warm-up, which is not this call's cost
         with _deadline(budget_s):
             answer_parsed = mv.parse("\\boxed{" + answer + "}", parsing_timeout=None)
             if not answer_parsed or not _safe_to_compare(answer_parsed):
@@ -435,6 +462,153 @@ def _symbolic_any(golds: list[str], answer: str, budget_s: float) -> bool:
     except Exception:  # noqa: BLE001 - untrusted input must never raise
         logger.debug("symbolic comparison failed", exc_info=True)
         return False
+
+
+# ------------------------------------------------------------------------- worker processes for threads
+
+# A worker answers within CALL_BUDGET_S by its own deadline; this much later it is taken to be stuck in
+# code a signal cannot interrupt (a long C call) and is killed. The call then scores 0.
+WORKER_GRACE_S = 4.0
+# Starting a worker imports sympy and builds math-verify's grammar: seconds, paid once per worker.
+WORKER_START_TIMEOUT_S = 120.0
+# Concurrent symbolic comparisons off the main thread; more callers wait for a free worker (each holds
+# sympy, ~100 MB). Only answers that are not plain numbers or letters get here.
+MAX_WORKERS = max(2, min(8, os.cpu_count() or 2))
+# The worker loads this file by path (verl may load it that way too, so `clipo` need not be importable).
+_WORKER_MAIN = (
+    "import importlib.util, sys\n"
+    "del sys.path[0]\n"  # not the current folder: nothing there may shadow sympy's imports
+    "spec = importlib.util.spec_from_file_location('clipo_rewards_worker', sys.argv[1])\n"
+    "module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)\n"
+    "spec.loader.exec_module(module)\n"
+    "module._serve()\n"
+)
+
+
+class _WorkerUnavailable(Exception):
+    """No worker process could be started."""
+
+
+class _WorkerLost(Exception):
+    """The worker died or closed its pipe before the request was sent."""
+
+
+def _serve() -> None:
+    """Worker loop: one JSON request per line on stdin, ``1``/``0`` per line on the original stdout."""
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the replies
+    _math_verify()
+    replies.write("ready\n")
+    replies.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        verdict = _symbolic_any(request["golds"], request["answer"], request["budget_s"])
+        replies.write("1\n" if verdict else "0\n")
+        replies.flush()
+
+
+class _Worker:
+    """One worker process and its pipes; replies are read from the raw descriptor with a timeout."""
+
+    def __init__(self):
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_MAIN, os.path.abspath(__file__)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
+        except OSError as e:
+            raise _WorkerUnavailable(f"cannot start {sys.executable}: {e}") from None
+        if self._reply(WORKER_START_TIMEOUT_S) != "ready":
+            self.kill()
+            raise _WorkerUnavailable(f"a worker process did not start within {WORKER_START_TIMEOUT_S:.0f} s "
+                                     "(is math-verify installed?)")
+
+    def _reply(self, timeout_s: float) -> str | None:
+        """The next line from the worker, or None when it does not come within ``timeout_s``."""
+        fd, data = self.process.stdout.fileno(), b""
+        give_up_at = time.monotonic() + timeout_s
+        while not data.endswith(b"\n"):
+            left = give_up_at - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 64)
+            if not chunk:  # the worker ended
+                return None
+            data += chunk
+        return data.decode().strip()
+
+    def ask(self, golds: list[str], answer: str, budget_s: float) -> bool | None:
+        """The worker's verdict, or None when it took too long (it is then killed)."""
+        request = json.dumps({"golds": golds, "answer": answer, "budget_s": budget_s}) + "\n"
+        try:
+            self.process.stdin.write(request.encode())
+            self.process.stdin.flush()
+        except OSError:
+            self.kill()
+            raise _WorkerLost from None
+        reply = self._reply(budget_s + WORKER_GRACE_S)
+        if reply not in ("0", "1"):
+            logger.debug("a symbolic comparison ran past %.1f s; its worker is restarted", budget_s)
+            self.kill()
+            return None
+        return reply == "1"
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            pipe.close()
+
+    def close(self) -> None:
+        """Let an idle worker end by itself (end of its input), killing it only if it does not."""
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout=2)
+            self.process.stdout.close()
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+
+
+class _WorkerPool:
+    """Idle workers, started on first need and reused; at most ``MAX_WORKERS`` busy at once."""
+
+    def __init__(self):
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_WORKERS)
+
+    def run(self, golds: list[str], answer: str, budget_s: float) -> bool:
+        with self._slots:
+            for _ in range(2):  # a worker found dead (killed from outside) is replaced once
+                with self._lock:
+                    worker = self._idle.pop() if self._idle else None
+                worker = worker or _Worker()
+                try:
+                    verdict = worker.ask(golds, answer, budget_s)
+                except _WorkerLost:
+                    continue
+                if verdict is None:
+                    return False
+                with self._lock:
+                    self._idle.append(worker)
+                return verdict
+            raise _WorkerUnavailable("worker processes end as soon as they are started")
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
+
+    def forget(self) -> None:
+        """After fork: the child must not share the parent's workers (their pipes would interleave)."""
+        self._idle = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_WORKERS)
+
+
+_WORKERS = _WorkerPool()
+atexit.register(_WORKERS.close)
+os.register_at_fork(after_in_child=_WORKERS.forget)
 
 
 # ------------------------------------------------------------------------------------------------ scorers
@@ -564,6 +738,8 @@ def scorer_name(data_source: object) -> str:
 
 def _gold_answer(ground_truth: object) -> str | None:
     """The reference answer: the boxed answer of a full worked solution (MATH train) or the text itself."""
+    if isinstance(ground_truth, numbers.Real) and not math.isfinite(ground_truth):
+        return None  # a missing value (NaN) is no answer: its text "nan" would match \boxed{nan}
     text = _as_text(ground_truth)
     if text is None:
         return None
@@ -573,12 +749,16 @@ def _gold_answer(ground_truth: object) -> str | None:
     answer = boxed if boxed is not None else text.strip()
     if answer.startswith("$") and answer.endswith("$") and len(answer) > 1:
         answer = answer.strip("$").strip()
+    if answer.lower() == "nan":  # how pandas writes a missing value as text
+        return None
     return answer or None
 
 
 def _gold_answers(ground_truth: object) -> list[str]:
+    """Every acceptable answer: the exact comparisons are cheap and the symbolic ones share one budget, so
+    a long list costs no more time than a short one and none of its entries is dropped."""
     if isinstance(ground_truth, (list, tuple)) or type(ground_truth).__name__ == "ndarray":
-        items = list(ground_truth)[:16]
+        items = list(ground_truth)
     else:
         items = [ground_truth]
     return [g for g in (_gold_answer(item) for item in items) if g is not None]
@@ -598,8 +778,8 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     """1.0 when the last boxed answer of ``solution_str`` matches ``ground_truth``, else 0.0.
 
     verl's custom reward signature; verl's reward loop may add keyword arguments (``reward_kwargs`` from the
-    config, reward-router settings) and calls it from a thread pool, where only the structural guards and
-    the budget check between entries bound the time. Never raises; anything unparseable, and a call whose
+    config, reward-router settings) and calls it from a thread pool, where the symbolic comparison runs in
+    a worker process under the same deadline. Never raises; anything unparseable, and a call whose
     symbolic comparisons run out of ``CALL_BUDGET_S``, scores 0.0. ``ground_truth`` may be a bare answer, a
     full solution containing ``\\boxed{}``, or a list of acceptable answers (one budget for all of them).
     """
@@ -613,7 +793,7 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
         if any(scorer.exact(gold, answer) for gold in golds):
             return 1.0
         golds = [gold for gold in golds if scorer.needs_symbolic(gold, answer)]
-        return 1.0 if golds and _symbolic_any(golds, answer, CALL_BUDGET_S) else 0.0
+        return 1.0 if golds and _symbolic_bounded(golds, answer, CALL_BUDGET_S) else 0.0
     except Exception:  # noqa: BLE001 - untrusted input must never raise
         logger.debug("compute_score failed", exc_info=True)
         return 0.0

@@ -22,6 +22,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
+from pathlib import Path
 
 from clipo.errors import ConfigError
 from clipo.methods import (
@@ -38,6 +39,13 @@ from clipo.methods import (
 )
 
 BACKENDS = ("mini", "verl")
+# Range of the contrastive temperature τ. The loss exponentiates similarities cos/τ; at cos = 1 a code that
+# does so without subtracting the row maximum (the paper's eq. 7 as written) needs e^{1/τ} to be finite in
+# float32, i.e. 1/τ < ln(3.4e38) ≈ 88.7. τ ≥ 1/80 keeps four orders of magnitude of headroom (e^80 ≈ 5.5e34)
+# and admits every τ the paper reports (0.015 to 0.2). Above 10⁶ every logit rounds to the same value in
+# float32 (the loss carries no signal), and the run id writes τ positionally, so the cap keeps it short.
+MIN_TAU = 1 / 80
+MAX_TAU = 1e6
 _ID = re.compile(
     r"^(?P<track>[^_]+)_(?P<model>[^_]+)_(?P<method>[^_]+)_(?P<clipo>[^_]+)"
     r"_tau(?P<tau>[0-9.]+|-)_g(?P<group_size>\d+)_s(?P<seed>\d+)_(?P<backend>[^_]+)$"
@@ -82,7 +90,11 @@ class RunSpec:
                               f"(clipo={self.clipo!r}, tau={self.tau!r})")
         if self.tau is not None and not (isinstance(self.tau, (int, float)) and math.isfinite(self.tau)
                                          and self.tau > 0):
-            raise ConfigError(f"run tau={self.tau!r} must be a finite number > 0")
+            raise ConfigError(f"run tau={self.tau!r} (--tau) must be a finite number > 0")
+        if self.tau is not None and not MIN_TAU <= self.tau <= MAX_TAU:
+            raise ConfigError(f"run tau={self.tau!r} (--tau) must be in [{MIN_TAU}, {MAX_TAU:g}]: below "
+                              f"{MIN_TAU}, e^(1/tau) overflows float32 where a cosine of 1 is exponentiated "
+                              "(the paper uses 0.015 to 0.2)")
         if not (isinstance(self.group_size, int) and self.group_size >= 2):
             raise ConfigError(f"group_size={self.group_size!r} (--group-size) must be >= 2: group-relative "
                               "advantages need at least 2 rollouts per prompt")
@@ -248,6 +260,24 @@ class TrainRun:
     out: str | None
 
 
+# A Hugging Face hub id as the paper's models are named: organisation/name, letters, digits, '-', '_', '.'.
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def check_model_path(value: str) -> None:
+    """Refuse a relative path that does not exist here and cannot be a hub id (organisation/name).
+
+    verl hands a path it cannot find to the hub, so ``runs/x/final`` (not yet exported, or mistyped)
+    would fail only on the GPU node, after the job waited for it. An absolute path may exist only on
+    that node and is checked there (clipo.verl.launch); ``org/name`` that is not a folder here is a hub id.
+    """
+    path = Path(value).expanduser()
+    if path.is_absolute() or path.exists() or (_HUB_ID.fullmatch(value) and not value.startswith(".")):
+        return
+    raise ConfigError(f"--model-path {value!r}: no such folder (relative to {Path.cwd()}), and not a hub id "
+                      "(organisation/name, e.g. Qwen/Qwen2.5-7B-Instruct)")
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -294,6 +324,8 @@ def resolve(opts: TrainOptions) -> TrainRun:
     model_path = opts.model_path if opts.model_path is not None else PAPER_MODELS.get(model)
     if model_path is None:
         raise ConfigError("--model-path is required: the base-model folder written by `clipo sft`")
+    if opts.backend == "verl":
+        check_model_path(str(model_path))
     clipo = clipo_variant(
         opts.clipo, track, temperature=opts.tau, lam=opts.lam, head_output_size=opts.head_output_size,
         head_kind=opts.head_kind, reference_eps=opts.reference_eps, fixed_head=True if opts.fixed_head else None,

@@ -64,7 +64,30 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
         raise SchemaError(f"{path}: not a readable scores CSV ({e}); run `clipo evaluate` again") from None
     if df.empty:
         raise SchemaError(f"{path}: header but no rows; run `clipo evaluate` again")
-    return validate_scores(df, str(path))
+    df = validate_scores(df, str(path))
+    check_run_folder(df, path)
+    return df
+
+
+def check_run_folder(df: pd.DataFrame, path: Path) -> None:
+    """Rows of ``eval/<run_id>/scores.csv`` must describe that run: a table takes the method and τ from the
+    rows, so a copied or mislabelled file would otherwise make up a run. Other folders are not checked."""
+    from clipo.errors import ConfigError
+    from clipo.runs import RunSpec, format_tau
+
+    try:
+        spec = RunSpec.parse(path.parent.name)
+    except ConfigError:
+        return
+    expected = {"track": spec.track, "model": spec.model, "method": spec.method, "clipo": spec.clipo,
+                "tau": format_tau(spec.tau), "group_size": spec.group_size, "seed": spec.seed}
+    for i, row in enumerate(df.to_dict("records")):
+        tau = row["tau"]
+        found = dict(row, track=str(row["track"]), tau=format_tau(None if pd.isna(tau) else tau))
+        wrong = [f"{k}={found[k]!r}" for k, v in expected.items() if found[k] != v]
+        if wrong:
+            raise SchemaError(f"{path}: row {i + 2} has {', '.join(wrong)}, but its folder is run "
+                              f"{spec.run_id}; the file belongs to another run (run `clipo evaluate` for this one again)")
 
 
 def write_samples(df: pd.DataFrame, path: str | os.PathLike) -> Path:

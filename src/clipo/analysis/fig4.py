@@ -16,7 +16,7 @@ import pandas as pd
 from clipo import records
 from clipo.analysis import labels, style
 from clipo.analysis.registry import FIGURES
-from clipo.errors import ConfigError, MissingInput
+from clipo.errors import ConfigError, MissingInput, SchemaError
 from clipo.runs import RunSpec
 
 MAX_TSNE_POINTS = 512
@@ -29,7 +29,19 @@ def read_embeddings(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise MissingInput(f"fig4: no embeddings file {path}")
-    return records.read_embeddings(path)
+    try:
+        df = records.read_embeddings(path)
+    except (OSError, ValueError) as e:  # pyarrow's errors for a truncated or foreign file derive from these
+        if isinstance(e, SchemaError):
+            raise
+        raise SchemaError(f"{path}: not a readable parquet file ({type(e).__name__}; truncated or not "
+                          "written by training); train the run again to rewrite it") from None
+    finite = np.array([np.isfinite(np.asarray(e, dtype=np.float32)).all() for e in df["embedding"]], dtype=bool)
+    if not finite.all():
+        steps = sorted(set(df.loc[~finite, "step"].tolist())) if "step" in df.columns else []
+        raise SchemaError(f"{path}: {int((~finite).sum())} of {len(df)} embeddings hold NaN or infinite values "
+                          f"(step(s) {steps}): the run diverged, t-SNE cannot place them")
+    return df
 
 
 def tsne_perplexity(n: int, preferred: float = 30.0) -> float:

@@ -8,6 +8,8 @@ A file that breaks it fails here, with file, row and column named, rather than d
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +26,19 @@ ROLES: frozenset[str] = frozenset({"system", "user", "assistant"})
 def _describe(value) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def _ground_truth_problem(truth) -> str | None:
+    """NaN (or its text, "nan") is a missing answer, not one: it would reward \\boxed{nan}."""
+    items = list(truth) if isinstance(truth, (list, tuple, np.ndarray)) else [truth]
+    if not items:
+        return "reward_model.ground_truth is an empty list"
+    for item in items:
+        if isinstance(item, numbers.Real) and not math.isfinite(item):
+            return f"reward_model.ground_truth holds {item!r}, not an answer"
+        if isinstance(item, str) and item.strip().lower() == "nan":
+            return f"reward_model.ground_truth holds {item!r} (a missing value written as text), not an answer"
+    return None
 
 
 def _row_problem(column: str, value) -> str | None:
@@ -47,6 +62,8 @@ def _row_problem(column: str, value) -> str | None:
             return f"expected a {{ground_truth, style}} dict, got {_describe(value)}"
         if value.get("ground_truth") is None:
             return "reward_model.ground_truth is missing"
+        if problem := _ground_truth_problem(value["ground_truth"]):
+            return problem
         if not isinstance(value.get("style"), str):
             return f"reward_model.style must be a string, got {_describe(value.get('style'))}"
     elif column == "extra_info":

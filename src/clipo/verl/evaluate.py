@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo.errors import ConfigError
+from clipo.errors import ConfigError, UserError
 from clipo.evaluate import Sampling, aggregate, sampling_for, score_samples
 from clipo.runs import RunSpec
 
@@ -96,7 +96,12 @@ def evaluate(
     mem_fraction: float = 0.85,
 ) -> pd.DataFrame:
     """Evaluate on the benchmarks of the run's track; writes ``out``/samples.parquet and scores.csv."""
-    import sglang
+    try:
+        import sglang
+    except ImportError as e:
+        raise UserError(f"evaluating verl run {run_id} needs SGLang, which this environment lacks ({e}); run "
+                        "it in the GPU image or environment (docs/gpu.md), where `python -c 'import sglang'` "
+                        "works") from None
     from transformers import AutoTokenizer
 
     from clipo.data.registry import by_benchmark, eval_files

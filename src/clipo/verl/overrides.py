@@ -137,19 +137,44 @@ RUN_KEYS: dict[str, str] = {
     "actor_rollout_ref.actor.use_kl_loss": "--method",
     "actor_rollout_ref.actor.kl_loss_coef": "--method",
     "actor_rollout_ref.actor.kl_loss_type": "--method",
+    "data.train_files": "--track and --data-dir",
+    "data.val_files": "--track and --data-dir",
     "clipo": "--clipo, --tau, --lam, --head-*, --reference-eps, --fixed-head, --seed, --out",
 }
 """Override keys the run id or a ``clipo train`` option decides (``clipo`` covers clipo.*): an extra
 override of one would train something other than the run id says."""
 
 
+def _override_paths(override: str) -> list[str]:
+    """The config paths an override can change: its key, and for ``group@package=...`` the package."""
+    key = override.strip().lstrip("+~").split("=", 1)[0].strip()
+    group, _, package = key.partition("@")
+    return [p for p in (group.replace("/", "."), package) if p]
+
+
+def _related(path: str, key: str) -> bool:
+    """Whether setting or deleting ``path`` can change ``key``: the same node, a child, or a parent
+    (``actor_rollout_ref.rollout={n:2}`` and ``~algorithm`` reach every key below them)."""
+    return path == key or path.startswith(key + ".") or key.startswith(path + ".")
+
+
 def check_overrides(overrides) -> None:
-    """Refuse extra Hydra overrides of keys the run id or an option decides, naming the option to use."""
+    """Refuse extra Hydra overrides that can change a key the run id or an option decides, naming the option.
+
+    Hydra applies the extra overrides after the generated ones, so an override of the key itself, of a
+    parent node (a dict assignment merges into it, a deletion removes it) or a config group placed at such a
+    node would win; each is refused.
+    """
     for override in overrides:
-        key = override.lstrip("+~").split("=", 1)[0].strip()
-        owner = next((k for k in RUN_KEYS if key == k or key.startswith(k + ".")), None)
-        if owner is not None:
-            raise ConfigError(f"override {override!r} would contradict the run id; set it with {RUN_KEYS[owner]}")
+        if override.strip().startswith("-"):  # --config-name, -cd, --cfg job: another config, or no training
+            raise ConfigError(f"{override!r} is a Hydra command-line flag, not an override (key=value); "
+                              "the run's config is clipo/verl/config/clipo_trainer.yaml")
+        for path in _override_paths(override):
+            owned = [k for k in RUN_KEYS if _related(path, k)]
+            if owned:
+                options = ", ".join(dict.fromkeys(RUN_KEYS[k] for k in owned))
+                raise ConfigError(f"override {override!r} would contradict the run id (it reaches "
+                                  f"{', '.join(owned[:3])}{' ...' if len(owned) > 3 else ''}); set it with {options}")
 
 
 _PLAIN = re.compile(r"[A-Za-z_/.][\w./:+@-]*")
