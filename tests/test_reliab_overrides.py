@@ -20,6 +20,7 @@ BYPASSES = [
     ("actor@actor_rollout_ref.actor=megatron_actor", "--lr"),
     ("trainer={experiment_name:x}", "the run id"),
     ("+clipo.temperature=1", "--tau"),
+    ("actor_rollout_ref.model.external_lib=null", "worker patch"),  # GMPO's loss would vanish in the workers
 ]
 
 

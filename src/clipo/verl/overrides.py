@@ -140,6 +140,8 @@ RUN_KEYS: dict[str, str] = {
     "data.train_files": "--track and --data-dir",
     "data.val_files": "--track and --data-dir",
     "clipo": "--clipo, --tau, --lam, --head-*, --reference-eps, --fixed-head, --seed, --out",
+    "actor_rollout_ref.model.external_lib": "nothing (every run loads clipo's worker patch: CLIPO's hidden "
+                                            "states and GMPO's registered loss)",
 }
 """Override keys the run id or a ``clipo train`` option decides (``clipo`` covers clipo.*): an extra
 override of one would train something other than the run id says."""
