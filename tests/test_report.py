@@ -353,3 +353,23 @@ def test_run_json_of_either_backend_reads_as_one_view(tmp_path):
     records.write_json(verl, bad)
     with pytest.raises(SchemaError, match=r"verl/run.json: no config.actor_rollout_ref.rollout.n"):
         records.read_run(verl)
+
+
+def test_the_report_description_page_states_the_tracks_steps_where_the_config_leaves_them():
+    """workflow/report/workflow.rst sees only the config; common.smk puts vocab.default_steps_text there."""
+    from pathlib import Path
+
+    import jinja2
+    import yaml
+
+    from clipo.analysis import vocab
+
+    repo = Path(__file__).resolve().parents[1]
+    assert 'config["_default_steps"] = default_steps_text(' in (repo / "workflow/rules/common.smk").read_text()
+    cfg = yaml.safe_load((repo / "config.yaml").read_text())
+    cfg["train"]["steps"], cfg["_default_steps"] = None, vocab.default_steps_text(["mini", "I", "mini"])
+    page = jinja2.Environment().from_string((repo / "workflow/report/workflow.rst").read_text())
+    text = page.render(snakemake=type("Snakemake", (), {"config": cfg}))
+    assert "training steps per run: 84 (6 epochs) (track I); 10 (track mini); train batch size" in text
+    cfg["train"]["steps"] = 3
+    assert "training steps per run: 3; train batch size" in page.render(snakemake=type("S", (), {"config": cfg}))

@@ -14,12 +14,12 @@ A reader of a figure should never see a raw run id like ``mini_mini-base_grpo_in
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from clipo.data.registry import benchmark_groups
-from clipo.methods import CLIPO_VARIANTS, CONTRASTIVE_LOSSES, METHODS
+from clipo.data.registry import benchmark_groups, get_dataset
+from clipo.methods import CLIPO_VARIANTS, CONTRASTIVE_LOSSES, METHODS, get_track
 from clipo.runs import RunSpec
 
 BASE = "base"
@@ -109,6 +109,21 @@ def seeds_label(seeds) -> str:
     """'seed 0' or '3 seeds (0, 1, 2)'."""
     seeds = sorted(int(s) for s in seeds)
     return f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} seeds ({', '.join(map(str, seeds))})"
+
+
+def default_steps(track: str) -> str:
+    """RL steps of a run of ``track`` that sets none: '10' (mini trainer), '84 (6 epochs)' (verl:
+    epochs × whole batches of the training file, as clipo.verl.overrides counts them)."""
+    t = get_track(track)
+    if t.mini_steps:
+        return str(t.mini_steps)
+    per_epoch = get_dataset(t.train_files[0]).rows // t.train_batch_size
+    return f"{per_epoch * t.total_epochs} ({t.total_epochs} epochs)"
+
+
+def default_steps_text(tracks: Iterable[str]) -> str:
+    """``default_steps`` of each track, for the report's description page: '10 (track mini)'."""
+    return "; ".join(f"{default_steps(t)} (track {t})" for t in sorted(set(tracks)))
 
 
 # ---------------------------------------------------------------------------------------------
