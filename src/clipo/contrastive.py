@@ -20,6 +20,10 @@ Two numerical modes:
   added inside each log: −log(e^{s_ip−m} + eps) + log(Σ_a e^{s_ia−m} + eps). At τ = 0.05 a pair with
   low similarity has e^{s−m} ≈ e^{−20}, far below eps = 1e-8, so this mode can move the loss by
   several nats; it is not the paper's formula.
+
+Adding a loss: its name, label and λ with ``clipo.methods.register_contrastive_loss``, its maths here as a
+function of ``Pairs`` decorated with ``register_contrastive_loss_fn`` (both numerical modes through
+``Pairs.log_sum_exp``); configs, run ids, tables, figures and labels then know it.
 """
 
 from __future__ import annotations

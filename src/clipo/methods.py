@@ -127,6 +127,7 @@ register_contrastive_loss("softnn", "SoftNN", 1.0)
 def get_contrastive_loss(name: str) -> ContrastiveLoss:
     return _lookup(CONTRASTIVE_LOSSES, name, "contrastive loss")
 
+
 REWARD_FLOOR = -0.5
 """Lower clip of the contrastive reward (eq. 12)."""
 
@@ -179,6 +180,9 @@ class _VariantNames(Sequence):
 
     def __getitem__(self, i):
         return self._names()[i]
+
+    def __iter__(self):
+        return iter(self._names())
 
     def __len__(self) -> int:
         return len(self._names())
