@@ -5,7 +5,9 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from clipo.analysis.report import build_report
 from clipo.cli import main as clipo_main
 from clipo.data.registry import benchmarks
 from clipo.scores import SCORE_COLUMNS, write_scores
@@ -285,3 +287,89 @@ def test_score_points_compare_each_method_with_its_own_base_model():
     assert ("llama3.1-8b-instruct GRPO vs the base model: largest change on AMC, 31.84 → 36.84 (+5.00); "
             "Avg. 30.58 → 32.25.") in points
     assert f"{QWEN7B} GRPO vs the base model: largest change on AMC, 41.84 → 46.84 (+5.00);" in points[2]
+
+
+def _verl_run_json(run_id, train_file, total_training_steps=None):
+    """run.json as clipo.verl.main writes it: verl's whole resolved config (the keys the report needs)."""
+    return {
+        "backend": "verl", "run_id": run_id, "command": ["python", "-m", "clipo.verl.main", "..."],
+        "config": {
+            "data": {"train_files": [str(train_file)], "train_batch_size": 128, "max_prompt_length": 512},
+            "actor_rollout_ref": {"rollout": {"n": 16, "name": "sglang"}, "actor": {"ppo_mini_batch_size": 128}},
+            "trainer": {"total_epochs": 9, "total_training_steps": total_training_steps, "critic_warmup": 58},
+            "clipo": {"enable": "infonce" in run_id, "out_dir": f"results/x/runs/{run_id}"},
+        },
+    }
+
+
+def _verl_run_set(tmp_path, summary_steps):
+    rs = tmp_path / "gpu"
+    train_file = tmp_path / "math_train.parquet"
+    pd.DataFrame({"prompt": ["p"] * 7500}).to_parquet(train_file)
+    for clipo, tau in (("none", math.nan), ("infonce", 0.02)):
+        run_id = f"II_{QWEN7B}_grpo_{clipo}_tau{'-' if clipo == 'none' else tau}_g16_s0_verl"
+        write_scores(pd.DataFrame(rows("II", clipo, tau, CLIPO if clipo != "none" else GRPO)),
+                     rs / "eval" / run_id / "scores.csv")
+        (rs / "runs" / run_id).mkdir(parents=True)
+        (rs / "runs" / run_id / "run.json").write_text(json.dumps(_verl_run_json(run_id, train_file)))
+        if summary_steps:
+            (rs / "runs" / run_id / "summary.json").write_text(json.dumps({"steps": summary_steps}))
+    return rs
+
+
+def test_report_of_a_verl_run_set_states_steps_prompts_and_rollouts(tmp_path):
+    rs = _verl_run_set(tmp_path, summary_steps=522)
+    text = build_report(rs, rs / "report.md", paper=None).markdown
+    training = next(line for line in text.splitlines() if line.startswith("- **Training**"))
+    assert training.startswith("- **Training**: 522 steps per run, 128 prompts × 16 rollouts per step; ")
+    assert "training problems: 7,500 (`" in training and "?" not in training
+    assert "- 2 runs on track II (522 training steps, 30 / 83 / 279 / 500 problems per benchmark)" in text
+
+
+def test_report_of_an_unfinished_verl_run_set_states_its_epochs(tmp_path):
+    rs = _verl_run_set(tmp_path, summary_steps=None)  # verl counts epochs; summary.json comes at the end
+    text = build_report(rs, rs / "report.md", paper=None).markdown
+    assert "- **Training**: 9 epochs per run, 128 prompts × 16 rollouts per step; " in text
+    assert "(9 epochs of training, " in text
+
+
+def test_run_json_of_either_backend_reads_as_one_view(tmp_path):
+    from clipo import records
+    from clipo.errors import SchemaError
+
+    verl = tmp_path / "verl" / "run.json"
+    records.write_json(verl, _verl_run_json("II_x_grpo_none_tau-_g16_s0_verl", "math.parquet", total_training_steps=40))
+    r = records.read_run(verl)
+    assert (r.backend, r.steps, r.epochs, r.prompts_per_step, r.rollouts_per_prompt, r.train_files) == (
+        "verl", 40, 9, 128, 16, ("math.parquet",))
+    mini = tmp_path / "mini" / "run.json"
+    records.write_json(mini, {"config": {"steps": 10, "train_batch_size": 16, "group_size": 8, "train_file": "t.parquet"},
+                              "derived": {"policy_parameters": 1_100_000}})
+    r = records.read_run(mini)
+    assert (r.backend, r.steps, r.epochs, r.prompts_per_step, r.rollouts_per_prompt, r.policy_parameters) == (
+        "mini", 10, None, 16, 8, 1_100_000)
+    bad = _verl_run_json("x", "math.parquet")
+    del bad["config"]["actor_rollout_ref"]["rollout"]["n"]
+    records.write_json(verl, bad)
+    with pytest.raises(SchemaError, match=r"verl/run.json: no config.actor_rollout_ref.rollout.n"):
+        records.read_run(verl)
+
+
+def test_the_report_description_page_states_the_tracks_steps_where_the_config_leaves_them():
+    """workflow/report/workflow.rst sees only the config; common.smk puts vocab.default_steps_text there."""
+    from pathlib import Path
+
+    import jinja2
+    import yaml
+
+    from clipo.analysis import vocab
+
+    repo = Path(__file__).resolve().parents[1]
+    assert 'config["_default_steps"] = default_steps_text(' in (repo / "workflow/rules/common.smk").read_text()
+    cfg = yaml.safe_load((repo / "config.yaml").read_text())
+    cfg["train"]["steps"], cfg["_default_steps"] = None, vocab.default_steps_text(["mini", "I", "mini"])
+    page = jinja2.Environment().from_string((repo / "workflow/report/workflow.rst").read_text())
+    text = page.render(snakemake=type("Snakemake", (), {"config": cfg}))
+    assert "training steps per run: 84 (6 epochs) (track I); 10 (track mini); train batch size" in text
+    cfg["train"]["steps"] = 3
+    assert "training steps per run: 3; train batch size" in page.render(snakemake=type("S", (), {"config": cfg}))

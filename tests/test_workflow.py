@@ -41,7 +41,7 @@ def trained_run_ids(job_list) -> list[str]:
     ({"train.stepz": 3}, "config key train: Additional properties are not allowed ('stepz' was unexpected)"),
     ({"evaluate.limit": 0}, "config key evaluate.limit: 0 is less than the minimum of 1"),
     ({"grid": [{"track": ["mini"], "method": ["grpo"], "clipo": ["infonse"]}]},
-     "config key grid.0.clipo.0: 'infonse' is not one of"),
+     "config grid[0]: run clipo='infonse'; valid: none, infonce, supcon, softnn, infonce-fixed"),
     ({"grid": [{"track": ["mini"], "method": ["grpo"], "taus": [0.1]}]},
      "config key grid.0: Additional properties are not allowed ('taus' was unexpected)"),
     ({"run_set": "paper"}, "config key run_set:"),

@@ -20,10 +20,15 @@ Two numerical modes:
   added inside each log: −log(e^{s_ip−m} + eps) + log(Σ_a e^{s_ia−m} + eps). At τ = 0.05 a pair with
   low similarity has e^{s−m} ≈ e^{−20}, far below eps = 1e-8, so this mode can move the loss by
   several nats; it is not the paper's formula.
+
+Adding a loss: its name, label and λ with ``clipo.methods.register_contrastive_loss``, its maths here as a
+function of ``Pairs`` decorated with ``register_contrastive_loss_fn`` (both numerical modes through
+``Pairs.log_sum_exp``); configs, run ids, tables, figures and labels then know it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -31,9 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from clipo.errors import ConfigError
-from clipo.methods import LOSS_LAMBDA, REWARD_FLOOR, Clipo
+from clipo.methods import CONTRASTIVE_LOSSES, REWARD_FLOOR, Clipo, get_contrastive_loss
 
-LOSSES = tuple(LOSS_LAMBDA)
 _MASKED = -1e30  # finite stand-in for −inf: keeps gradients of unused entries at 0 instead of NaN
 
 
@@ -115,6 +119,83 @@ def _sample_positive(positives: torch.Tensor, uniform: torch.Tensor) -> torch.Te
     return positives & (rank == pick.unsqueeze(-1))
 
 
+@dataclass
+class Pairs:
+    """What a contrastive loss sees: the [n, G, G] similarity logits of every group and its pair masks,
+    in one of the two numerical modes (module docstring)."""
+
+    sim: torch.Tensor
+    """s_ij = e_i·e_j / τ."""
+    others: torch.Tensor
+    """Pairs of two different members of a group: the denominator of every loss."""
+    positives: torch.Tensor
+    """Pairs of two different correct members."""
+    eps: float
+    """0: the exact formulas; > 0: the released code's numerics."""
+    draw_positive: Callable[[], torch.Tensor]
+    """One-hot [n, G, G] choice of one positive per anchor, drawn uniformly (InfoNCE)."""
+    exp: torch.Tensor | None = None
+    """Reference mode only: e^{s − row max} (the row maximum includes self)."""
+
+    def log_sum_exp(self, mask: torch.Tensor) -> torch.Tensor:
+        """log Σ_{j ∈ mask} e^{s_ij} per slot (reference mode: shifted, with eps inside the log)."""
+        if self.eps > 0:
+            return torch.log((self.exp * mask).sum(-1) + self.eps)
+        return self.sim.masked_fill(~mask, _MASKED).logsumexp(-1)
+
+    def log_each(self) -> torch.Tensor:
+        """log e^{s_ij} per pair: s_ij itself (reference mode: log(e^{s − max} + eps))."""
+        return torch.log(self.exp + self.eps) if self.eps > 0 else self.sim
+
+
+ContrastiveLossFn = Callable[[Pairs], torch.Tensor]
+"""Per-slot loss [n, G] of every group; the caller keeps the anchors' values only."""
+
+CONTRASTIVE_LOSS_FNS: dict[str, ContrastiveLossFn] = {}
+"""Loss name → its maths; names and defaults are clipo.methods.CONTRASTIVE_LOSSES."""
+
+
+def register_contrastive_loss_fn(name: str) -> Callable[[ContrastiveLossFn], ContrastiveLossFn]:
+    """Decorator: the maths of a loss already in clipo.methods.CONTRASTIVE_LOSSES."""
+    get_contrastive_loss(name)  # unknown names fail here, listing the registered ones
+
+    def register(fn: ContrastiveLossFn) -> ContrastiveLossFn:
+        if name in CONTRASTIVE_LOSS_FNS:
+            raise ConfigError(f"contrastive loss {name!r} has a function already: {CONTRASTIVE_LOSS_FNS[name].__name__}")
+        CONTRASTIVE_LOSS_FNS[name] = fn
+        return fn
+
+    return register
+
+
+def get_contrastive_loss_fn(name: str) -> ContrastiveLossFn:
+    get_contrastive_loss(name)
+    if name not in CONTRASTIVE_LOSS_FNS:
+        raise ConfigError(f"contrastive loss {name!r} has no function (register_contrastive_loss_fn); "
+                          f"with one: {', '.join(CONTRASTIVE_LOSS_FNS)}")
+    return CONTRASTIVE_LOSS_FNS[name]
+
+
+@register_contrastive_loss_fn("infonce")
+def infonce(p: Pairs) -> torch.Tensor:
+    """−log( e^{s_ip*} / Σ_a e^{s_ia} ), p* drawn uniformly from P_i."""
+    denominator = p.log_sum_exp(p.others)  # first, as in the other losses
+    chosen = p.draw_positive()
+    return denominator - (p.log_sum_exp(chosen) if p.eps > 0 else (p.sim * chosen).sum(-1))
+
+
+@register_contrastive_loss_fn("supcon")
+def supcon(p: Pairs) -> torch.Tensor:
+    """−(1/|P_i|) Σ_p log( e^{s_ip} / Σ_a e^{s_ia} )."""
+    return p.log_sum_exp(p.others) - (p.log_each() * p.positives).sum(-1) / p.positives.sum(-1).clamp(min=1)
+
+
+@register_contrastive_loss_fn("softnn")
+def softnn(p: Pairs) -> torch.Tensor:
+    """−log( Σ_p e^{s_ip} / Σ_a e^{s_ia} )."""
+    return p.log_sum_exp(p.others) - p.log_sum_exp(p.positives)
+
+
 def contrastive_loss(
     embeddings: torch.Tensor,
     correct: torch.Tensor,
@@ -126,12 +207,12 @@ def contrastive_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-rollout contrastive loss [B] and anchor mask [B]; the loss is 0 off the anchors.
 
-    InfoNCE draws u_i ~ U[0,1) for every row in batch order from ``generator`` and takes the
-    ⌊u_i·|P_i|⌋-th other positive of anchor i (positives in batch order). Group ids need not be
-    contiguous and groups may differ in size.
+    ``loss`` is looked up in the registry (an unknown name fails listing the valid ones). InfoNCE
+    draws u_i ~ U[0,1) for every row in batch order from ``generator`` and takes the ⌊u_i·|P_i|⌋-th
+    other positive of anchor i (positives in batch order). Group ids need not be contiguous and groups
+    may differ in size.
     """
-    if loss not in LOSSES:
-        raise ConfigError(f"contrastive loss {loss!r}; valid: {', '.join(LOSSES)}")
+    loss_fn = get_contrastive_loss_fn(loss)
     if not temperature > 0:
         raise ConfigError(f"contrastive temperature must be > 0, got {temperature!r}")
     batch = embeddings.shape[0]
@@ -147,43 +228,25 @@ def contrastive_loss(
     emb = groups.gather(embeddings.float())  # [n, G, d]
     sim = emb @ emb.transpose(1, 2) / temperature  # [n, G, G]
 
-    if reference_eps > 0:
-        per_slot = _reference_loss(sim, others, positives, groups, loss, generator, reference_eps)
-    else:
-        log_denominator = sim.masked_fill(~others, _MASKED).logsumexp(-1)
-        if loss == "infonce":
-            uniform = torch.rand(batch, generator=generator, device=embeddings.device)
-            chosen = _sample_positive(positives, uniform[groups.index])
-            positive_term = (sim * chosen).sum(-1)
-        elif loss == "supcon":
-            positive_term = (sim * positives).sum(-1) / positives.sum(-1).clamp(min=1)
-        else:  # softnn
-            positive_term = sim.masked_fill(~positives, _MASKED).logsumexp(-1)
-        per_slot = log_denominator - positive_term
+    def draw_positive() -> torch.Tensor:
+        uniform = torch.rand(batch, generator=generator, device=embeddings.device)
+        return _sample_positive(positives, uniform[groups.index])
+
+    exp = None
+    if reference_eps > 0:  # the released code's numerics: shift by the row maximum, self included
+        row_max = sim.masked_fill(~(others | torch.diag_embed(groups.valid)), _MASKED).amax(-1, keepdim=True)
+        exp = torch.exp(sim - row_max)
+    per_slot = loss_fn(Pairs(sim, others, positives, reference_eps, draw_positive, exp))
 
     per_slot = torch.where(anchors, per_slot, torch.zeros_like(per_slot))
     return per_slot[groups.group_of_row, groups.slot_of_row], anchors[groups.group_of_row, groups.slot_of_row]
 
 
-def _reference_loss(sim, others, positives, groups, loss, generator, eps):
-    """The released code's numerics: shift by the row maximum (self included), eps inside the logs."""
-    row_max = sim.masked_fill(~(others | torch.diag_embed(groups.valid)), _MASKED).amax(-1, keepdim=True)
-    exp = torch.exp(sim - row_max)
-    log_denominator = torch.log((exp * others).sum(-1) + eps)
-    if loss == "infonce":
-        uniform = torch.rand(len(groups.group_of_row), generator=generator, device=sim.device)
-        chosen = _sample_positive(positives, uniform[groups.index])
-        return log_denominator - torch.log((exp * chosen).sum(-1) + eps)
-    if loss == "supcon":
-        log_each = torch.log(exp + eps)
-        return log_denominator - (log_each * positives).sum(-1) / positives.sum(-1).clamp(min=1)
-    return log_denominator - torch.log((exp * positives).sum(-1) + eps)
-
-
 def contrastive_reward(
-    loss: torch.Tensor, anchor_mask: torch.Tensor, lam: float = LOSS_LAMBDA["infonce"], floor: float = REWARD_FLOOR
+    loss: torch.Tensor, anchor_mask: torch.Tensor, lam: float = CONTRASTIVE_LOSSES["infonce"].lam,
+    floor: float = REWARD_FLOOR,
 ) -> torch.Tensor:
-    """Eq. 12: r^CL = max(−λ·L, floor) on anchors, 0 elsewhere (λ: 0.2 InfoNCE/SupCon, 1.0 SoftNN)."""
+    """Eq. 12: r^CL = max(−λ·L, floor) on anchors, 0 elsewhere (λ per loss: clipo.methods.CONTRASTIVE_LOSSES)."""
     reward = torch.clamp(-lam * loss.detach(), min=floor)
     return torch.where(anchor_mask, reward, torch.zeros_like(reward))
 

@@ -11,6 +11,8 @@ Lookups by name fail with one error that lists the valid names.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from clipo.errors import ConfigError
@@ -51,6 +53,12 @@ class Method:
     refills. Differs from the authors' release, whose trainer has no dynamic sampling (docs/gpu.md)."""
     adv_estimator: str = "grpo"
     """verl advantage-estimator registry key; all four methods use GRPO's group normalisation."""
+    label: str = ""
+    """How tables, figures and the report print it (default: the name in capitals, GRPO as the paper)."""
+
+    def __post_init__(self):
+        if not self.label:
+            object.__setattr__(self, "label", self.name.upper())
 
 
 METHODS: dict[str, Method] = {
@@ -68,11 +76,62 @@ def get_method(name: str) -> Method:
     return _lookup(METHODS, name, "method")
 
 
+def _check_name(name: str, what: str, taken) -> None:
+    """A registered name is a run-id field: non-empty, no '_', not 'base', 'none' or '*-fixed'."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", name) or name in ("base", "none") or name.endswith("-fixed"):
+        raise ConfigError(f"{what} name {name!r}: lower-case letters, digits, '.' and '-' (a run-id field), "
+                          "not 'base', 'none' or ending in '-fixed'")
+    if name in taken:
+        raise ConfigError(f"{what} {name!r} is registered already")
+
+
+def register_method(method: Method) -> Method:
+    """Add a method; the run grid, the config check, every table and figure and the labels pick it up."""
+    _check_name(method.name, "method", METHODS)
+    METHODS[method.name] = method
+    return method
+
+
 # --------------------------------------------------------------------------------------------
 # CLIPO: contrastive head and reward (paper §3, §4.1, Table 9)
 # --------------------------------------------------------------------------------------------
-LOSS_LAMBDA: dict[str, float] = {"infonce": 0.2, "supcon": 0.2, "softnn": 1.0}
-"""λ of eq. 12 per contrastive loss (paper §4.1: 0.2 for InfoNCE and SupCon, 1.0 for SoftNN)."""
+@dataclass(frozen=True)
+class ContrastiveLoss:
+    """A contrastive loss of CLIPO as configs, tables and figures know it; its maths is the function
+    registered under the same name in ``clipo.contrastive`` (kept apart so this table needs no torch)."""
+
+    name: str
+    """Name in configs and run ids (``clipo: infonce``)."""
+    label: str
+    """As the paper prints it (Tables 13/14, Figure 3)."""
+    lam: float
+    """Default λ of eq. 12 for this loss."""
+    fixed_head_variant: bool = False
+    """Also offer ``<name>-fixed``, the ablation whose head keeps its random initialisation."""
+
+
+CONTRASTIVE_LOSSES: dict[str, ContrastiveLoss] = {}
+"""The contrastive-loss registry, in the paper's order; τ is a track setting (Track.clipo_temperature)."""
+
+
+def register_contrastive_loss(name: str, label: str, lam: float, fixed_head_variant: bool = False) -> ContrastiveLoss:
+    """Add a contrastive loss (its maths: ``clipo.contrastive.register_contrastive_loss_fn``)."""
+    _check_name(name, "contrastive loss", CONTRASTIVE_LOSSES)
+    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0):
+        raise ConfigError(f"contrastive loss {name!r}: lam={lam!r} must be a finite number >= 0")
+    entry = CONTRASTIVE_LOSSES[name] = ContrastiveLoss(name, label, float(lam), fixed_head_variant)
+    return entry
+
+
+# paper §4.1: λ = 0.2 for InfoNCE and SupCon, 1.0 for SoftNN; the fixed-head ablation is InfoNCE's
+register_contrastive_loss("infonce", "InfoNCE", 0.2, fixed_head_variant=True)
+register_contrastive_loss("supcon", "SupCon", 0.2)
+register_contrastive_loss("softnn", "SoftNN", 1.0)
+
+
+def get_contrastive_loss(name: str) -> ContrastiveLoss:
+    return _lookup(CONTRASTIVE_LOSSES, name, "contrastive loss")
+
 
 REWARD_FLOOR = -0.5
 """Lower clip of the contrastive reward (eq. 12)."""
@@ -87,7 +146,7 @@ class Clipo:
     temperature: float = 0.05
     """τ of eq. 8 (Table 9)."""
     lam: float = 0.2
-    """λ of eq. 12; defaults per loss in LOSS_LAMBDA."""
+    """λ of eq. 12; defaults per loss in CONTRASTIVE_LOSSES."""
     floor: float = REWARD_FLOOR
     head_output_size: int = 512
     head_kind: str = "linear"
@@ -99,8 +158,8 @@ class Clipo:
     """> 0 reproduces the released code's eps-inside-the-log numerics (see clipo.contrastive)."""
 
     def __post_init__(self):
-        if self.loss not in LOSS_LAMBDA:
-            raise ConfigError(f"clipo.loss={self.loss!r}; valid: {', '.join(LOSS_LAMBDA)}")
+        if self.loss not in CONTRASTIVE_LOSSES:
+            raise ConfigError(f"clipo.loss={self.loss!r}; valid: {', '.join(CONTRASTIVE_LOSSES)}")
         if self.head_kind not in ("linear", "mlp"):
             raise ConfigError(f"clipo.head_kind={self.head_kind!r}; valid: linear, mlp")
         for name, low, strict in (("temperature", 0, True), ("lam", 0, False), ("reference_eps", 0, False),
@@ -115,8 +174,30 @@ class Clipo:
             raise ConfigError(f"clipo.head_output_size={self.head_output_size!r} must be an integer >= 1")
 
 
-CLIPO_VARIANTS: tuple[str, ...] = ("none", "infonce", "supcon", "softnn", "infonce-fixed")
-"""The variants the paper's tables compare; ``infonce-fixed`` is the fixed-head ablation (Tables 3, 11, 12)."""
+class _VariantNames(Sequence):
+    """The CLIPO variants, read from the loss registry at each use: 'none', every loss, then the
+    fixed-head ablations (``infonce-fixed``, Tables 3, 11, 12). A live view, so a loss registered
+    after import is a valid variant everywhere this name was imported."""
+
+    def _names(self) -> tuple[str, ...]:
+        losses = CONTRASTIVE_LOSSES.values()
+        return ("none", *(c.name for c in losses), *(f"{c.name}-fixed" for c in losses if c.fixed_head_variant))
+
+    def __getitem__(self, i):
+        return self._names()[i]
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return repr(self._names())
+
+
+CLIPO_VARIANTS: Sequence[str] = _VariantNames()
+"""The variants the paper's tables compare, from the loss registry."""
 
 
 def clipo_variant(variant: str, track: "Track", **overrides) -> Clipo | None:
@@ -128,7 +209,7 @@ def clipo_variant(variant: str, track: "Track", **overrides) -> Clipo | None:
     loss = variant.removesuffix("-fixed")
     base = Clipo(
         loss=loss,
-        lam=LOSS_LAMBDA[loss],
+        lam=CONTRASTIVE_LOSSES[loss].lam,
         temperature=track.clipo_temperature,
         head_output_size=track.head_output_size,
         fixed_head=variant.endswith("-fixed"),

@@ -3,7 +3,7 @@
 ==========================  ===============================================================================
 ``metrics.jsonl``           one JSON object per RL step (keys documented in ``clipo.mini.train``)
 ``embeddings.parquet``      one row per rollout of the first and the last step (Figure 4); EMBEDDING_SCHEMA
-``run.json``                the resolved configuration of the run
+``run.json``                the resolved configuration of the run (``read_run``: one view for both trainers)
 ``summary.json``            written last: its presence means the run is complete
 ==========================  ===============================================================================
 
@@ -21,6 +21,7 @@ import math
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from clipo.errors import SchemaError
@@ -201,3 +202,61 @@ def run_files(runs_dir: str | os.PathLike, name: str, runs: list[str] | None = N
     if runs is None:
         return sorted(runs_dir.glob(f"*/{name}"))
     return [p for p in (runs_dir / run / name for run in runs) if p.is_file()]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run's run.json says about its training, the same for both trainers: the mini trainer
+    writes its resolved ``Config`` under ``config``; the verl launcher writes verl's whole config there
+    (``trainer.total_epochs``, ``data.train_batch_size``, ``actor_rollout_ref.rollout.n``, ...)."""
+
+    path: Path
+    backend: str
+    """'mini' or 'verl'."""
+    steps: int | None
+    """RL steps of the run; None for a verl run that counts epochs and has no summary.json yet."""
+    epochs: int | None
+    """Passes over the training prompts (verl); None for the mini trainer, which counts steps."""
+    prompts_per_step: int
+    rollouts_per_prompt: int
+    train_files: tuple[str, ...]
+    policy_parameters: int | None
+    """Size of the policy where the trainer records it (mini)."""
+
+    @property
+    def length(self) -> str:
+        """'174 steps', or '6 epochs' where the steps are not known."""
+        return f"{self.steps:,} steps" if self.steps is not None else f"{self.epochs:,} epochs"
+
+
+def _field(record: dict, path: Path, *keys: str):
+    node = record
+    for i, key in enumerate(keys):
+        if not isinstance(node, dict) or key not in node:
+            raise SchemaError(f"{path}: no {'.'.join(keys[:i + 1])} (a run.json of the {record.get('backend', 'mini')} "
+                              "trainer has it)")
+        node = node[key]
+    return node
+
+
+def read_run(path: str | os.PathLike) -> RunRecord:
+    """run.json as a RunRecord; a file lacking what the view needs fails naming the file and the key."""
+    path = Path(path)
+    record = read_json(path)
+    backend = record.get("backend", "mini")
+    if backend == "verl":
+        steps = _field(record, path, "config", "trainer", "total_training_steps")
+        summary = path.with_name(SUMMARY_FILE)
+        if steps is None and summary.is_file():  # verl counted epochs; the launcher wrote the steps
+            steps = read_json(summary).get("steps")
+        files = _field(record, path, "config", "data", "train_files")
+        return RunRecord(path, backend, steps, _field(record, path, "config", "trainer", "total_epochs"),
+                         _field(record, path, "config", "data", "train_batch_size"),
+                         _field(record, path, "config", "actor_rollout_ref", "rollout", "n"),
+                         tuple([files] if isinstance(files, str) else files), None)
+    if backend != "mini":
+        raise SchemaError(f"{path}: backend {backend!r}; valid: mini, verl")
+    return RunRecord(path, backend, _field(record, path, "config", "steps"), None,
+                     _field(record, path, "config", "train_batch_size"), _field(record, path, "config", "group_size"),
+                     (_field(record, path, "config", "train_file"),),
+                     (record.get("derived") or {}).get("policy_parameters"))

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from clipo.analysis.coverage import check_grid
 from clipo.analysis.registry import FIGURES as FIGURE_REGISTRY, TABLES as TABLE_REGISTRY, table_label
+from clipo.analysis.vocab import default_steps_text
 from clipo.data.registry import MINI, eval_paths, get_dataset, validation_file
 from clipo.methods import get_track
 from clipo.runs import RunSpec, expand_grid, format_tau
@@ -39,6 +40,9 @@ PAPER_TABLES = list(TABLE_REGISTRY)
 
 RUNS = expand_grid(config["grid"])
 TRAINED = [r for r in RUNS if r.method != "base"]
+# The report's description page (workflow/report/workflow.rst) sees only the config: the steps a run
+# gets where train.steps leaves them to the track.
+config["_default_steps"] = default_steps_text(r.track for r in TRAINED)
 for _r in RUNS:
     if _r.backend == "verl" and _r.model not in config["models"]:
         raise ValueError(f"config models: no path for model {_r.model!r} (run {_r.run_id}); "

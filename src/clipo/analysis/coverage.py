@@ -11,20 +11,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from clipo.analysis import vocab
 from clipo.analysis.paper_tables import PAPER_TABLES, Select, supported_tables
 from clipo.errors import ConfigError
 from clipo.runs import RunSpec
 
-LOSSES = ("infonce", "supcon", "softnn")
-"""The contrastive losses Figure 3 compares (clipo.analysis.figures.LOSSES)."""
 SHOWN = 6
 """Missing runs listed by name before the rest are counted."""
 
-_MINI_NEEDS = {
-    "table1": "a run of the track",
-    "table3": "a grpo run with clipo infonce-fixed and its infonce twin (same τ)",
-    "table13": "grpo runs with at least two of the losses " + ", ".join(LOSSES) + " (same τ, G)",
-}
+def _mini_needs(tid: str) -> str | None:
+    """What a mini-shaped table needs of the grid (None: no mini shape)."""
+    return {
+        "table1": "a run of the track",
+        "table3": "a grpo run with clipo infonce-fixed and its infonce twin (same τ)",
+        "table13": f"grpo runs with at least two of the losses {', '.join(vocab.losses())} (same τ, G)",
+    }.get(tid)
 
 
 def _matches(sel: Select, run: Select) -> bool:
@@ -48,8 +49,8 @@ def _table_problem(tid: str, specs: dict, grid: list[Select]) -> str | None:
     spec = specs.get(tid)
     if spec is None:
         cpu_tracks = sorted({r.track for r in grid} - {"I", "II"})
-        if cpu_tracks and tid in _MINI_NEEDS:
-            return f"{tid} ({', '.join(cpu_tracks)} track) needs {_MINI_NEEDS[tid]}; the grid has none"
+        if cpu_tracks and (needs := _mini_needs(tid)):
+            return f"{tid} ({', '.join(cpu_tracks)} track) needs {needs}; the grid has none"
         needed = [s for s in PAPER_TABLES[tid].selects if s.method != "base"]
         return f"{tid} needs runs of the paper's tracks I/II; add e.g. {_names(needed, 'verl')}"
     if not any(_matches(sel, run) for sel in spec.selects for run in grid):
@@ -67,22 +68,18 @@ def _figure_problem(fig: str, grid: list[Select]) -> str | None:
         return "reward needs a trained run (method other than base); the grid has none"
     if fig == "forest":
         runs = {(r.track, r.model, r.method, r.clipo, r.tau, r.group_size, r.seed) for r in grid}
-        if not any((r.track, r.model, r.method, _reference(r.clipo), None if _reference(r.clipo) == "none" else r.tau,
+        if not any((r.track, r.model, r.method, vocab.reference_variant(r.clipo), None if vocab.reference_variant(r.clipo) == "none" else r.tau,
                     r.group_size, r.seed) in runs for r in clipo):
             return ("forest needs a CLIPO run and its base run (same method without CLIPO, or learned-head CLIPO "
                     "for a fixed head) of the same track, model, group size and seed")
     if fig == "fig3":
         bases = {(r.track, r.model, r.group_size, r.seed) for r in grid if r.method == "grpo" and r.clipo == "none"}
         if not any((r.track, r.model, r.group_size, r.seed) in bases
-                   for r in clipo if r.method == "grpo" and r.clipo in LOSSES):
-            return (f"fig3 needs a grpo run without CLIPO and one with {', '.join(LOSSES[:-1])} or {LOSSES[-1]} "
+                   for r in clipo if r.method == "grpo" and r.clipo in vocab.losses()):
+            losses = vocab.losses()
+            return (f"fig3 needs a grpo run without CLIPO and one with {', '.join(losses[:-1])} or {losses[-1]} "
                     "of the same track, model, group size and seed")
     return None
-
-
-def _reference(clipo: str) -> str:
-    """What a CLIPO variant is compared with (clipo.analysis.stats.reference_variant)."""
-    return clipo.removesuffix("-fixed") if clipo.endswith("-fixed") else "none"
 
 
 def check_grid(runs: Iterable[RunSpec], tables: Iterable[str], figures: Iterable[str]) -> None:

@@ -11,24 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipo.analysis import style
+from clipo.analysis import style, vocab
 from clipo.analysis.registry import FIGURES
-from clipo.data.registry import AVERAGE_NAMES, benchmark_groups
+from clipo.data.registry import AVERAGE_NAMES
 from clipo.errors import MissingInput
 from clipo.methods import TRACKS
-
-LOSSES = ("infonce", "supcon", "softnn")
-LOSS_LABELS = {"infonce": "InfoNCE", "supcon": "SupCon", "softnn": "SoftNN"}
-
 
 def _averages(scores: pd.DataFrame, track: str) -> pd.Series:
     """average name → unweighted mean of its member benchmarks, for one run's scores."""
     per_bench = scores.drop_duplicates("benchmark").set_index("benchmark")["score"]
-    out = {}
-    for name, members in benchmark_groups(track).items():
-        if all(m in per_bench.index for m in members):
-            out[name] = float(per_bench[members].mean())
-    return pd.Series(out, dtype=float)
+    return pd.Series(vocab.group_means(per_bench, track), dtype=float)
 
 
 def _pick_tau(cands: pd.DataFrame, track: str) -> float | None:
@@ -56,7 +48,7 @@ def loss_gains(
     base runs. Returns columns loss, average, gain, score, base_score, n_seeds, tau, group_size, model.
     """
     s = scores[(scores["track"] == track) & (scores["method"] == method)]
-    s = s[s["clipo"].isin(("none", *LOSSES))]
+    s = s[s["clipo"].isin(("none", *vocab.losses()))]
     if model is None and len(s):
         model = s.groupby("model")["clipo"].nunique().idxmax()
     s = s[s["model"] == model]
@@ -71,12 +63,12 @@ def loss_gains(
     cands = cands[np.isclose(cands["tau"], tau)] if tau is not None else cands.iloc[0:0]
     if base.empty or cands.empty:
         raise MissingInput(
-            f"fig3: need {method} without CLIPO and with at least one of {', '.join(LOSSES)} "
+            f"fig3: need {method} without CLIPO and with at least one of {', '.join(vocab.losses())} "
             f"on track {track} (model {model}, G={group_size}); found "
             f"{'no base run' if base.empty else 'no CLIPO run'}"
         )
     rows = []
-    for loss in LOSSES:
+    for loss in vocab.losses():
         runs = cands[cands["clipo"] == loss]
         seeds = sorted(set(runs["seed"]) & set(base["seed"]))  # gains pair runs of equal seed
         if not seeds:
@@ -133,7 +125,7 @@ def fig3(
         data = data.merge(errors[[*keys, "ci_low", "ci_high"]], on=keys, how="left")
     with_intervals = "ci_low" in data and bool(data["ci_low"].notna().any())
     averages = [a for a in [*AVERAGE_NAMES.get(track, {}).values(), "Avg."] if a in set(data["average"])]
-    losses = [loss for loss in LOSSES if loss in set(data["loss"])]
+    losses = [loss for loss in vocab.losses() if loss in set(data["loss"])]
     width = 0.8 / len(losses)
     with style.context():
         fig, (ax,) = style.new_figure(style.COLUMN_WIDTH, 2.3)
@@ -146,7 +138,7 @@ def fig3(
             n_seeds = int(d["n_seeds"].max())
             seeds = f" ({n_seeds} seeds)" if n_seeds > 1 else ""
             ax.bar(x, d["gain"], width * 0.92, yerr=yerr, capsize=2, error_kw={"linewidth": 0.7},
-                   label=f"{LOSS_LABELS[loss]}{seeds}", color=style.OKABE_ITO[i])
+                   label=f"{vocab.loss_label(loss)}{seeds}", color=style.OKABE_ITO[i])
             if value_labels or (value_labels is None and not with_intervals):
                 _label_bars(ax, x, d, label_format)
         ax.axhline(0, color="black", linewidth=0.6)
@@ -184,7 +176,7 @@ def gain_errors(samples: pd.DataFrame, track: str, n_boot: int = 10_000) -> pd.D
         (table["track"] == track)
         & (table["method"] == "grpo")
         & (table["reference"] == "none")
-        & table["clipo"].isin(LOSSES)
+        & table["clipo"].isin(vocab.losses())
         & table["is_average"]
     ]
     table = table.rename(columns={"clipo": "loss", "benchmark": "average"})

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from clipo import records
-from clipo.analysis import labels, style
+from clipo.analysis import style, vocab
 from clipo.analysis.registry import FIGURES
 from clipo.errors import ConfigError, MissingInput, SchemaError
 from clipo.runs import RunSpec
@@ -207,7 +207,7 @@ def draw(results: Path, out: Path, *, run: str | None = None, runs: list[str] | 
     """Figure 4 of a run set: ``run``'s embeddings, else those of the preferred CLIPO run (among ``runs``)."""
     run_dir = find_embedding_run(results / "runs", run, runs)
     try:
-        title = labels.run_title(RunSpec.parse(run_dir.name))
+        title = vocab.run_title(RunSpec.parse(run_dir.name))
     except ConfigError:
         title = run_dir.name
     return fig4(read_embeddings(run_dir / records.EMBEDDINGS_FILE), out, title=title)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo.analysis import curves, labels, style
+from clipo.analysis import curves, style, vocab
 from clipo.analysis.registry import FIGURES
 from clipo.errors import ConfigError, MissingInput
 from clipo.runs import RunSpec
@@ -62,15 +62,15 @@ def fig5(settings: dict[RunSpec, dict[int, pd.DataFrame]], out_dir: str | Path,
     Returns the plotted curves: pair, setting (legend label), clipo, tau, n_seeds_total and the columns
     of ``curves.seed_curve`` (step, raw, smooth, low, high, n_seeds).
     """
-    order = sorted(settings, key=lambda s: labels.variant_order(s.clipo, s.tau))
+    order = sorted(settings, key=lambda s: vocab.variant_order(s.clipo, s.tau))
     rows = []
     for pair, (key, _) in PAIRS.items():
         for setting in order:
             curve = curves.seed_curve(settings[setting], key, alpha)
             if curve is None:
                 continue
-            seeds = labels.seeds_label(settings[setting])
-            name = f"{labels.clipo_label(setting.clipo, setting.tau)}, {seeds}"
+            seeds = vocab.seeds_label(settings[setting])
+            name = f"{vocab.clipo_label(setting.clipo, setting.tau)}, {seeds}"
             rows.append(curve.assign(pair=pair, setting=name, clipo=setting.clipo, tau=setting.tau,
                                      n_seeds_total=len(settings[setting])))
     if not rows:
@@ -95,7 +95,7 @@ def fig5(settings: dict[RunSpec, dict[int, pd.DataFrame]], out_dir: str | Path,
         axes[0].set_ylabel("Mean cosine similarity")
         curves.figure_legend(fig, axes, ncols=3)
         fig.suptitle("How alike the contrastive head makes the rollouts of one prompt, per pair kind\n"
-                     f"{labels.method_name(first.method)} + CLIPO; {first.track} track, {first.model}, "
+                     f"{vocab.method_label(first.method)} + CLIPO; {first.track} track, {first.model}, "
                      f"G = {first.group_size}")
         style.save(fig, Path(out_dir) / FIGURES["fig5"].stem)
     return data

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipo.analysis import labels, stats, style
+from clipo.analysis import stats, style, vocab
 from clipo.analysis.registry import FIGURES
 from clipo.data.registry import benchmarks
 from clipo.errors import MissingInput
@@ -35,13 +35,13 @@ def bootstrap_rows(samples: pd.DataFrame, n_boot: int = 10_000, seed: int = 0) -
 def row_label(r, varies: set[str]) -> str:
     """A comparison in words: 'InfoNCE (τ = 0.05), seed 0', '... − learned head, 3 seeds (0, 1, 2) pooled'."""
     tau = None if pd.isna(r.tau) else float(r.tau)
-    name = (labels.variant_label(r.method, r.clipo, tau) if "method" in varies
-            else labels.clipo_label(r.clipo, tau))
+    name = (vocab.variant_label(r.method, r.clipo, tau) if "method" in varies
+            else vocab.clipo_label(r.clipo, tau))
     if r.reference != "none":
         name += " − learned head"
     extra = [str(r.model)] if "model" in varies else []
     extra += [f"G = {r.group_size}"] if "group_size" in varies else []
-    seeds = labels.seeds_label(str(r.seeds).split(","))
+    seeds = vocab.seeds_label(str(r.seeds).split(","))
     return ", ".join([name, *extra, seeds + (" pooled" if r.pooled else "")])
 
 
@@ -55,7 +55,7 @@ def forest(table: pd.DataFrame, out_dir: str | Path, track: str) -> pd.DataFrame
     t["row"] = [row_label(r, varies) for r in t.itertuples()]
     t["setting"] = [f"{r.method} {r.clipo} {r.tau} {r.reference}" for r in t.itertuples()]
     order = sorted(range(len(t)), key=lambda i: (
-        t["reference"].iat[i] != "none", t["method"].iat[i], labels.variant_order(t["clipo"].iat[i], t["tau"].iat[i]),
+        t["reference"].iat[i] != "none", t["method"].iat[i], vocab.variant_order(t["clipo"].iat[i], t["tau"].iat[i]),
         t["model"].iat[i], t["group_size"].iat[i], bool(t["pooled"].iat[i]), str(t["seeds"].iat[i])))
     t = t.iloc[order]
     rows = list(dict.fromkeys(t["row"]))

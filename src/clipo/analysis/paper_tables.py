@@ -18,19 +18,18 @@ Which run each printed row is (settled in ``results/paper/README.md``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from clipo.analysis import vocab
 from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.errors import ConfigError
-from clipo.methods import TRACKS
+from clipo.methods import CONTRASTIVE_LOSSES, METHODS, TRACKS
 from clipo.runs import RunSpec, format_tau
 
 AVG1, AVG2, AVG = "avg:1", "avg:2", "avg:all"
 """Column keys of the averages: the track's first and second benchmark group and the overall mean."""
 
-METHOD_LABELS = {"base": "Base Model", "grpo": "GRPO", "gspo": "GSPO", "dapo": "DAPO", "gmpo": "GMPO"}
-LOSS_LABELS = {"infonce": "InfoNCE", "supcon": "SupCon", "softnn": "SoftNN"}
 DELTA = "Δ"
 BOLD, UNDERLINE = "bold", "underline"
 BEST_TWO = (BOLD, UNDERLINE)
@@ -146,13 +145,12 @@ def _avg_columns(names: tuple[str, str, str]) -> tuple[Column, ...]:
 # ---------------------------------------------------------------------------------------------
 QWEN3B, QWEN7B = "qwen2.5-3b-instruct", "qwen2.5-7b-instruct"
 DS7B, LLAMA8B = "ds-r1-distill-qwen-7b", "llama3.1-8b-instruct"
-MAIN_TAU = {"I": 0.05, "II": 0.02}
-"""τ of the CLIPO runs in the main tables (Track II: as Table 2 = Table 17's τ = 0.02 row shows)."""
 TRACK_MODEL = {"I": QWEN3B, "II": QWEN7B}
+MAIN_TAU = {track: TRACKS[track].clipo_temperature for track in TRACK_MODEL}
+"""τ of the CLIPO runs in the main tables: the track's (Track II: 0.02, as Table 2 = Table 17's τ = 0.02
+row shows; the reasoning is beside the value in clipo.methods.TRACKS)."""
 SWEEP_SEED_TRACK_I = 1
 """Seed label of Table 16's runs: a separate batch from Table 1's (see results/paper/README.md)."""
-
-METHODS_ORDER = ("grpo", "gspo", "dapo", "gmpo")
 
 
 def base(track: str, model: str | None = None) -> Select:
@@ -174,9 +172,9 @@ def _delta(a: Select, b: Select, group: str = "") -> Row:
 
 
 def _main_table(track: str, tid: str, title: str, caption: str) -> TableSpec:
-    rows = [Row("Base Model", base(track))] + [Row(METHOD_LABELS[m], rl(track, m)) for m in METHODS_ORDER]
-    for m in METHODS_ORDER:
-        rows += [Row(f"{METHOD_LABELS[m]}+CLIPO", clipo(track, m)), _delta(clipo(track, m), rl(track, m))]
+    rows = [Row(vocab.BASE_LABEL, base(track))] + [Row(vocab.method_label(m), rl(track, m)) for m in vocab.methods()]
+    for m in vocab.methods():
+        rows += [Row(f"{vocab.method_label(m)}+CLIPO", clipo(track, m)), _delta(clipo(track, m), rl(track, m))]
     return TableSpec(tid, title, caption, _benchmark_columns(track), tuple(rows), marks=BEST_TWO)
 
 
@@ -187,8 +185,9 @@ def _fixed_rows(track: str, group: str = "") -> list[Row]:
 
 def _loss_rows(track: str) -> list[Row]:
     rows = [Row("GRPO", rl(track))]
-    for loss, name in LOSS_LABELS.items():
-        rows += [Row(f"CLIPO-{name}", clipo(track, variant=loss)), _delta(clipo(track, variant=loss), rl(track))]
+    for loss in vocab.losses():
+        rows += [Row(f"CLIPO-{vocab.loss_label(loss)}", clipo(track, variant=loss)),
+                 _delta(clipo(track, variant=loss), rl(track))]
     return rows
 
 
@@ -244,9 +243,10 @@ def _paper_tables() -> dict[str, TableSpec]:
     t14 = TableSpec("table14", "Table 14", "Contrastive loss variants on Track II; Δ over GRPO.",
                     _benchmark_columns("II"), tuple(_loss_rows("II")))
     t15_rows = [Row("Base", base("I"))]
-    for m in METHODS_ORDER:
+    for m in vocab.methods():
         soft = clipo("I", m, "softnn")
-        t15_rows += [Row(METHOD_LABELS[m], rl("I", m)), Row("CLIPO-SoftNN", soft), _delta(soft, rl("I", m))]
+        t15_rows += [Row(vocab.method_label(m), rl("I", m)), Row(f"CLIPO-{vocab.loss_label('softnn')}", soft),
+                     _delta(soft, rl("I", m))]
     t15 = TableSpec("table15", "Table 15", "CLIPO-SoftNN on top of each RLVR method (Track I).",
                     _benchmark_columns("I", {"GSM8K": "GSM"}), tuple(t15_rows))
     t16 = TableSpec("table16", "Table 16", "Contrastive temperature τ on Track I (GRPO+CLIPO).",
@@ -272,7 +272,31 @@ def _paper_tables() -> dict[str, TableSpec]:
     return {t.id: t for t in tables}
 
 
-PAPER_TABLES: dict[str, TableSpec] = _paper_tables()
+class _PaperTables(Mapping):
+    """The paper's tables, rebuilt whenever a method or a contrastive loss is registered: Tables 1, 2,
+    13, 14 and 15 list the registries' entries (an added one shows as a missing row of the paper)."""
+
+    def __init__(self):
+        self._key: tuple | None = None
+        self._tables: dict[str, TableSpec] = {}
+
+    def _current(self) -> dict[str, TableSpec]:
+        key = (tuple(METHODS.values()), tuple(CONTRASTIVE_LOSSES.values()))
+        if key != self._key:
+            self._tables, self._key = _paper_tables(), key
+        return self._tables
+
+    def __getitem__(self, table_id: str) -> TableSpec:
+        return self._current()[table_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+
+PAPER_TABLES: Mapping[str, TableSpec] = _PaperTables()
 """Every paper table with results, by id, in the paper's order."""
 
 
@@ -345,12 +369,12 @@ def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableS
         # The base model is no RL run: its group size is meaningless, accept whichever was recorded.
         base_sel = next((s for s in available if s.model == model and s.method == "base"), None)
         section = [Row(model)] if len(models) > 1 else []
-        rows1 = ([Row(METHOD_LABELS["base"], base_sel)] if base_sel else [])
-        rows1 += [Row(METHOD_LABELS[m], sel(m)) for m in METHODS_ORDER if sel(m) in available]
-        for m in METHODS_ORDER:
+        rows1 = ([Row(vocab.BASE_LABEL, base_sel)] if base_sel else [])
+        rows1 += [Row(vocab.method_label(m), sel(m)) for m in vocab.methods() if sel(m) in available]
+        for m in vocab.methods():
             taus = _taus(available, model=model, method=m, clipo="infonce", group_size=g)
             for tau in taus:
-                rows1 += [Row(_with_tau(f"{METHOD_LABELS[m]}+CLIPO", tau, len(taus) > 1), sel(m, "infonce", tau)),
+                rows1 += [Row(_with_tau(f"{vocab.method_label(m)}+CLIPO", tau, len(taus) > 1), sel(m, "infonce", tau)),
                           _delta(sel(m, "infonce", tau), sel(m))]
         if rows1:
             t1 += section + rows1
@@ -359,10 +383,11 @@ def mini_tables(runs: Iterable[Select], track: str = "mini") -> dict[str, TableS
             group = f"{track if len(models) == 1 else model} (τ={tau:g})"
             t3 += [Row("CLIPO", on, group=group), Row("CLIPO-fixed", fixed), _delta(fixed, on)]
         rows13: list[Row] = []
-        for loss, name in LOSS_LABELS.items():
+        for loss in vocab.losses():
             taus = _taus(available, model=model, method="grpo", clipo=loss, group_size=g)
             for tau in taus:
-                rows13 += [Row(_with_tau(f"CLIPO-{name}", tau, len(taus) > 1), sel("grpo", loss, tau)),
+                rows13 += [Row(_with_tau(f"CLIPO-{vocab.loss_label(loss)}", tau, len(taus) > 1),
+                               sel("grpo", loss, tau)),
                            _delta(sel("grpo", loss, tau), sel("grpo"))]
         if len({r.select.clipo for r in rows13 if r.select}) > 1:  # a loss comparison needs two losses
             t13 += section + [Row("GRPO", sel("grpo"))] + rows13

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo.analysis.fig3 import LOSSES, fig3
+from clipo.analysis import vocab
+from clipo.analysis.fig3 import fig3
 from clipo.errors import MissingInput
 
 TRACK = "I"
@@ -25,7 +26,7 @@ def se_whiskers(scores: pd.DataFrame, track: str = TRACK) -> pd.DataFrame:
 
     t = se_table(scores)
     t = t[(t["track"] == track) & (t["method"] == "grpo") & (t["reference"] == "none")
-          & t["clipo"].isin(LOSSES) & t["is_average"].astype(bool)]
+          & t["clipo"].isin(vocab.losses()) & t["is_average"].astype(bool)]
     return pd.DataFrame({
         "loss": t["clipo"], "average": t["benchmark"], "model": t["model"], "group_size": t["group_size"],
         "tau": t["tau"], "ci_low": t["delta"] - 2 * t["se_delta"], "ci_high": t["delta"] + 2 * t["se_delta"],

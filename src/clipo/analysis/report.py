@@ -7,18 +7,19 @@ hand. Missing inputs are listed at the top instead of failing the report.
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from clipo.analysis import html, markdown, registry
-from clipo.analysis.paper_tables import LOSS_LABELS
+from clipo import records
+from clipo.analysis import html, markdown, registry, vocab
 from clipo.analysis.results import PAPER, load_scores, paper_scores_path
 from clipo.analysis.stats import (
     AVERAGES,
@@ -27,14 +28,26 @@ from clipo.analysis.stats import (
     short_labels,
     significance_tables,
     summarize_se,
-    variant_name,
 )
 from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.errors import ConfigError, UserError
 from clipo.records import atomic_write
 
-FIGURES = tuple((f.stem, f.label, f.caption) for f in registry.FIGURES.values())
 CELL_KEY = ["track", "model", "method", "clipo", "tau", "group_size", "benchmark"]
+
+
+def _oneline(text: str) -> str:
+    """A paragraph wrapped in the template, on one line."""
+    return re.sub(r"\s*\n\s*", " ", text).strip()
+
+
+@functools.cache
+def prose():
+    """The report's prose: the macros of templates/report.md.j2, called with the numbers."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("clipo.analysis", "templates"), autoescape=False,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["oneline"] = _oneline
+    return env.get_template("report.md.j2").module
 
 
 def _paper_name(paper) -> str:
@@ -68,9 +81,8 @@ def _with_averages(cells: pd.DataFrame, value: str) -> pd.DataFrame:
     run_key = [k for k in CELL_KEY if k != "benchmark"]
     for key, g in cells.groupby(run_key, dropna=False, sort=False):
         by_bench = g.set_index("benchmark")[value]
-        for name, members in benchmark_groups(str(key[0])).items():
-            if all(m in by_bench.index for m in members):
-                rows.append({**dict(zip(run_key, key)), "benchmark": name, value: by_bench[members].mean()})
+        rows += [{**dict(zip(run_key, key)), "benchmark": name, value: mean}
+                 for name, mean in vocab.group_means(by_bench, str(key[0])).items()]
     return pd.concat([cells, pd.DataFrame(rows)], ignore_index=True) if rows else cells
 
 
@@ -118,24 +130,9 @@ def side_by_side_markdown(table: pd.DataFrame) -> str:
 RUN_AXES = ["track", "model", "method", "clipo", "tau", "group_size"]
 
 
-def run_name(method: str, clipo: str, tau=None, show_tau: bool = False) -> str:
-    """'grpo', 'infonce', 0.05 → 'GRPO+InfoNCE τ=0.05' (τ only where ``show_tau``: the run set varies it)."""
-    name = variant_name(method, clipo)
-    return name + (f" τ={float(tau):g}" if show_tau and tau is not None and not pd.isna(tau) else "")
-
-
 def _seeds(values) -> str:
     seeds = sorted({int(v) for v in values})
     return f"s{seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
-
-
-def _table_order(method: str, clipo: str, tau) -> tuple:
-    """Sort key of a run in the tables' order: base model, then per method without CLIPO, the losses
-    (InfoNCE, SupCon, SoftNN) by τ, the fixed heads last."""
-    loss = clipo.removesuffix("-fixed")
-    losses = ["none", *LOSS_LABELS]
-    return (method != "base", method, clipo.endswith("-fixed"),
-            losses.index(loss) if loss in losses else len(losses), loss, -1.0 if pd.isna(tau) else float(tau))
 
 
 def _run_configs(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -144,43 +141,34 @@ def _run_configs(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     varies = [c for c in ("track", "model", "group_size") if scores[c].astype(str).nunique() > 1]
     groups = sorted(scores.groupby(RUN_AXES, dropna=False, sort=False),
                     key=lambda kv: (*kv[1][varies[:2]].astype(str).iloc[0],
-                                    _table_order(*kv[1][["method", "clipo", "tau"]].iloc[0])))
+                                    vocab.variant_order(*kv[1][["clipo", "tau", "method"]].iloc[0])))
 
     def name(g) -> str:
         r = g.iloc[0]
         prefix = " ".join(str(r[c]) for c in varies if c != "group_size")
-        text = run_name(r["method"], r["clipo"], r["tau"], show_tau)
+        text = vocab.variant_name(r["method"], r["clipo"], r["tau"] if show_tau else None)
         return (f"{prefix} " if prefix else "") + text + (f" G={r['group_size']}" if "group_size" in varies else "")
 
     return [(name(g), g) for _, g in groups]
 
 
-def _run_records(results: Path, runs: list[str] | None) -> list[dict]:
-    """run.json of every trained run read (``runs``, else every run folder of the run set)."""
-    paths = (sorted(results.glob("runs/*/run.json")) if runs is None
-             else [results / "runs" / r / "run.json" for r in runs])
-    return [json.loads(p.read_text()) for p in paths if p.is_file()]
+def _run_records(results: Path, runs: list[str] | None) -> list[records.RunRecord]:
+    """run.json of every trained run read (``runs``, else every run folder of the run set), either backend."""
+    return [records.read_run(p) for p in records.run_files(results / "runs", records.RUN_FILE, runs)]
 
 
-def _values(records: list[dict], *keys: str) -> list:
-    """Distinct values of a nested key across run records, in first-seen order."""
-    seen = []
-    for rec in records:
-        node = rec
-        for k in keys:
-            node = node.get(k) if isinstance(node, dict) else None
-        if node is not None and node not in seen:
-            seen.append(node)
-    return seen
+def _distinct(values) -> list:
+    """The values that are not None, each once, in first-seen order."""
+    return list(dict.fromkeys(v for v in values if v is not None))
 
 
 def _listed(values: list) -> str:
     return " / ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in values) if values else "?"
 
 
-def _train_problems(records: list[dict]) -> str:
+def _train_problems(recs: list[records.RunRecord]) -> str:
     counts = []
-    for path in _values(records, "config", "train_file"):
+    for path in _distinct(f for r in recs for f in r.train_files):
         try:
             counts.append(f"{pq.read_metadata(path).num_rows:,} (`{path}`)")
         except (OSError, ValueError):
@@ -188,25 +176,36 @@ def _train_problems(records: list[dict]) -> str:
     return _listed(counts)
 
 
+def _training(recs: list[records.RunRecord], size: str) -> dict[str, str]:
+    """Steps (or epochs where a verl run's steps are not known yet), prompts and rollouts per step."""
+    steps = _listed(_distinct(r.steps for r in recs)) if all(r.steps is not None for r in recs) else ""
+    length = f"{steps} steps" if steps else _listed(_distinct(r.length for r in recs))
+    return {
+        "steps": steps,
+        "length": length,
+        "training": (f"{length} per run, {_listed(_distinct(r.prompts_per_step for r in recs))} prompts × "
+                     f"{_listed(_distinct(r.rollouts_per_prompt for r in recs))} rollouts per step; policy of "
+                     f"{size}; training problems: {_train_problems(recs)}"),
+    }
+
+
 def run_set_facts(results: Path, scores: pd.DataFrame, runs: list[str] | None = None) -> dict[str, str]:
     """What ran, as text: tracks, runs, training settings (runs' run.json) and evaluation sizes (scores)."""
     ours = scores[scores["source"] != "paper"]
     tracks = sorted(ours["track"].astype(str).unique())
-    records = _run_records(results, runs)
-    params = _values(records, "derived", "policy_parameters")
+    recs = _run_records(results, runs)
+    params = _distinct(r.policy_parameters for r in recs)
     facts = {
         "tracks": ", ".join(tracks),
         "mini": "yes" if set(tracks) == {"mini"} else "",
         "size": _listed([f"{p / 1e6:.1f} M" for p in params]) + " parameters" if params else "size not recorded",
         "n_runs": str(len(ours.drop_duplicates(["track", "model", "method", "clipo", "tau", "group_size", "seed"]))),
         "runs": "; ".join(f"{name} ({_seeds(g['seed'])})" for name, g in _run_configs(ours)),
-        "steps": _listed(_values(records, "config", "steps")) if records else "",
+        "steps": "",
+        "length": "",
     }
-    if records:
-        facts["training"] = (
-            f"{facts['steps']} steps per run, {_listed(_values(records, 'config', 'train_batch_size'))} prompts × "
-            f"{_listed(_values(records, 'config', 'group_size'))} rollouts per step; policy of {facts['size']}; "
-            f"training problems: {_train_problems(records)}")
+    if recs:
+        facts.update(_training(recs, facts["size"]))
     per_bench = ours.groupby("benchmark", sort=False)[["n_problems", "n_samples"]].agg(
         lambda v: _listed(sorted({int(x) for x in v})))
     order = ([b for b in benchmarks(tracks[0]) if b in per_bench.index] if len(tracks) == 1
@@ -219,36 +218,14 @@ def run_set_facts(results: Path, scores: pd.DataFrame, runs: list[str] | None = 
 
 def run_set_section(facts: dict[str, str] | None) -> str:
     """The report's first section: which runs, their settings and what the numbers can and cannot say."""
-    if facts is None:
-        return "## The run set\n\n_No scores of the run set read, so nothing is known about its runs._\n"
-    lines = ["## The run set\n"]
-    if facts["mini"]:
-        lines.append(
-            f"**Not the paper's experiment.** The mini track trains a tiny model ({facts['size']}) on CPU on "
-            "synthetic arithmetic problems. It runs every stage of the paper's method (group rollouts, "
-            "verifiable rewards, the contrastive head and its loss) at toy scale; its numbers say how the "
-            "method behaves on this toy, not whether the paper's results on GSM8K or competition "
-            "mathematics reproduce, and they are not comparable with the paper's tables.\n"
-        )
-    else:
-        lines.append(
-            f"Track(s) {facts['tracks']}: the paper's benchmarks; see *Reproduced vs paper* for the cells "
-            "shared with the paper, and each run's `run.json` for settings that differ from its Table 8.\n"
-        )
-    lines.append(f"- **Runs** ({facts['n_runs']}): {facts['runs']}")
-    lines.append("- **Training**: " + facts.get("training", "no `runs/<run_id>/run.json` found (settings unknown)"))
-    lines.append(f"- **Evaluation** (problems × samples per problem): {facts['evaluation']}")
-    lines.append(
-        "- **Intervals**: paired bootstrap over problems (and over seeds where a configuration has several); "
-        "about 1 interval in 20 excludes 0 by chance when nothing changed.\n"
-    )
-    return "\n".join(lines) + "\n"
+    return str(prose().run_set(facts))
 
 
 def run_set_point(facts: dict[str, str]) -> str:
     """The run set and its caveat in one summary line."""
     what = [facts["size"]] if facts["size"] != "size not recorded" else []
-    what += [f"{facts['steps']} training steps"] if facts["steps"] else []
+    what += ([f"{facts['steps']} training steps"] if facts["steps"]
+             else [f"{facts['length']} of training"] if facts["length"] else [])
     what.append(f"{facts['problems']} problems per benchmark")
     caveat = ("synthetic arithmetic on CPU, not the paper's experiment" if facts["mini"]
               else "the paper's benchmarks")
@@ -262,9 +239,8 @@ def _average_scores(cells: pd.DataFrame) -> pd.DataFrame:
     for key, g in cells.groupby(keys, dropna=False, sort=False):
         by_bench = g.set_index("benchmark")["score"]
         rows += [dict(zip(keys, key), benchmark=b, score=v) for b, v in by_bench.items()]
-        for name, members in benchmark_groups(str(key[0])).items():
-            if members and all(m in by_bench.index for m in members):
-                rows.append(dict(zip(keys, key), benchmark=name, score=by_bench[members].mean()))
+        rows += [dict(zip(keys, key), benchmark=name, score=mean)
+                 for name, mean in vocab.group_means(by_bench, str(key[0])).items()]
     return pd.DataFrame(rows)
 
 
@@ -303,7 +279,7 @@ def reward_points(results: Path, runs: list[str] | None = None) -> list[str]:
     """Summary lines on training itself, per method without CLIPO (means over its seeds): the validation
     reward at the first and the last validation, and the training reward over the first and the second
     half of the steps."""
-    from clipo.analysis import curves, labels
+    from clipo.analysis import curves
 
     points = []
     for setting, by_seed in curves.by_setting(curves.run_metrics(results / "runs", runs)).items():
@@ -319,7 +295,7 @@ def reward_points(results: Path, runs: list[str] | None = None) -> list[str]:
         parts.append(f"training reward {train['raw'].iloc[:half].mean():.2f} over steps {steps.iloc[0]}-"
                      f"{steps.iloc[half - 1]} → {train['raw'].iloc[half:].mean():.2f} over steps "
                      f"{steps.iloc[half]}-{steps.iloc[-1]}")
-        name = f"{labels.variant_label(setting.method, 'none')} ({_seeds(by_seed)})"
+        name = f"{vocab.variant_label(setting.method, 'none')} ({_seeds(by_seed)})"
         points.append(f"{name}: " + "; ".join(parts) + ".")
     return points
 
@@ -388,53 +364,19 @@ def delta_interval_table(boot: pd.DataFrame) -> str:
 def paper_se_paragraph(table: pd.DataFrame) -> str:
     """What the binomial SEs say about the Δ the paper prints."""
     s = summarize_se(table)
-    p = s["printed"]
-    b, a = p["benchmark"], p["average"]
+    b, a = s["printed"]["benchmark"], s["printed"]["average"]
     if b["n"] + a["n"] == 0:
         return "No Δ row of the paper could be matched to its runs in the transcription."
     table = table.assign(pair=short_labels(table))
     printed = table[table["printed_in"].fillna("").astype(str) != ""]
     ratio = (printed["delta"].abs() / printed["se_delta"]).replace([np.inf], np.nan)
     top = printed.loc[ratio.idxmax()]
-    extra = s["all"]["benchmark"]["n"] - b["n"]
     where = str(top["printed_in"]).split(",")
-    where = ("Tables " if len(where) > 1 else "Table ") + ", ".join(where)
-    return (
-        f"The paper prints {b['n']} per-benchmark Δ and {a['n']} Δ of averages (M/G/C-Avg., Avg.) for "
-        f"{printed['pair'].nunique()} comparisons (CLIPO vs its base method, and the fixed head vs CLIPO). "
-        f"{b['favourable']} of the {b['n']} per-benchmark Δ and {a['favourable']} of the {a['n']} average Δ "
-        f"point the way the paper claims (CLIPO above its base, the fixed head below CLIPO). With the "
-        f"conservative binomial standard error (problems are the sampling unit, "
-        f"SE = sqrt(p(1−p)/n_problems) per score, the two runs independent), "
-        f"**{b['exceeds_2se']} of {b['n']}** "
-        f"per-benchmark Δ and **{a['exceeds_2se']} of {a['n']}** average Δ exceed two standard errors; "
-        f"with the optimistic one (every sample independent, SE = sqrt(p(1−p)/(n_problems·k))) "
-        f"{b['exceeds_2se_optimistic']} and {a['exceeds_2se_optimistic']}. The largest Δ relative to its "
-        f"conservative SE is {top['delta']:+.2f} ± {top['se_delta']:.2f} on {top['benchmark']} "
-        f"({top['pair']}, {where}).{_listing(printed[printed['exceeds_2se'].astype(bool)])} If CLIPO changed "
-        f"nothing, about 1 Δ in 20 (≈{(b['n'] + a['n']) / 20:.0f} of these {b['n'] + a['n']}) would exceed "
-        f"2 SE by "
-        f"chance. Both runs answer the same problems, which the independent-runs SE ignores; per-problem "
-        f"records (not published) would allow the sharper paired test used for our own runs. These errors "
-        f"cover evaluation noise only: the paper "
-        f"reports one training run per cell, so run-to-run variation of RL training, which these numbers "
-        f"cannot see, would widen them further."
-        + (
-            f" The table below also lists {extra} per-benchmark Δ of runs the paper shows without a Δ row "
-            f"(e.g. its τ sweep against GRPO); they are not counted above."
-            if extra
-            else ""
-        )
-    )
-
-
-def _listing(rows: pd.DataFrame, limit: int = 10) -> str:
-    if rows.empty:
-        return ""
-    shown = "; ".join(
-        f"{r.benchmark} {r.delta:+.2f} ± {r.se_delta:.2f} ({r.pair})" for r in rows.head(limit).itertuples()
-    )
-    return f" Beyond 2 conservative SE: {shown}" + (" …" if len(rows) > limit else "") + "."
+    beyond = printed[printed["exceeds_2se"].astype(bool)]
+    return str(prose().paper_se(
+        s, printed["pair"].nunique(), top, ("Tables " if len(where) > 1 else "Table ") + ", ".join(where),
+        [f"{r.benchmark} {r.delta:+.2f} ± {r.se_delta:.2f} ({r.pair})" for r in beyond.itertuples()],
+        s["all"]["benchmark"]["n"] - b["n"]))
 
 
 def bootstrap_paragraph(table: pd.DataFrame) -> str:
@@ -442,31 +384,16 @@ def bootstrap_paragraph(table: pd.DataFrame) -> str:
     if table.empty:
         return "No comparison with per-sample records on both sides was found."
     table = table.assign(pair=short_labels(table))
-    bench = table[~table["is_average"].astype(bool)]
-    avg = table[table["is_average"].astype(bool)]
-    sig = table[table["significant"].astype(bool)]
-    text = (
-        f"{table['pair'].nunique()} comparison(s) have per-sample records for both runs. The 95% paired "
-        f"bootstrap CI excludes 0 for **{int(bench['significant'].sum())} of {len(bench)}** per-benchmark Δ "
-        f"and **{int(avg['significant'].sum())} of {len(avg)}** average Δ. If no variant changed anything, "
-        f"about 1 interval in 20 would exclude 0 by chance: ≈{len(bench) / 20:.1f} of the {len(bench)} "
-        f"per-benchmark and ≈{len(avg) / 20:.1f} of the {len(avg)} average Δ (more often for the average "
-        f"rows, which share their members' noise)."
-    )
+    is_average = table["is_average"].astype(bool)
+    counts = [{"hits": int(t["significant"].sum()), "n": len(t)} for t in (table[~is_average], table[is_average])]
+
+    def listed(rows: pd.DataFrame) -> list[str]:
+        return [f"{r.benchmark} {r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] ({r.pair})" for r in rows.itertuples()]
+
     pooled = table[table["seeds"].astype(str).str.contains(",")] if "seeds" in table else table.iloc[:0]
-    if len(pooled):
-        headline = pooled[pooled["benchmark"].isin(["Avg.", "Test", "Test-T1"])]
-        text += " Seeds pooled (the interval resamples seeds as well as problems): " + ", ".join(
-            f"{r.benchmark} {r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] ({r.pair})"
-            for r in headline.itertuples()
-        ) + "."
-    if len(sig):
-        shown = ", ".join(
-            f"{r.benchmark} {r.delta:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}] ({r.pair})"
-            for r in sig.head(8).itertuples()
-        )
-        text += f" Those that do: {shown}" + (" …" if len(sig) > 8 else "") + "."
-    return text
+    headline = listed(pooled[pooled["benchmark"].isin(["Avg.", "Test", "Test-T1"])]) if len(pooled) else None
+    return str(prose().bootstrap(table["pair"].nunique(), *counts, headline,
+                                 listed(table[table["significant"].astype(bool)])))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -480,37 +407,18 @@ class Report:
     """Its summary as a short Markdown block (summary.md, the README's results paragraph)."""
 
 
-def build_report(
-    results: str | Path, out: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000,
-    runs: list[str] | None = None, tables: list[str] | None = None, figures: list[str] | None = None,
-) -> Report:
-    """The report and its summary. ``runs``, ``tables`` (ids) and ``figures`` (fig3, ...) name what the
-    workflow's config asks for; None takes whatever the folder holds (a stale table of an earlier
-    config would then show up too)."""
-    results, out = Path(results), Path(out)
+def _tables_section(results: Path, tables: list[str] | None, boot: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The rendered tables (Markdown), then every Δ of them with its interval; and what is missing."""
     missing: list[str] = []
-    parts: list[str] = []
-
-    run_scores = _try_scores(results, runs)
-    paper_scores = _try_scores(paper) if paper is not None else None
-    if run_scores is None:
-        missing.append(f"scores: no scores.csv under `{results}` (run `clipo evaluate`)")
-    if paper is not None and paper_scores is None:
-        missing.append(f"the paper's scores (`{paper}`)")
-    sig = significance_tables(results, paper, n_boot=n_boot, runs=runs)
-    boot = sig["bootstrap"]
-
-    # Tables, then every Δ of them with its interval
     if tables is None:
         table_files = sorted((results / "tables").glob("*.md"), key=_natural)
     else:
         table_files = [results / "tables" / f"{t}.md" for t in tables]
         missing += [f"{t.stem}: no `{t}`" for t in table_files if not t.is_file()]
         table_files = [t for t in table_files if t.is_file()]
-    parts.append("## Tables\n")
+    parts = ["## Tables\n"]
     if table_files:
-        for t in table_files:
-            parts.append(t.read_text().strip() + "\n")
+        parts += [t.read_text().strip() + "\n" for t in table_files]
     elif tables == []:
         parts.append("_No tables requested._\n")
     else:
@@ -520,46 +428,36 @@ def build_report(
         )
         parts.append("_No tables rendered._\n")
     if len(boot):
-        parts.append("### Every Δ with its 95% interval\n")
-        parts.append(
-            "Δ = CLIPO minus its base method (the fixed head minus learned-head CLIPO), in points, with the "
-            "paired-bootstrap 95% CI; **bold**: the interval excludes 0. Rows over several seeds pool them.\n"
-        )
-        parts.append(delta_interval_table(boot))
+        parts += ["### Every Δ with its 95% interval\n", str(prose().delta_table_intro()), delta_interval_table(boot)]
+    return parts, missing
 
-    # Figures
-    parts.append("## Figures\n")
-    drawn = 0
-    for stem, name, caption in FIGURES:
-        if figures is not None and stem.split("_")[0] not in figures:
+
+def _figures_section(results: Path, out: Path, figures: list[str] | None) -> tuple[list[str], list[str]]:
+    """Each drawn figure with its caption; and the figures asked for that are not drawn."""
+    parts, missing = ["## Figures\n"], []
+    for fid, fig in registry.FIGURES.items():
+        if figures is not None and fid not in figures:
             continue
-        png = results / "figures" / f"{stem}.png"
+        png = results / "figures" / f"{fig.stem}.png"
         if png.exists():
             rel = os.path.relpath(png, out.parent)
             pdf = os.path.relpath(png.with_suffix(".pdf"), out.parent)
-            parts.append(f"**{name}.** {caption} ([PDF]({pdf}))\n\n![{name}]({rel})\n")
-            drawn += 1
+            parts.append(f"**{fig.label}.** {fig.caption} ([PDF]({pdf}))\n\n![{fig.label}]({rel})\n")
         else:
             missing.append(
-                f"{name}: no `{png}` (run `clipo figures --results {results} --out {results / 'figures'}`)"
+                f"{fig.label}: no `{png}` (run `clipo figures --results {results} --out {results / 'figures'}`)"
             )
-    if not drawn:
+    if len(parts) == 1:
         parts.append("_No figures drawn._\n")
+    return parts, missing
 
-    # Is a Δ real?
-    parts.append("## Is a Δ real?\n")
-    parts.append("### This run set: paired bootstrap over problems\n")
+
+def _significance_section(results: Path, sig: dict, n_boot: int) -> tuple[list[str], list[str]]:
+    """Is a Δ real: the run set's paired bootstrap and standard errors, then the paper's Δ against theirs."""
+    boot, missing = sig["bootstrap"], []
+    parts = ["## Is a Δ real?\n", "### This run set: paired bootstrap over problems\n"]
     if len(boot):
-        parts.append(
-            "Δ = CLIPO minus its base method (same track, model, method, group size and seed; the "
-            "fixed head minus learned-head CLIPO), in percentage points, on the problems both runs "
-            f"answered; 95% percentile CI from {n_boot:,} resamples of problems, drawn jointly for both "
-            "runs and for every benchmark of an average. The CI covers which problems a benchmark happens "
-            "to hold and the sampling of answers; it does not cover run-to-run variation of training "
-            "unless several seeds are pooled (rows with seeds '0, 1, …': a two-stage bootstrap that also "
-            "resamples the seeds).\n"
-        )
-        parts.append(bootstrap_paragraph(boot) + "\n")
+        parts += [str(prose().bootstrap_intro(n_boot)), bootstrap_paragraph(boot) + "\n"]
     else:
         missing.append(
             f"per-sample records: no CLIPO run and its base run both have `{results}/eval/<run_id>/"
@@ -568,69 +466,69 @@ def build_report(
     parts.append(bootstrap_markdown(boot))
     for name, table in sig.items():
         if name.startswith("se_") and name != "se_paper" and len(table):
-            parts.append(f"### This run set ({name[3:]}): binomial standard errors\n")
-            parts.append(
-                "The same binomial standard errors for the run set's own scores, for comparison with "
-                "the bootstrap above.\n"
-            )
-            parts.append(se_markdown(table))
-
-    # The paper's Δ, in a section of their own: they are about the paper, not this run set
-    if "se_paper" in sig:
-        parts.append("## The paper's Δ against their standard errors\n")
+            parts += [f"### This run set ({name[3:]}): binomial standard errors\n", str(prose().se_intro()),
+                      se_markdown(table)]
+    if "se_paper" in sig:  # a section of their own: they are about the paper, not this run set
         se_paper = sig["se_paper"]
-        parts.append(paper_se_paragraph(se_paper) + "\n")
         beyond = se_paper[se_paper["exceeds_2se"].astype(bool) | se_paper["exceeds_2se_optimistic"].astype(bool)]
-        parts.append(
-            f"The Δ beyond 2 SE by either standard error ({len(beyond)} of {len(se_paper)}; every Δ is in "
-            "`significance/se_paper.md` and under Significance in `snakemake --report`):\n"
-        )
-        parts.append(se_markdown(beyond))
+        parts += ["## The paper's Δ against their standard errors\n", paper_se_paragraph(se_paper) + "\n",
+                  str(prose().paper_se_beyond(len(beyond), len(se_paper))), se_markdown(beyond)]
+    return parts, missing
 
-    # Reproduced vs paper
-    parts.append("## Reproduced vs paper\n")
-    if run_scores is not None and paper_scores is not None:
-        ours = run_scores[run_scores["source"] != "paper"]
-        both = side_by_side(ours, paper_scores) if len(ours) else pd.DataFrame()
-        if len(both):
-            parts.append(
-                f"{len(both)} cell(s) (same track, model, method, CLIPO variant, τ, G and benchmark) "
-                f"are scored both here and in the paper; mean |reproduced − paper| = "
-                f"{both['difference'].abs().mean():.2f} points.\n"
-            )
-            parts.append(side_by_side_markdown(both))
-        elif ours.empty:
-            parts.append("The results folder holds only the paper's numbers: nothing to compare.\n")
-        else:
-            mine = sorted(set(ours["track"].astype(str)))
-            theirs = sorted(set(paper_scores["track"].astype(str)))
-            why = (
-                f"its track(s) {', '.join(mine)} are not the paper's ({', '.join(theirs)}); "
-                "the mini track is "
-                "a CPU-sized analogue that exercises the pipeline, not a reproduction of the paper's numbers"
-                if not set(mine) & set(theirs)
-                else "no run of it matches a run the paper reports"
-            )
-            parts.append(f"No overlap: the run set shares no cell with the paper — {why}.\n")
-    else:
-        parts.append("_Needs both the run set's and the paper's scores._\n")
 
-    ours = run_scores[run_scores["source"] != "paper"] if run_scores is not None else None
+def _reproduced_section(run_scores: pd.DataFrame | None, paper_scores: pd.DataFrame | None) -> list[str]:
+    """The cells both the run set and the paper score, side by side."""
+    parts = ["## Reproduced vs paper\n"]
+    if run_scores is None or paper_scores is None:
+        return parts + ["_Needs both the run set's and the paper's scores._\n"]
+    ours = run_scores[run_scores["source"] != "paper"]
+    both = side_by_side(ours, paper_scores) if len(ours) else pd.DataFrame()
+    if len(both):
+        return parts + [str(prose().overlap(len(both), both["difference"].abs().mean())), side_by_side_markdown(both)]
+    if ours.empty:
+        return parts + ["The results folder holds only the paper's numbers: nothing to compare.\n"]
+    return parts + [str(prose().no_overlap(sorted(set(ours["track"].astype(str))),
+                                           sorted(set(paper_scores["track"].astype(str)))))]
+
+
+def _summary(results: Path, ours: pd.DataFrame | None, runs: list[str] | None, sig: dict):
+    """The run set's facts (None without scores) and the summary's bullet points as Markdown."""
     facts = run_set_facts(results, ours, runs) if ours is not None and len(ours) else None
-    points = ([run_set_point(facts)] if facts else []) + (score_points(ours) if facts else [])
-    points += reward_points(results, runs) if facts else []
-    points += delta_points(boot)
+    points = ([run_set_point(facts)] + score_points(ours) + reward_points(results, runs)) if facts else []
+    points += delta_points(sig["bootstrap"])
     if "se_paper" in sig:
         points.append(paper_se_point(sig["se_paper"]))
     points = [p for p in points if p]
-    summary = "\n".join(f"- {p}" for p in points) + "\n" if points else "_Nothing to summarise yet._\n"
+    return facts, "\n".join(f"- {p}" for p in points) + "\n" if points else "_Nothing to summarise yet._\n"
 
-    head = [
-        f"# CLIPO results report: `{results.name}`\n",
-        f"Generated by `clipo report` from `{results}`"
-        + (f" and the paper's transcription (`{_paper_name(paper)}`)" if paper is not None else "")
-        + ". Every number below is read from those files or computed from them.\n",
-    ]
+
+def build_report(
+    results: str | Path, out: str | Path, paper: str | Path | None = PAPER, n_boot: int = 10_000,
+    runs: list[str] | None = None, tables: list[str] | None = None, figures: list[str] | None = None,
+) -> Report:
+    """The report and its summary. ``runs``, ``tables`` (ids) and ``figures`` (fig3, ...) name what the
+    workflow's config asks for; None takes whatever the folder holds (a stale table of an earlier
+    config would then show up too)."""
+    results, out = Path(results), Path(out)
+    missing: list[str] = []
+    run_scores = _try_scores(results, runs)
+    paper_scores = _try_scores(paper) if paper is not None else None
+    if run_scores is None:
+        missing.append(f"scores: no scores.csv under `{results}` (run `clipo evaluate`)")
+    if paper is not None and paper_scores is None:
+        missing.append(f"the paper's scores (`{paper}`)")
+    sig = significance_tables(results, paper, n_boot=n_boot, runs=runs)
+
+    parts: list[str] = []
+    for section, lacking in (_tables_section(results, tables, sig["bootstrap"]), _figures_section(results, out, figures),
+                             _significance_section(results, sig, n_boot)):
+        parts += section
+        missing += lacking
+    parts += _reproduced_section(run_scores, paper_scores)
+
+    ours = run_scores[run_scores["source"] != "paper"] if run_scores is not None else None
+    facts, summary = _summary(results, ours, runs, sig)
+    head = [str(prose().head(results.name, results, _paper_name(paper) if paper is not None else None))]
     if missing:
         head.append("**Missing inputs** (the sections below show what exists):\n")
         head.append("\n".join(f"- {m}" for m in missing) + "\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo.analysis import curves, labels, style
+from clipo.analysis import curves, style, vocab
 from clipo.analysis.registry import FIGURES
 from clipo.errors import MissingInput
 from clipo.runs import RunSpec
@@ -24,7 +24,7 @@ VAL_KEY = "val/reward"
 
 def setting_label(setting: RunSpec, varies: set[str]) -> str:
     """The variant in words, plus the model or group size where they differ within the panel."""
-    parts = [labels.variant_label(setting.method, setting.clipo, setting.tau)]
+    parts = [vocab.variant_label(setting.method, setting.clipo, setting.tau)]
     if "model" in varies:
         parts.append(setting.model)
     if "group_size" in varies:
@@ -43,11 +43,11 @@ def reward_curves(settings: dict[RunSpec, dict[int, pd.DataFrame]], out_dir: str
     rows = []
     for track in sorted({s.track for s in settings}):
         in_track = sorted((s for s in settings if s.track == track),
-                          key=lambda s: (s.clipo != "none", s.method, labels.variant_order(s.clipo, s.tau),
+                          key=lambda s: (s.clipo != "none", s.method, vocab.variant_order(s.clipo, s.tau),
                                          s.model, s.group_size))
         varies = {axis for axis in ("model", "group_size") if len({getattr(s, axis) for s in in_track}) > 1}
         for setting in in_track:
-            name = f"{setting_label(setting, varies)}, {labels.seeds_label(settings[setting])}"
+            name = f"{setting_label(setting, varies)}, {vocab.seeds_label(settings[setting])}"
             for key, smoothing in ((KEY, alpha), (VAL_KEY, 1.0)):
                 curve = curves.seed_curve(settings[setting], key, smoothing)
                 if curve is not None:

@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from clipo.analysis import html, markdown
-from clipo.analysis.paper_tables import LOSS_LABELS, METHOD_LABELS
+from clipo.analysis import html, markdown, vocab
 from clipo.analysis.results import PAPER, load_scores
 from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.errors import ConfigError, SchemaError
@@ -41,13 +40,6 @@ AVERAGES = ("M-Avg.", "G-Avg.", "C-Avg.", "Avg.")
 # ------------------------------------------------------------------------------------------------
 # Which comparisons exist
 # ------------------------------------------------------------------------------------------------
-def reference_variant(clipo: str) -> str | None:
-    """The variant a CLIPO variant is compared against: its base method, or learned CLIPO for a fixed head."""
-    if clipo == "none":
-        return None
-    return clipo.removesuffix("-fixed") if clipo.endswith("-fixed") else "none"
-
-
 def _same(a, b) -> bool:
     """Equality that treats two missing values (NaN τ of runs without CLIPO) as equal."""
     if pd.isna(a) and pd.isna(b):
@@ -60,7 +52,7 @@ def comparisons(cells: pd.DataFrame) -> list[tuple[dict, dict]]:
     rows = cells[list(CELL)].drop_duplicates().to_dict("records")
     pairs = []
     for var in rows:
-        ref_clipo = reference_variant(var["clipo"])
+        ref_clipo = vocab.reference_variant(var["clipo"])
         if ref_clipo is None:
             continue
         for ref in rows:
@@ -83,15 +75,6 @@ def pair_label(var: dict, ref: dict) -> str:
     )
 
 
-def variant_name(method: str, clipo: str) -> str:
-    """'grpo', 'infonce-fixed' → 'GRPO+InfoNCE-fixed' (the tables' names)."""
-    name = METHOD_LABELS.get(method, method)
-    if clipo == "none":
-        return name
-    loss, fixed = clipo.removesuffix("-fixed"), clipo.endswith("-fixed")
-    return f"{name}+{LOSS_LABELS.get(loss, loss)}{'-fixed' if fixed else ''}"
-
-
 def short_labels(table: pd.DataFrame) -> pd.Series:
     """A label per row naming only what varies among the table's comparisons, e.g. 'GRPO+InfoNCE s0'
     where every comparison shares track, model, τ and G (the full name stays in the ``pair`` column).
@@ -104,7 +87,7 @@ def short_labels(table: pd.DataFrame) -> pd.Series:
     def label(r, seed) -> str:
         parts = [str(r["track"])] if varies["track"] else []
         parts += [str(r["model"])] if varies["model"] else []
-        name = variant_name(r["method"], r["clipo"])
+        name = vocab.variant_name(r["method"], r["clipo"])
         if varies["tau"] and not pd.isna(r["tau"]):
             name += f" τ={float(r['tau']):g}"
         parts.append(name)
@@ -112,7 +95,7 @@ def short_labels(table: pd.DataFrame) -> pd.Series:
         seed = str(seed)
         parts.append(f"seeds {seed}" if "," in seed else f"s{seed}")
         if r["reference"] != "none":
-            parts.append(f"vs {variant_name(r['method'], r['reference'])}")
+            parts.append(f"vs {vocab.variant_name(r['method'], r['reference'])}")
         return " ".join(parts)
 
     return pd.Series([label(r, s) for (_, r), s in zip(table.iterrows(), seeds)], index=table.index)
@@ -161,14 +144,15 @@ def _with_se(rows: pd.DataFrame, track: str) -> dict[str, tuple[float, float, fl
             float(r["score"]),
             *binomial_se(float(r["score"]), int(r["n_problems"]), int(r["n_samples"])),
         )
-    for name, members in benchmark_groups(track).items():
-        if all(m in out for m in members):
-            k = len(members)
-            out[name] = (
-                sum(out[m][0] for m in members) / k,
-                math.sqrt(sum(out[m][1] ** 2 for m in members)) / k,
-                math.sqrt(sum(out[m][2] ** 2 for m in members)) / k,
-            )
+    scores = {b: v[0] for b, v in out.items()}
+    for name, mean in vocab.group_means(scores, track).items():
+        members = benchmark_groups(track)[name]
+        k = len(members)
+        out[name] = (
+            mean,
+            math.sqrt(sum(out[m][1] ** 2 for m in members)) / k,
+            math.sqrt(sum(out[m][2] ** 2 for m in members)) / k,
+        )
     return out
 
 
@@ -309,7 +293,7 @@ class SeedPairs:
 
 
 def _reference_spec(spec: RunSpec) -> RunSpec | None:
-    ref = reference_variant(spec.clipo)
+    ref = vocab.reference_variant(spec.clipo)
     if ref is None or spec.method == "base":
         return None
     return replace(spec, clipo=ref, tau=None if ref == "none" else spec.tau)
@@ -397,12 +381,12 @@ def bootstrap_ci(
     reps = {b: 100 * bootstrap_seed_means(diffs[b], seed_picks, rng) for b in order}
     point = {b: 100 * float(np.mean(diffs[b])) for b in order}
     sizes = {b: np.atleast_2d(diffs[b]).shape[1] for b in order}
-    for name, members in groups.items():
-        if members and all(m in reps for m in members):
-            reps[name] = np.mean([reps[m] for m in members], axis=0)
-            point[name] = float(np.mean([point[m] for m in members]))
-            sizes[name] = sum(sizes[m] for m in members)
-            order.append(name)
+    for name, mean in vocab.group_means(point, track).items():
+        members = groups[name]
+        reps[name] = vocab.mean_over(reps, members)
+        point[name] = mean
+        sizes[name] = sum(sizes[m] for m in members)
+        order.append(name)
     alpha = (1 - level) / 2
     rows = []
     for b in order:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clipo.analysis import html, markdown
+from clipo.analysis import html, markdown, vocab
 from clipo.analysis.paper_tables import (
     BOLD,
     PAPER_TABLES,
@@ -127,10 +127,7 @@ class Rendered:
 
 
 def _column_value(scores: dict[str, float], key: str, track: str) -> float | None:
-    members = column_benchmarks(key, track)
-    if not all(b in scores for b in members):
-        return None
-    return sum(scores[b] for b in members) / len(members)
+    return vocab.mean_over(scores, column_benchmarks(key, track))
 
 
 def compute(spec: TableSpec, lookup: ScoreLookup, backend: str = "verl") -> Rendered:
