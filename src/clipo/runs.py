@@ -305,7 +305,8 @@ def resolve(opts: TrainOptions) -> TrainRun:
     if opts.clipo == "none":
         given = [_flag(k) for k in CLIPO_OPTIONS if getattr(opts, k) is not None]
         if given:
-            raise ConfigError(f"{', '.join(given)} need(s) CLIPO on (--clipo infonce|supcon|softnn|infonce-fixed)")
+            raise ConfigError(f"{', '.join(given)} need(s) CLIPO on (--clipo "
+                              f"{'|'.join(v for v in CLIPO_VARIANTS if v != 'none')})")
     for name in ("steps", "train_batch_size", "mini_batch_size", "max_new_tokens", "checkpoint_every", "threads"):
         _at_least(name, getattr(opts, name), 1)
     _at_least("head_warmup_steps", opts.head_warmup_steps, 0)
