@@ -159,7 +159,7 @@ def test_every_generated_solution_is_sound_and_any_one_slip_is_not(split):
 
 def test_untrusted_text_never_raises_and_is_read_in_bounded_time():
     rng = random.Random(0)
-    alphabet = "0123456789 +-*/=x×÷−.,\\boxed{}()ABC \n\t\x00é"
+    alphabet = "0123456789 +-*/=x×÷−.,\\boxed{}()ABC \n\t\x00é²٣"
     for _ in range(300):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(200)))
         assert classify(TOM, text, True) in (SOUND, LUCKY)
@@ -177,7 +177,7 @@ def test_read_work_sees_steps_and_flaws():
     assert read_work("18 - 7 = 11 - 6 = 5").steps == ((18, "-", 7, 11), (11, "-", 6, 5))
     assert read_work("2x3 = 6, 3 x 2 = 6, box 2").steps == ((2, "*", 3, 6), (3, "*", 2, 6))
     assert read_work("18 = 18. Total = 5. 18 - 7").steps == () and not read_work("18 = 18. Total = 5").flawed
-    assert read_work("5 - 8 = -3").flawed and read_work("1 + 2 + 3 = 6").flawed and read_work("4 = 5").flawed
+    assert read_work("٣ + 1 = 4").flawed and read_work("5 - 8 = -3").flawed and read_work("1 + 2 + 3 = 6").flawed and read_work("4 = 5").flawed
 
 
 def test_process_metrics_count_a_batch_of_rollouts():

@@ -108,7 +108,7 @@ class Work:
 
 def _number(text: str) -> int | None:
     """An integer token; decimals, thousands separators and absurd lengths are not a count."""
-    return int(text) if text.isdigit() and len(text) <= MAX_NUMBER_DIGITS else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= MAX_NUMBER_DIGITS else None
 
 
 def read_work(work: str) -> Work:
