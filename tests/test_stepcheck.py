@@ -177,7 +177,8 @@ def test_read_work_sees_steps_and_flaws():
     assert read_work("18 - 7 = 11 - 6 = 5").steps == ((18, "-", 7, 11), (11, "-", 6, 5))
     assert read_work("2x3 = 6, 3 x 2 = 6, box 2").steps == ((2, "*", 3, 6), (3, "*", 2, 6))
     assert read_work("18 = 18. Total = 5. 18 - 7").steps == () and not read_work("18 = 18. Total = 5").flawed
-    assert read_work("٣ + 1 = 4").flawed and read_work("5 - 8 = -3").flawed and read_work("1 + 2 + 3 = 6").flawed and read_work("4 = 5").flawed
+    for flawed in ("٣ + 1 = 4", "5 - 8 = -3", "1 + 2 + 3 = 6", "4 = 5", "18 - 7 = 11.5"):
+        assert read_work(flawed).flawed, flawed
 
 
 def test_process_metrics_count_a_batch_of_rollouts():
