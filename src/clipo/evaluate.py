@@ -11,6 +11,7 @@ and reusable by a GPU generator — without a model.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from clipo.data.stepcheck import classify, count_labels
 from clipo.errors import ConfigError
 from clipo.methods import get_track
 from clipo.runs import RunSpec
+from clipo.scores import LUCKY_SHARE, PASS_AT_1, SAMPLE_COLUMNS, SOUND_PASS_AT_1
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,13 @@ def score_samples(run_id: str, benchmark: str, problems: pd.DataFrame, responses
             problems["data_source"], problems["reward_model"], problems["extra_info"], responses, strict=True)):
         truth = reward_model["ground_truth"]
         for sample_id, text in enumerate(samples):
+            correct = compute_score(source, text, truth, dict(extra)) >= 1.0
             rows.append({
                 "run_id": run_id, "benchmark": benchmark, "problem_id": problem_id, "sample_id": sample_id,
-                "response": text, "extracted_answer": extract_answer(source, text),
-                "correct": compute_score(source, text, truth, dict(extra)) >= 1.0,
+                "response": text, "extracted_answer": extract_answer(source, text), "correct": correct,
+                "process": classify(extra, text, correct),  # measured only: the reward above is the outcome's
             })
-    return pd.DataFrame(rows, columns=["run_id", "benchmark", "problem_id", "sample_id", "response",
-                                       "extracted_answer", "correct"])
+    return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS))
 
 
 def aggregate(samples: pd.DataFrame, spec: RunSpec, source: str) -> pd.DataFrame:
@@ -104,6 +107,25 @@ def aggregate(samples: pd.DataFrame, spec: RunSpec, source: str) -> pd.DataFrame
             "n_problems": len(per_problem), "n_samples": int(per_problem.iloc[0]),
         })
     return pd.DataFrame(rows)
+
+
+def with_process_metrics(scores: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """``aggregate``'s Pass@1 rows plus, for each benchmark whose every sample was step-checked, two rows
+    of its own (``metric``, clipo.scores): sound Pass@1 and the lucky share of correct answers, in %.
+
+    Measured, never rewarded. With no such benchmark the table is returned as it was (no ``metric`` column).
+    """
+    extra = []
+    for row in scores.to_dict("records"):
+        labels = samples.loc[samples["benchmark"] == row["benchmark"], "process"]
+        if len(labels) and labels.notna().all():
+            counts = count_labels(labels)
+            lucky = counts.lucky_share
+            extra += [{**row, "metric": SOUND_PASS_AT_1, "score": 100.0 * counts.sound_share},
+                      {**row, "metric": LUCKY_SHARE, "score": math.nan if lucky is None else 100.0 * lucky}]
+    if not extra:
+        return scores
+    return pd.concat([scores.assign(metric=PASS_AT_1), pd.DataFrame(extra)], ignore_index=True)
 
 
 def generate_responses(model, tokenizer, prompts: Sequence, sampling: Sampling, batch_size: int,
@@ -190,7 +212,7 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
         scores = aggregate(samples, spec, source)
         out = Path(out)
         write_samples(samples, out / "samples.parquet")
-        write_scores(scores, out / "scores.csv")
+        write_scores(with_process_metrics(scores, samples), out / "scores.csv")
     return scores
 
 

@@ -4,7 +4,8 @@ Each problem has one person, one item and a start quantity, then a chain of oper
 subtract, double/triple, split equally and keep one share: "keeps a third of them"). Every
 intermediate value stays in ``1..MAX_VALUE`` so each number can be a single token of the mini
 tokenizer (the design note on the mini track: larger numbers made a short SFT fail). Solutions are
-step by step and end in ``\\boxed{N}``.
+step by step and end in ``\\boxed{N}``. Each row's ``extra_info`` carries the chain (``start`` and
+``chain``: op, operand, result of every step) so clipo.data.stepcheck can read an answer's work against it.
 
 Splits mirror Track I's evaluation table: ``test`` (in distribution), ``sym`` (same templates with
 held-out names and items and fresh numbers, like GSM-Symbolic), ``p1``/``p2`` (one/two more steps than
@@ -75,6 +76,8 @@ class Problem:
     solution: str
     values: tuple[int, ...]
     """Start quantity, then the result of each step; the last one is the answer."""
+    operations: tuple[tuple[str, int], ...]
+    """(symbol, operand) of each step: ``values[i + 1] = values[i] <symbol> operand``."""
 
     @property
     def answer(self) -> int:
@@ -83,6 +86,10 @@ class Problem:
     @property
     def steps(self) -> int:
         return len(self.values) - 1
+
+    def chain(self) -> list[dict]:
+        """The steps as the rows carry them (``extra_info.chain``), read by clipo.data.stepcheck."""
+        return [{"op": op, "operand": k, "result": v} for (op, k), v in zip(self.operations, self.values[1:])]
 
 
 def _apply(op: str, a: int, k: int) -> int:
@@ -109,6 +116,7 @@ def make_problem(rng: random.Random, steps: int, names, items) -> Problem:
     name, item = rng.choice(names), rng.choice(items)
     value = rng.randint(*START_RANGE)
     values = [value]
+    operations = []
     sentences = [f"{name} has {value} {item}."]
     work = [f"{name} starts with {value}."]
     for _ in range(steps):
@@ -119,9 +127,10 @@ def make_problem(rng: random.Random, steps: int, names, items) -> Problem:
         work.append(f"{value} {SYMBOL[op]} {k} = {result}.")
         value = result
         values.append(value)
+        operations.append((SYMBOL[op], k))
     sentences.append(f"How many {item} does {name} have now?")
     work.append(f"The answer is \\boxed{{{value}}}.")
-    return Problem(" ".join(sentences), " ".join(work), tuple(values))
+    return Problem(" ".join(sentences), " ".join(work), tuple(values), tuple(operations))
 
 
 def _distractors(rng: random.Random, problem: Problem) -> list[int]:
@@ -189,7 +198,8 @@ def generate_split(split: str, n: int, seed: int, seen: set[str]) -> pd.DataFram
             "ability": "math",
             "reward_model": {"ground_truth": truth, "style": "rule"},
             "extra_info": {"index": len(rows), "split": split, "steps": problem.steps,
-                           "answer": problem.answer, "solution": solution},
+                           "answer": problem.answer, "solution": solution,
+                           "start": problem.values[0], "chain": problem.chain()},
         })
     return validate_dataset(pd.DataFrame(rows), f"mini/{split}")
 
