@@ -6,11 +6,13 @@ from __future__ import annotations
 import torch
 from omegaconf import OmegaConf
 from transformers import DynamicCache
+from verl.trainer.config import AlgoConfig
 from verl.trainer.ppo import core_algos
 from verl.utils.config import omega_conf_to_dataclass
 from verl.utils.torch_functional import logprobs_from_logits
 
 from clipo.contrastive import add_at_last_token, mean_pool
+from clipo.errors import ConfigError
 from clipo.mini.config import Config
 from clipo.mini.rollout import Rollouts
 
@@ -162,14 +164,27 @@ def make_optimizer(policy, cfg: Config, actor_cfg) -> torch.optim.Optimizer:
     )
 
 
+def advantage_estimator(name: str):
+    """The method's advantage estimator from verl's registry; an unknown name is one error listing the
+    registered ones."""
+    if name not in core_algos.ADV_ESTIMATOR_REGISTRY:
+        raise ConfigError(
+            f"advantage estimator {name!r} (Method.adv_estimator) is not in verl's registry; "
+            f"valid: {', '.join(sorted(core_algos.ADV_ESTIMATOR_REGISTRY))}"
+        )
+    return core_algos.get_adv_estimator_fn(name)
+
+
 def advantages(cfg: Config, reward: torch.Tensor, batch: Rollouts, like: torch.Tensor) -> torch.Tensor:
-    """Group-normalised advantages of the per-rollout ``reward`` (placed at the last response token),
-    verl's GRPO estimator; ``group_id`` is the group index verl calls ``uid``."""
+    """Per-token advantages of the per-rollout ``reward`` (placed at the last response token) by the
+    method's estimator; ``group_id`` is the group index verl calls ``uid``."""
     token_rewards = add_at_last_token(torch.zeros_like(like), batch.response_mask, reward)
-    adv, _ = core_algos.compute_grpo_outcome_advantage(
+    name = cfg.method.adv_estimator
+    adv, _ = advantage_estimator(name)(
         token_level_rewards=token_rewards,
         response_mask=batch.response_mask,
         index=batch.group_id.numpy(),
+        config=AlgoConfig(adv_estimator=name),
     )
     return adv
 

@@ -12,7 +12,8 @@ One loop, readable top to bottom (CleanRL style). Per step:
    ``clipo.mini.policy.OldPolicyPass``);
 4. CLIPO     — one step of the contrastive head; its reward max(−λ·loss, floor) (eq. 12) is added to
    the outcome reward at the last response token;
-5. advantages with verl's ``compute_grpo_outcome_advantage`` on the combined reward;
+5. advantages of the combined reward by the method's estimator (``Method.adv_estimator``) from verl's
+   registry (``get_adv_estimator_fn``; GRPO's group normalisation for every method of the table);
 6. minibatch updates with verl's policy loss of the method (``get_policy_loss_fn``), its loss
    aggregation and clip ratios, plus the low-variance KL loss to a frozen reference for GRPO;
 7. logging (``metrics.jsonl``), checkpoint; every ``test_freq`` steps (and before the first) the reward on
@@ -101,6 +102,7 @@ from clipo.mini.config import Config, resolve_config
 from clipo.mini.loggers import MetricLoggers
 from clipo.mini.policy import (
     OldPolicyPass,
+    advantage_estimator,
     advantages,
     make_optimizer,
     mean,
@@ -185,7 +187,7 @@ def train(cfg: Config) -> dict:
         m["reward/total"] = reward.mean().item()
         t_clipo = time.perf_counter() - t0
 
-        # --- algorithm: group-normalised advantages, then minibatch updates with the method's loss
+        # --- algorithm: advantages by the method's estimator, then minibatch updates with its loss
         t0 = time.perf_counter()
         m["train/policy_frozen"] = policy_frozen
         if not policy_frozen:
@@ -220,6 +222,7 @@ def setup(cfg: Config) -> Run:
         torch.set_num_threads(cfg.threads)
     if not Path(cfg.model_path).is_dir():
         raise FileNotFoundError(f"base model {cfg.model_path} does not exist: train it first with `clipo sft`")
+    advantage_estimator(cfg.method.adv_estimator)  # an unknown estimator fails before any work
     policy, tokenizer = hf.load(cfg.model_path)
     problems = load_problems(cfg, tokenizer)
     reference = hf.load(cfg.model_path)[0].requires_grad_(False) if cfg.method.use_kl_loss else None
