@@ -3,6 +3,8 @@
 A checkpoint is continued only when it was made with the same comparable settings
 (``Config.comparable``) and a step not beyond ``steps``; otherwise the run stops with one error saying
 what differs.
+
+Checkpoints hold only tensors and plain Python values, so they load with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -35,17 +37,19 @@ class TrainingState:
     embedding_rows: list[dict] = field(default_factory=list)
 
     def to_checkpoint(self, cfg: Config) -> dict:
-        """The checkpoint of the current step."""
+        """The checkpoint of the current step, in tensors and plain values only (numpy arrays and random
+        states are converted), so it loads with ``weights_only=True``."""
+        sampler = self.sampler.state_dict()
         return {
             "step": self.step,
             "config": cfg.comparable(),
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "head": self.head.state_dict() if self.head else None,
-            "sampler": self.sampler.state_dict(),
+            "sampler": {**sampler, "order": torch.from_numpy(sampler["order"])},
             "rng": checkpoint.capture_rng(),
             "metrics": self.metric_rows,
-            "embeddings": self.embedding_rows,
+            "embeddings": [{**r, "embedding": torch.from_numpy(r["embedding"])} for r in self.embedding_rows],
         }
 
     def restore(self, saved: dict, cfg: Config) -> None:
@@ -55,11 +59,11 @@ class TrainingState:
         self.optimizer.load_state_dict(saved["optimizer"])
         if self.head is not None:
             self.head.load_state_dict(saved["head"])
-        self.sampler.load_state_dict(saved["sampler"])
+        self.sampler.load_state_dict({**saved["sampler"], "order": saved["sampler"]["order"].numpy()})
         checkpoint.restore_rng(saved["rng"])
         self.step = saved["step"]
         self.metric_rows = saved["metrics"]
-        self.embedding_rows = saved["embeddings"]
+        self.embedding_rows = [{**r, "embedding": r["embedding"].numpy()} for r in saved["embeddings"]]
         if self.step < cfg.steps:
             self.embedding_rows = [r for r in self.embedding_rows if r["phase"] == "start"]
 
