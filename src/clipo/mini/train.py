@@ -110,7 +110,7 @@ from clipo.mini.policy import (
     update_policy,
     verl_actor_config,
 )
-from clipo.mini.resume import CHECKPOINT_DIR, TrainingState, resume, validation_due
+from clipo.mini.resume import CHECKPOINT_DIR, TrainingState, input_fingerprint, resume, validation_due
 from clipo.mini.rollout import (
     Problem,
     PromptSampler,
@@ -127,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
     """Entry point of ``clipo train --backend mini``."""
     cfg = resolve_config(args)
     with run_folder_lock(cfg.out):
-        train(cfg)
+        train(cfg, restart_if_changed=bool(getattr(args, "restart_if_changed", False)))
     return 0
 
 
@@ -143,16 +143,18 @@ class Run:
     problems: list[Problem]
     probe: list[Problem]
     val: list[Problem]
+    inputs: dict[str, str]
+    """Fingerprint of the base model and data files (``clipo.mini.resume.input_fingerprint``)."""
     state: TrainingState
 
 
 # =============================================================================================
 # The training loop
 # =============================================================================================
-def train(cfg: Config) -> dict:
+def train(cfg: Config, restart_if_changed: bool = False) -> dict:
     """Run (or resume) one RL run; returns the summary written to summary.json."""
     wall_start = time.perf_counter()
-    run = setup(cfg)
+    run = setup(cfg, restart_if_changed)
     state, tokenizer = run.state, run.tokenizer
     policy, head = state.policy, state.head
     start_step = state.step
@@ -207,7 +209,7 @@ def train(cfg: Config) -> dict:
         running_reward = reward_now if running_reward is None else 0.9 * running_reward + 0.1 * reward_now
         bar.set_postfix(reward=f"{running_reward:.3f}", s_per_step=f"{t_total:.2f}")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            checkpoint.save(Path(cfg.out) / CHECKPOINT_DIR, step, state.to_checkpoint(cfg))
+            checkpoint.save(Path(cfg.out) / CHECKPOINT_DIR, step, state.to_checkpoint(cfg, run.inputs))
     bar.close()
     loggers.close()
     return finish(run, cfg, start_step, wall_start)
@@ -216,7 +218,7 @@ def train(cfg: Config) -> dict:
 # =============================================================================================
 # Setup, records and the step's bookkeeping
 # =============================================================================================
-def setup(cfg: Config) -> Run:
+def setup(cfg: Config, restart_if_changed: bool) -> Run:
     """Models, data, optimisers and seeds; then the newest checkpoint of this run, if there is one."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -241,15 +243,16 @@ def setup(cfg: Config) -> Run:
         problems=problems,
         probe=probe_problems(problems, cfg.train_batch_size),
         val=validation_problems(cfg, tokenizer) if cfg.test_freq > 0 else [],
+        inputs=input_fingerprint(cfg),
         state=TrainingState(policy, optimizer, head, PromptSampler(len(problems), cfg.seed)),
     )
-    resume(run.state, cfg)
+    resume(run.state, cfg, run.inputs, restart_if_changed)
     write_run_records(run, cfg)
     return run
 
 
 def write_run_records(run: Run, cfg: Config) -> None:
-    """run.json (settings, derived sizes, versions); metrics and embeddings so far
+    """run.json (settings, derived sizes, input fingerprint, versions); metrics and embeddings so far
     (Snakemake may have deleted the outputs of an interrupted run: they come back from the checkpoint)."""
     actor_cfg, out = run.actor_cfg, Path(cfg.out)
     derived = {
@@ -275,6 +278,7 @@ def write_run_records(run: Run, cfg: Config) -> None:
     records.write_json(out / records.RUN_FILE, {
         "config": asdict(cfg),
         "derived": derived,
+        "inputs": run.inputs,
         "versions": {"python": platform.python_version(), "torch": torch.__version__},
     })
     records.write_metrics(out / records.METRICS_FILE, run.state.metric_rows)
