@@ -23,9 +23,18 @@ from clipo.mini.config import Config
 class Problem:
     prompt: object
     """Chat messages (verl schema) or a plain string."""
-    ground_truth: str
+    ground_truth: str | list[str]
+    """One answer, or a list of accepted answers (scored as ``clipo.evaluate`` scores it)."""
     data_source: str
     extra_info: dict | None
+
+
+def ground_truth_of(value) -> str | list[str]:
+    """A row's ground truth as the evaluator scores it: a list of accepted answers stays a list
+    (parquet gives an array), anything else becomes its text."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value]
+    return str(value)
 
 
 def load_problems(cfg: Config, tokenizer) -> list[Problem]:
@@ -52,7 +61,7 @@ def read_problems(path: Path, role: str, cfg: Config, tokenizer) -> list[Problem
     problems = [
         Problem(
             row["prompt"],
-            str(row["reward_model"]["ground_truth"]),
+            ground_truth_of(row["reward_model"]["ground_truth"]),
             str(row["data_source"]),
             dict(row["extra_info"]) if isinstance(row.get("extra_info"), dict) else None,
         )
