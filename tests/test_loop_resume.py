@@ -1,7 +1,7 @@
 """Resuming the mini trainer (issue 22): a checkpoint is continued only by the same run, judged by its
 settings and by the content of its base model and data; a changed run restarts afresh only when asked
-(--restart-if-changed) and keeps the old one aside; checkpoints are never unpickled. Runs use the random
-tiny model of test_mini_train (fake reward there)."""
+(--restart-if-changed) and keeps the old one aside; checkpoints are never unpickled; an extended run
+validates where the longer run does. Runs use the random tiny model of test_mini_train (fake reward there)."""
 
 from __future__ import annotations
 
@@ -173,3 +173,15 @@ def test_a_real_checkpoint_loads_with_weights_only(base, tmp_path, fake_reward):
     run = train(base, tmp_path / "run", "dapo", "infonce", 1)
     state = torch.load(run / "checkpoints" / "step_000001.pt", weights_only=True)
     assert state["step"] == 1 and set(state["inputs"]) == {"base model", "training data", "validation data"}
+
+
+# --------------------------------------------------------------------------- an extended run's validation rows (issue 22)
+def test_an_extended_run_validates_where_the_longer_run_does(base, tmp_path, fake_reward):
+    """Steps 2 → 3 with --test-freq 3: the old last step's validation is not one the longer run has."""
+    longer = train(base, tmp_path / "longer", "grpo", "none", 3, "--test-freq", "3")
+    extended = train(base, tmp_path / "extended", "grpo", "none", 2, "--test-freq", "3")
+    assert "val/reward" in all_metric_lines(extended)[-1]  # the 2-step run validated its last step
+    train(base, extended, "grpo", "none", 3, "--test-freq", "3")
+    assert [r["step"] for r in all_metric_lines(longer) if "val/reward" in r] == [0, 3]
+    assert without_time(all_metric_lines(extended)) == without_time(all_metric_lines(longer))
+    assert same_weights(extended, longer)

@@ -92,8 +92,9 @@ class TrainingState:
         }
 
     def restore(self, saved: dict, cfg: Config) -> None:
-        """Continue from ``saved``; an extended run (more steps than the checkpoint's run had) drops the
-        probe dump of the old end, which moves to the new last step."""
+        """Continue from ``saved``. An extended run (more steps than the checkpoint's run had) drops what
+        only the old last step had: the probe dump of the end, and a validation that ``test_freq`` would
+        not have run there."""
         self.policy.load_state_dict(saved["policy"])
         self.optimizer.load_state_dict(saved["optimizer"])
         if self.head is not None:
@@ -105,6 +106,13 @@ class TrainingState:
         self.embedding_rows = [{**r, "embedding": r["embedding"].numpy()} for r in saved["embeddings"]]
         if self.step < cfg.steps:
             self.embedding_rows = [r for r in self.embedding_rows if r["phase"] == "start"]
+            last = self.metric_rows[-1] if self.metric_rows else {}
+            if last.get("step") == self.step and not validation_due(self.step, cfg):
+                self.metric_rows[-1] = {k: v for k, v in last.items() if k not in VALIDATION_KEYS}
+
+
+VALIDATION_KEYS = ("val/reward", "time/validation")
+"""The metrics a validation adds to its step's row."""
 
 
 def validation_due(step: int, cfg: Config) -> bool:
