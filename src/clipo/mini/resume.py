@@ -29,6 +29,8 @@ from clipo.mini.config import Config
 from clipo.mini.rollout import PromptSampler
 
 CHECKPOINT_DIR = "checkpoints"
+VALIDATION_KEYS = ("val/reward", "time/validation")
+"""The metrics a validation adds to its step's row."""
 DISCARDED_DIR = "discarded"
 """Where ``--restart-if-changed`` keeps the contents of a run folder it does not continue."""
 
@@ -109,10 +111,6 @@ class TrainingState:
             last = self.metric_rows[-1] if self.metric_rows else {}
             if last.get("step") == self.step and not validation_due(self.step, cfg):
                 self.metric_rows[-1] = {k: v for k, v in last.items() if k not in VALIDATION_KEYS}
-
-
-VALIDATION_KEYS = ("val/reward", "time/validation")
-"""The metrics a validation adds to its step's row."""
 
 
 def validation_due(step: int, cfg: Config) -> bool:
