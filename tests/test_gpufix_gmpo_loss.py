@@ -127,7 +127,7 @@ def test_gmpo_names_the_project_loss_and_the_verl_command_uses_it():
 
 @pytest.mark.parametrize("entry", [
     "import clipo.verl.worker_patch",  # what verl's external_lib does in workers and the trainer process
-    "from clipo.mini.train import minibatch_loss, verl_actor_config\n"
+    "from clipo.mini.policy import minibatch_loss, verl_actor_config\n"
     "import torch\n"
     "from types import SimpleNamespace\n"
     "from clipo.methods import get_method\n"

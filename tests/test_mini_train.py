@@ -145,7 +145,7 @@ def test_each_method_loss_path_is_verls_function(base, tmp_path, monkeypatch, me
     from verl.trainer.ppo import core_algos
     from verl.utils.config import omega_conf_to_dataclass
 
-    import clipo.mini.train as mt
+    import clipo.mini.policy as mt
 
     calls = []
     real = mt.minibatch_loss
@@ -201,7 +201,7 @@ def test_forward_gives_the_models_log_probs_and_pooled_last_hidden_state(base):
     """The single forward equals HF's full forward (log-softmax of logits; hidden_states[-1] pooled)."""
     from clipo.generation import encode_prompts, generate
     from clipo.hf import load
-    from clipo.mini.train import policy_forward
+    from clipo.mini.policy import policy_forward
 
     model, tok = load(base / "base")
     ids, mask = encode_prompts(tok, ["Tom has 3 apples.", "Ann has 12 pears and gets 5 more."])
@@ -230,7 +230,7 @@ def test_grouped_forward_equals_the_per_row_forward_in_values_and_gradients(base
     """Running each group's prompt once and sharing its keys/values changes neither outputs nor gradients."""
     from clipo.generation import encode_prompts, generate
     from clipo.hf import load
-    from clipo.mini.train import policy_forward
+    from clipo.mini.policy import policy_forward
 
     model, tok = load(base / "base")
     model.train()
@@ -389,7 +389,7 @@ def test_extending_a_finished_run_equals_the_longer_run(base, tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 def test_dynamic_sampling_keeps_only_groups_with_reward_variance():
-    from clipo.mini.train import Rollouts, _groups_with_reward_variance
+    from clipo.mini.rollout import Rollouts, groups_with_reward_variance
 
     def batch(outcomes, width):
         n = len(outcomes)
@@ -402,9 +402,9 @@ def test_dynamic_sampling_keeps_only_groups_with_reward_variance():
             torch.tensor(outcomes),
         )
 
-    first = _groups_with_reward_variance(batch([1.0, 0.0, 1.0, 1.0, 0.0, 1.0], 3))  # groups 0 and 2 kept
+    first = groups_with_reward_variance(batch([1.0, 0.0, 1.0, 1.0, 0.0, 1.0], 3))  # groups 0 and 2 kept
     assert first.group_id.tolist() == [0, 0, 1, 1] and first.outcome.tolist() == [1.0, 0.0, 0.0, 1.0]
-    second = _groups_with_reward_variance(batch([0.0, 0.0, 0.0, 1.0], 5))  # group 1 kept
+    second = groups_with_reward_variance(batch([0.0, 0.0, 0.0, 1.0], 5))  # group 1 kept
     both = Rollouts.cat([first, second], pad_id=0)
     assert both.group_id.tolist() == [0, 0, 1, 1, 2, 2]
     assert both.prompt_ids.shape == (6, 5) and both.prompt_mask[:4, :2].sum() == 0  # left-padded
@@ -478,7 +478,8 @@ def test_overlong_prompts_are_dropped_like_verls_filter_or_rejected(base, tmp_pa
 
     from clipo.generation import render_prompt
     from clipo.hf import load
-    from clipo.mini.train import load_problems, resolve_config
+    from clipo.mini.rollout import load_problems
+    from clipo.mini.train import resolve_config
 
     _, tok = load(base / "base")
     cfg = resolve_config(build_parser().parse_args(argv(base, tmp_path / "out")))

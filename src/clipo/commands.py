@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="mini: torch CPU threads (default: torch's)")
     p.add_argument("--logger", metavar="NAME,...",
                    help="mini: console (progress), tensorboard (event files in OUT/tensorboard/); default console")
+    p.add_argument("--restart-if-changed", action="store_true",
+                   help="mini: when --out holds checkpoints of another configuration, base model or data (or "
+                        "beyond --steps), move them to OUT/discarded/<n>/ and start afresh instead of failing")
     p.add_argument("--dry-run", action="store_true", help="verl: print the full command and exit")
     p.add_argument("overrides", nargs="*", help="verl: extra Hydra overrides appended verbatim")
     p.set_defaults(handler=_run)
@@ -95,6 +98,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.backend == "mini":
         from clipo.mini.train import main as train_main
     else:
+        if args.restart_if_changed:
+            from clipo.errors import ConfigError
+
+            raise ConfigError("--restart-if-changed is a mini option (verl resumes by its own checkpoints)")
         from clipo.verl.launch import main as train_main
     return train_main(args)
 

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sft(args: argparse.Namespace) -> int:
+    # Imported when the subcommand runs: clipo.mini.sft loads torch and transformers, which would slow
+    # every `clipo` start-up (and --help) by seconds.
     from clipo.mini.sft import main
 
     return main(args)
