@@ -400,6 +400,7 @@ def test_dynamic_sampling_keeps_only_groups_with_reward_variance():
             torch.ones(n, width + 1, dtype=torch.long),
             torch.arange(n // 2).repeat_interleave(2),
             torch.tensor(outcomes),
+            tuple(f"{width}:{i}" for i in range(n)),  # step-check labels must follow their rows
         )
 
     first = groups_with_reward_variance(batch([1.0, 0.0, 1.0, 1.0, 0.0, 1.0], 3))  # groups 0 and 2 kept
@@ -407,6 +408,7 @@ def test_dynamic_sampling_keeps_only_groups_with_reward_variance():
     second = groups_with_reward_variance(batch([0.0, 0.0, 0.0, 1.0], 5))  # group 1 kept
     both = Rollouts.cat([first, second], pad_id=0)
     assert both.group_id.tolist() == [0, 0, 1, 1, 2, 2]
+    assert both.process == ("3:0", "3:1", "3:4", "3:5", "5:2", "5:3")
     assert both.prompt_ids.shape == (6, 5) and both.prompt_mask[:4, :2].sum() == 0  # left-padded
     assert both.response_ids.shape == (6, 6) and both.response_mask[:4, 4:].sum() == 0  # right-padded
     assert both.select_groups(torch.arange(2)).group_id.tolist() == [0, 0, 1, 1]
@@ -538,11 +540,11 @@ def test_validation_every_test_freq_steps_leaves_training_unchanged(base, tmp_pa
     every = train(base, tmp_path / "every", "grpo", "infonce", 3, "--test-freq", "2")
     rows = all_metric_lines(every)
     assert [r["step"] for r in rows if "val/reward" in r] == [0, 2, 3]  # before training, every 2, last
-    assert rows[0].keys() == {"step", "val/reward", "time/validation"}
+    assert rows[0].keys() == {"step", "val/reward", "val/sound_share", "val/lucky_share", "time/validation"}
     assert all(0.0 <= r["val/reward"] <= 1.0 for r in rows if "val/reward" in r)
     never = train(base, tmp_path / "never", "grpo", "infonce", 3, "--test-freq", "-1")
     assert not any("val/reward" in r for r in all_metric_lines(never))
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "val/reward"} for r in without_time(rows)]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("val/")} for r in without_time(rows)]  # noqa: E731
     assert strip(metric_lines(every)) == strip(metric_lines(never))
     assert all(torch.equal(weights(every)[k], weights(never)[k]) for k in weights(never))
 

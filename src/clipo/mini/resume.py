@@ -29,8 +29,9 @@ from clipo.mini.config import Config
 from clipo.mini.rollout import PromptSampler
 
 CHECKPOINT_DIR = "checkpoints"
-VALIDATION_KEYS = ("val/reward", "time/validation")
-"""The metrics a validation adds to its step's row."""
+def is_validation_key(key: str) -> bool:
+    """Whether a metric is one a validation adds to its step's row (``val/*`` and its time)."""
+    return key.startswith("val/") or key == "time/validation"
 DISCARDED_DIR = "discarded"
 """Where ``--restart-if-changed`` keeps the contents of a run folder it does not continue."""
 
@@ -110,7 +111,7 @@ class TrainingState:
             self.embedding_rows = [r for r in self.embedding_rows if r["phase"] == "start"]
             last = self.metric_rows[-1] if self.metric_rows else {}
             if last.get("step") == self.step and not validation_due(self.step, cfg):
-                self.metric_rows[-1] = {k: v for k, v in last.items() if k not in VALIDATION_KEYS}
+                self.metric_rows[-1] = {k: v for k, v in last.items() if not is_validation_key(k)}
 
 
 def validation_due(step: int, cfg: Config) -> bool:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from clipo import rewards  # looked up at call time: tests swap in a reward for random models
+from clipo.data import stepcheck
 from clipo.data.schema import load_dataset
 from clipo.errors import ConfigError
 from clipo.generation import decode_responses, encode_prompts, generate, render_prompt
@@ -132,6 +133,9 @@ class Rollouts:
     response_mask: torch.Tensor
     group_id: torch.Tensor  # [B]
     outcome: torch.Tensor  # [B] float, 1.0 correct / 0.0 wrong
+    process: tuple[str | None, ...] = ()
+    """Step check of each row (sound / lucky / wrong, None without a chain; clipo.data.stepcheck):
+    measured for the logs, never part of the reward."""
 
     def select_groups(self, keep: torch.Tensor) -> Rollouts:
         """Rows of the groups in ``keep`` (group ids), renumbered 0..k-1 in order."""
@@ -144,6 +148,7 @@ class Rollouts:
             self.response_mask[rows],
             new_id,
             self.outcome[rows],
+            tuple(label for label, kept in zip(self.process, rows.tolist()) if kept),
         )
 
     @staticmethod
@@ -161,6 +166,7 @@ class Rollouts:
             torch.cat([F.pad(p.response_mask, (0, R - p.response_mask.shape[1])) for p in parts]),
             torch.cat([p.group_id + o for p, o in zip(parts, offsets)]),
             torch.cat([p.outcome for p in parts]),
+            tuple(label for p in parts for label in p.process),
         )
 
     def tensors(self, rows: slice) -> tuple:
@@ -194,14 +200,13 @@ def rollout(policy, tokenizer, problems: list[Problem], cfg: Config, repeats: in
     t1 = time.perf_counter()
     texts = decode_responses(tokenizer, response_ids, response_mask)
     group_id = torch.arange(len(problems)).repeat_interleave(repeats)
+    rows = [problems[g] for g in group_id.tolist()]
     outcome = torch.tensor(
-        [
-            float(rewards.compute_score(p.data_source, text, p.ground_truth, p.extra_info))
-            for p, text in zip((problems[g] for g in group_id.tolist()), texts)
-        ]
+        [float(rewards.compute_score(p.data_source, text, p.ground_truth, p.extra_info)) for p, text in zip(rows, texts)]
     )
+    process = tuple(stepcheck.classify(p.extra_info, text, r > 0.5) for p, text, r in zip(rows, texts, outcome.tolist()))
     return (
-        Rollouts(prompt_ids, prompt_mask, response_ids, response_mask, group_id, outcome),
+        Rollouts(prompt_ids, prompt_mask, response_ids, response_mask, group_id, outcome, process),
         t1 - t0,
         time.perf_counter() - t1,
     )

@@ -35,6 +35,11 @@ Metrics (one ``metrics.jsonl`` line per step; keys absent when they do not apply
 ``val/reward``                  mean outcome reward on the fixed validation prompts after this step (every
                                 ``test_freq`` steps, the last one and step 0): one response each at the
                                 rollout temperature, the same random draws every time (``validate``)
+``process/sound_share``         step-checked answers of the first generation round (clipo.data.stepcheck;
+                                measured, never rewarded): share whose every step is right
+``process/lucky_share``         share of the correct answers whose steps are wrong somewhere (null when no
+                                answer is correct); ``val/sound_share``, ``val/lucky_share``: the same on the
+                                validation prompts
 ``clipo/loss``                  mean contrastive loss over anchors (before the head step)
 ``clipo/anchor_frac``           fraction of rollouts that are anchors (correct, group 1 < #correct < G)
 ``clipo/nontrivial_groups``     fraction of groups with 1 < #correct < G
@@ -95,6 +100,7 @@ import torch
 
 from clipo import hf, records
 from clipo.contrastive import ClipoHeadTrainer
+from clipo.data import stepcheck
 from clipo.errors import UserError
 from clipo.lock import run_folder_lock
 from clipo.mini import checkpoint
@@ -114,6 +120,7 @@ from clipo.mini.resume import CHECKPOINT_DIR, TrainingState, input_fingerprint, 
 from clipo.mini.rollout import (
     Problem,
     PromptSampler,
+    Rollouts,
     StepBatch,
     collect_batch,
     load_problems,
@@ -295,10 +302,20 @@ def rollout_metrics(collected: StepBatch, cfg: Config) -> dict:
         "response/length": lengths.float().mean().item(),
         "response/truncated_frac": (lengths == cfg.max_new_tokens).float().mean().item(),
     }
+    m.update(process_shares(first, "process/"))
     if collected.kept_groups is not None:
         m["train/kept_groups"] = collected.kept_groups / cfg.train_batch_size
     m["train/gen_rounds"] = collected.rounds
     return m
+
+
+def process_shares(batch: Rollouts, prefix: str) -> dict:
+    """Step-checked shares of a batch (clipo.data.stepcheck): sound among all answers, lucky among the
+    correct ones (None without a correct one). Measured only; absent when no row carries a chain."""
+    counts = stepcheck.count_labels(batch.process)
+    if not counts.checked:
+        return {}
+    return {f"{prefix}sound_share": counts.sound_share, f"{prefix}lucky_share": counts.lucky_share}
 
 
 def step_times(collected: StepBatch, t_forward: float, t_clipo: float, t_update: float, t_total: float) -> dict:
@@ -379,7 +396,8 @@ def validate(policy, tokenizer, val: list[Problem], cfg: Config) -> dict:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(VAL_SEED)
         batch, _, _ = rollout(policy, tokenizer, val, cfg, repeats=1)
-    return {"val/reward": batch.outcome.mean().item(), "time/validation": time.perf_counter() - t0}
+    return {"val/reward": batch.outcome.mean().item(), **process_shares(batch, "val/"),
+            "time/validation": time.perf_counter() - t0}
 
 
 PROBE_SEED = 0
