@@ -45,6 +45,12 @@ def trained_run_ids(job_list) -> list[str]:
     ({"grid": [{"track": ["mini"], "method": ["grpo"], "taus": [0.1]}]},
      "config key grid.0: Additional properties are not allowed ('taus' was unexpected)"),
     ({"run_set": "paper"}, "config key run_set:"),
+    # JSON Schema counts 2.0 as an integer; the jobs would fail after data and SFT ran (issue 22, item 9)
+    ({"train.steps": 2.0}, "config key train.steps: 2.0 is not of type 'integer', 'null'"),
+    ({"synth.n_train": 16.0}, "config key synth.n_train: 16.0 is not of type 'integer', 'null'"),
+    ({"grid": [{"track": ["mini"], "method": ["base"], "seed": [1.0]}]},
+     "config key grid.0.seed.0: 1.0 is not of type 'integer'"),
+    ({"resources.sft.threads": 2.0}, "config key resources.sft.threads: 2.0 is not of type 'integer'"),
     ({"grid": [{"track": ["I"], "method": ["grpo"]}]},
      "config models: no path for model 'qwen2.5-3b-instruct'"),
     ({"grid": [{"track": ["I"], "method": ["grpo"], "backend": ["mini"]}]},
