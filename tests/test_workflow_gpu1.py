@@ -2,7 +2,8 @@
 parse, give apptainer --nv, and run the GPU jobs one at a time.
 
 Scheduling is checked by running Snakemake for real on a finished-looking run set, with the training and
-evaluation jobs forced and `clipo` replaced by a stand-in that records when each job starts and ends.
+evaluation jobs forced and `clipo` replaced by a stand-in (workflow_helpers.STAND_IN_CLIPO) that takes half
+a second and records when each job starts and ends.
 """
 
 from __future__ import annotations
@@ -13,26 +14,10 @@ import shlex
 from pathlib import Path
 
 import pytest
-from workflow_helpers import REPO, complete_state, snakemake
+from workflow_helpers import REPO, STAND_IN_CLIPO, complete_state, snakemake
 
 GPU_1 = REPO / "configs" / "gpu-1.yaml"
 GPU_RULES = ("train_verl", "eval_verl")
-
-STAND_IN_CLIPO = r"""() {
-  local command=$1 out=
-  while [ $# -gt 0 ]; do if [ "$1" = --out ]; then out=$2; fi; shift; done
-  echo "start $(date +%s.%N) $out" >> "$GPU_JOB_TIMES"
-  sleep 0.5
-  mkdir -p "$out"
-  case $command in
-    train) touch "$out/summary.json" ;;
-    evaluate) touch "$out/scores.csv" "$out/samples.parquet" ;;
-  esac
-  echo "end $(date +%s.%N) $out" >> "$GPU_JOB_TIMES"
-}"""
-"""`clipo train` / `clipo evaluate` as a bash function (the rules' bash prefers it to the PATH entry the
-workflow puts first): half a second of "work", its declared outputs, and its start and end times."""
-
 
 def documented_commands() -> list[str]:
     """Every `snakemake ... configs/gpu-1.yaml` command line of docs/gpu.md and of the config's header."""
@@ -72,7 +57,7 @@ def run_gpu_jobs(workdir: Path, *options: str) -> list[tuple[float, float]]:
     job_list = complete_state(workdir, GPU_1)
     targets = [out for rule, outs in job_list if rule in GPU_RULES for out in outs]
     times = workdir / "gpu-job-times.txt"
-    env = {**os.environ, "BASH_FUNC_clipo%%": STAND_IN_CLIPO, "GPU_JOB_TIMES": str(times)}
+    env = {**os.environ, "BASH_FUNC_clipo%%": STAND_IN_CLIPO, "CLIPO_JOB_TIMES": str(times), "CLIPO_JOB_SECONDS": "0.5"}
     proc = snakemake(workdir, *targets, *options, "--cores", "64", "--configfile", str(GPU_1),
                      "--forcerun", *GPU_RULES, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -62,14 +62,18 @@ def complete_state(cwd: Path, config: Path) -> list[tuple[str, list[str]]]:
 STAND_IN_CLIPO = r"""() {
   local command=$1 out=
   while [ $# -gt 0 ]; do if [ "$1" = --out ]; then out=$2; fi; shift; done
+  if [ -n "${CLIPO_JOB_TIMES:-}" ]; then echo "start $(date +%s.%N) $out" >> "$CLIPO_JOB_TIMES"; fi
+  sleep "${CLIPO_JOB_SECONDS:-0}"
   mkdir -p "$out"
   case $command in
     train) touch "$out/summary.json" ;;
     evaluate) touch "$out/scores.csv" "$out/samples.parquet" ;;
   esac
+  if [ -n "${CLIPO_JOB_TIMES:-}" ]; then echo "end $(date +%s.%N) $out" >> "$CLIPO_JOB_TIMES"; fi
 }"""
 """`clipo train` and `clipo evaluate` reduced to creating their declared outputs under --out, as a bash
-function: the rules' shell (bash) prefers it to the `clipo` the workflow puts first on PATH."""
+function: the rules' shell (bash) prefers it to the `clipo` the workflow puts first on PATH. Optionally
+it takes $CLIPO_JOB_SECONDS and writes each job's start and end to $CLIPO_JOB_TIMES."""
 
 
 def fake_completed_run(cwd: Path, config: Path) -> None:
