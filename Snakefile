@@ -33,7 +33,7 @@ def strict_integers(schema_file):
     checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
     strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)
-    with open(f"{workflow.basedir}/{schema_file}") as f:
+    with open(workflow.source_path(schema_file)) as f:
         return strict(yaml.safe_load(f))
 
 
