@@ -51,6 +51,7 @@ def trained_run_ids(job_list) -> list[str]:
     ({"grid": [{"track": ["mini"], "method": ["base"], "seed": [1.0]}]},
      "config key grid.0.seed.0: 1.0 is not of type 'integer'"),
     ({"resources.sft.threads": 2.0}, "config key resources.sft.threads: 2.0 is not of type 'integer'"),
+    ({"data_dir": "data/{x}"}, "config key data_dir: 'data/{x}' does not match"),
     ({"grid": [{"track": ["I"], "method": ["grpo"]}]},
      "config models: no path for model 'qwen2.5-3b-instruct'"),
     ({"grid": [{"track": ["I"], "method": ["grpo"], "backend": ["mini"]}]},

@@ -81,7 +81,7 @@ def test_data_dir_reaches_every_command_as_one_argument(tmp_path, data_dir):
     assert calls["synth_data"][0][:2] == ["data", "synth"]
 
 
-@pytest.mark.parametrize("path", HOSTILE)
+@pytest.mark.parametrize("path", [*HOSTILE, "models/{name}"])  # braces: no wildcard in a path outside outputs
 def test_fetch_from_and_model_paths_reach_the_commands_as_one_argument(tmp_path, path):
     config = write_config(tmp_path / "c.yaml", fetch_from=path, models={"qwen2.5-3b-instruct": path},
                           grid=[{"track": ["I"], "method": ["base", "grpo"]}], tables=[], figures=[])

@@ -115,8 +115,8 @@ rule build_report:
     container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo report --results {params.results:q} --out {output.md:q} --runs {params.runs:q} --tables {params.tables:q} "
-        "--figures {params.figures:q} >> {log:q} 2>&1"
+        "clipo report --results {params.results:q} --out {output.md:q} --runs {params.runs:q} "
+        "--tables {params.tables:q} --figures {params.figures:q} >> {log:q} 2>&1"
 
 
 rule render_paper_tables:

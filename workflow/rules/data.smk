@@ -30,7 +30,7 @@ rule fetch_track_I:
     params:
         track="I",
         data_dir=lambda w, output: Path(output[0]).parents[1],
-        opts=options(("--from", config["fetch_from"])),
+        opts=lambda w: options(("--from", config["fetch_from"])),  # a function: its text is no wildcard pattern
     log:
         f"{LOGS}/data/fetch_track_I.log",
     benchmark:
