@@ -6,8 +6,7 @@
 #   snakemake results/mini/figures/fig4_tsne.png    # regenerate one figure from existing results
 #   snakemake --report report.html                  # the study in one browsable page (after a run)
 # A second --configfile is merged over config.yaml, so the files in configs/ set every key.
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -18,16 +17,7 @@ configfile: "config.yaml"
 report: "workflow/report/workflow.rst"  # the landing page of `snakemake --report report.html`
 
 
-try:
-    validate(config, "workflow/schemas/config.schema.yaml")
-except WorkflowError as e:  # one line naming the key, instead of jsonschema's schema dump
-    err = e.__context__  # the jsonschema ValidationError
-    if not hasattr(err, "absolute_path"):
-        raise
-    key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-    raise WorkflowError(f"config key {key}: {err.message}") from None
-
-
+include: "workflow/rules/validate.smk"  # the config against workflow/schemas/config.schema.yaml
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

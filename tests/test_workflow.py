@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_helpers import (REPO, TINY, TINY_RUNS, complete_state, dry_run, jobs, metrics, snakemake,
-                              write_config, write_evaluation)
+from workflow_helpers import (REPO, TINY, TINY_RUNS, complete_state, dry_run, fake_completed_run, jobs, metrics,
+                              snakemake, write_config, write_evaluation)
 
 from clipo.analysis.paper_tables import required_runs, runs_per_table
 from clipo.runs import RunSpec
@@ -45,6 +45,13 @@ def trained_run_ids(job_list) -> list[str]:
     ({"grid": [{"track": ["mini"], "method": ["grpo"], "taus": [0.1]}]},
      "config key grid.0: Additional properties are not allowed ('taus' was unexpected)"),
     ({"run_set": "paper"}, "config key run_set:"),
+    # JSON Schema counts 2.0 as an integer; the jobs would fail after data and SFT ran (issue 22, item 9)
+    ({"train.steps": 2.0}, "config key train.steps: 2.0 is not of type 'integer', 'null'"),
+    ({"synth.n_train": 16.0}, "config key synth.n_train: 16.0 is not of type 'integer', 'null'"),
+    ({"grid": [{"track": ["mini"], "method": ["base"], "seed": [1.0]}]},
+     "config key grid.0.seed.0: 1.0 is not of type 'integer'"),
+    ({"resources.sft.threads": 2.0}, "config key resources.sft.threads: 2.0 is not of type 'integer'"),
+    ({"data_dir": "data/{x}"}, "config key data_dir: 'data/{x}' does not match"),
     ({"grid": [{"track": ["I"], "method": ["grpo"]}]},
      "config models: no path for model 'qwen2.5-3b-instruct'"),
     ({"grid": [{"track": ["I"], "method": ["grpo"], "backend": ["mini"]}]},
@@ -183,6 +190,19 @@ def test_regenerating_a_figure_or_a_run_reruns_only_its_downstream(tmp_path):
     assert counts == {"train_mini": 1, "eval_mini": 1, "figure": 5, "tables": 1, "significance": 1,
                       "build_report": 1, "all": 1}
     assert {Path(o).parent.name for rule, outs in forced if rule.endswith("_mini") for o in outs} == {run}
+
+
+def test_checkpoint_interval_reruns_nothing_but_a_result_setting_does(tmp_path):
+    """`train.checkpoint_every` says how often a run is saved, not what it computes: changing it on a
+    finished run set schedules nothing (issue 22, item 12), under Snakemake's default rerun triggers;
+    `train.steps` in the same place reruns training and what follows (so the fixture records params)."""
+    fake_completed_run(tmp_path, TINY)
+    interval = write_config(tmp_path / "interval.yaml", **{"train.checkpoint_every": 7})
+    assert dry_run(tmp_path, "--configfile", str(interval)) == []
+
+    steps = write_config(tmp_path / "steps.yaml", **{"train.steps": 3})
+    counts = Counter(rule for rule, _ in dry_run(tmp_path, "--configfile", str(steps)))
+    assert counts["train_mini"] == 2 and counts["eval_mini"] == 2
 
 
 def test_analysis_reads_the_runs_of_the_config_not_the_folder(tmp_path):

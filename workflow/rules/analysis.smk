@@ -21,17 +21,13 @@ rule tables:
     benchmark:
         f"{BENCH}/analysis/tables.tsv"
     threads: RES["analysis"]["threads"]
-    resources:
-        mem_mb=RES["analysis"]["mem_mb"],
-        runtime=RES["analysis"]["runtime"],
-    conda:
-        CPU_ENV
-    container:
-        CONTAINERS["cpu"]
+    resources: **scheduler("analysis")
+    conda: CPU_ENV
+    container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo tables --source {params.results} --out {params.out} --only {params.only} --runs {params.runs} "
-        ">> {log} 2>&1"
+        "clipo tables --source {params.results:q} --out {params.out:q} --only {params.only:q} --runs {params.runs:q} "
+        ">> {log:q} 2>&1"
 
 
 rule figure:
@@ -46,7 +42,7 @@ rule figure:
     params:
         results=run_set_dir,
         out=out_dir,
-        only=lambda w: w.name.split("_")[0],
+        only=lambda w: FIGURE_OF_STEM[w.name].id,
         runs=RUN_IDS,
         caption=lambda w: FIGURE_OF_STEM[w.name].caption,  # read by ../report/figure.rst
     log:
@@ -54,17 +50,13 @@ rule figure:
     benchmark:
         f"{BENCH}/analysis/{{name}}.tsv"
     threads: RES["analysis"]["threads"]
-    resources:
-        mem_mb=RES["analysis"]["mem_mb"],
-        runtime=RES["analysis"]["runtime"],
-    conda:
-        CPU_ENV
-    container:
-        CONTAINERS["cpu"]
+    resources: **scheduler("analysis")
+    conda: CPU_ENV
+    container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo figures --results {params.results} --out {params.out} --only {params.only} --runs {params.runs} "
-        ">> {log} 2>&1"
+        "clipo figures --results {params.results:q} --out {params.out:q} --only {params.only:q} --runs {params.runs:q} "
+        ">> {log:q} 2>&1"
 
 
 rule significance:
@@ -89,16 +81,12 @@ rule significance:
     benchmark:
         f"{BENCH}/analysis/significance.tsv"
     threads: RES["analysis"]["threads"]
-    resources:
-        mem_mb=RES["analysis"]["mem_mb"],
-        runtime=RES["analysis"]["runtime"],
-    conda:
-        CPU_ENV
-    container:
-        CONTAINERS["cpu"]
+    resources: **scheduler("analysis")
+    conda: CPU_ENV
+    container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo significance --results {params.results} --out {params.out} --runs {params.runs} >> {log} 2>&1"
+        "clipo significance --results {params.results:q} --out {params.out:q} --runs {params.runs:q} >> {log:q} 2>&1"
 
 
 rule build_report:
@@ -122,17 +110,13 @@ rule build_report:
     benchmark:
         f"{BENCH}/analysis/report.tsv"
     threads: RES["analysis"]["threads"]
-    resources:
-        mem_mb=RES["analysis"]["mem_mb"],
-        runtime=RES["analysis"]["runtime"],
-    conda:
-        CPU_ENV
-    container:
-        CONTAINERS["cpu"]
+    resources: **scheduler("analysis")
+    conda: CPU_ENV
+    container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo report --results {params.results} --out {output.md} --runs {params.runs} --tables {params.tables} "
-        "--figures {params.figures} >> {log} 2>&1"
+        "clipo report --results {params.results:q} --out {output.md:q} --runs {params.runs:q} "
+        "--tables {params.tables:q} --figures {params.figures:q} >> {log:q} 2>&1"
 
 
 rule render_paper_tables:
@@ -146,13 +130,9 @@ rule render_paper_tables:
     benchmark:
         "results/paper/benchmarks/tables.tsv"
     threads: RES["analysis"]["threads"]
-    resources:
-        mem_mb=RES["analysis"]["mem_mb"],
-        runtime=RES["analysis"]["runtime"],
-    conda:
-        CPU_ENV
-    container:
-        CONTAINERS["cpu"]
+    resources: **scheduler("analysis")
+    conda: CPU_ENV
+    container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo tables --source paper --out {params.out} >> {log} 2>&1"
+        "clipo tables --source paper --out {params.out:q} >> {log:q} 2>&1"

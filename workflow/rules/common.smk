@@ -18,9 +18,13 @@ envvars:
 
 os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.getenv("PATH", "")])
 
-LOG_HEADER = 'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log}; '
+LOG_HEADER = 'echo "slurm_job_id=${{SLURM_JOB_ID:-}} host=$(hostname)" > {log:q}; '
 """Start of every rule's shell: the log opens with `slurm_job_id=$SLURM_JOB_ID host=...` (empty id when
-run locally), so a cluster run can be audited from the logs alone."""
+run locally), so a cluster run can be audited from the logs alone.
+
+Every value in a rule's shell is written `{...:q}`: config strings (data_dir, fetch_from, models: paths)
+reach the command line, and quoting keeps `my data` one argument and `$(...)` text. Multi-word params are
+lists of words, which `:q` quotes one by one."""
 
 RUN_SET = config["run_set"]
 DATA = config["data_dir"].rstrip("/")
@@ -31,6 +35,14 @@ RES = config["resources"]
 CONTAINERS = config["containers"]
 CPU_ENV = "../../envs/cpu.yaml"
 GPU_ENV = "../../envs/gpu.yaml"
+
+
+def scheduler(group):
+    """What `resources.<group>` in the config asks for: Snakemake schedules by it and the SLURM plugin turns
+    it into sbatch requests. Less threads (a directive of its own) and a GPU count of 0 (the schema's
+    default for CPU groups: nothing to ask for)."""
+    return {key: value for key, value in RES[group].items() if key != "threads" and (key != "gpu" or value)}
+
 
 FIGURES = {fid: fig.stem for fid, fig in FIGURE_REGISTRY.items()}
 PAPER_SCORES = f"{workflow.basedir}/results/paper/scores.csv"
@@ -74,8 +86,9 @@ def data_dir(wildcards, input):
 
 
 def options(*pairs):
-    """Command-line options from (flag, value) pairs; a None value leaves it to the CLI's default."""
-    return " ".join(f"{flag} {value}" for flag, value in pairs if value is not None)
+    """Command-line words from (flag, value) pairs, for `{params.x:q}`; a None value leaves it to the CLI's
+    default."""
+    return [word for flag, value in pairs if value is not None for word in (flag, str(value))]
 
 
 EVAL_OPTS = options(*[(f"--{key.replace('_', '-')}", value) for key, value in config["evaluate"].items()])
@@ -94,18 +107,44 @@ def run_args(wildcards):
 
 
 def train_opts(wildcards):
-    """Config options of `clipo train`; the head warm-up only for runs that have a head."""
+    """Config options of `clipo train` that shape the result; the head warm-up only for runs that have a
+    head."""
     t, r = config["train"], run_of(wildcards)
     flags = [("--steps", t["steps"]),
              ("--head-warmup-steps", t["head_warmup_steps"] if r.clipo != "none" else None)]
     if r.backend == "mini":  # the verl backend keeps the paper's sizes (Table 8)
-        flags += [("--checkpoint-every", t["checkpoint_every"]),
-                  ("--train-batch-size", t["train_batch_size"]), ("--max-new-tokens", t["max_new_tokens"])]
+        flags += [("--train-batch-size", t["train_batch_size"]), ("--max-new-tokens", t["max_new_tokens"])]
     return options(*flags)
+
+
+def execution_opts(wildcards, threads):
+    """Mini-backend options that change how a run executes, never what it computes: its thread count and
+    checkpoint interval (clipo.mini.train.Config.comparable leaves both out of what a resume must match),
+    and --restart-if-changed: Snakemake reruns a job because its inputs or options changed, so checkpoints
+    made from other inputs or options are moved aside (runs/<id>/discarded/) instead of blocking the job.
+
+    Snakemake 9 reruns a job when a param changes, but records only params that are not derived from
+    input, output, threads or resources (the rest move with those). Taking `threads`, this param stays out
+    of that record, so a changed `train.checkpoint_every` reruns no training and no evaluation; it applies
+    to the runs trained next."""
+    if run_of(wildcards).backend != "mini":  # verl checkpoints once per epoch (clipo.methods)
+        return []
+    return options(("--threads", threads), ("--checkpoint-every", config["train"]["checkpoint_every"])) + [
+        "--restart-if-changed"]
 
 
 def base_model_path(run):
     return f"{RESULTS}/base-model" if run.backend == "mini" else config["models"][run.model]
+
+
+def train_inputs(wildcards):
+    """What training reads: the track's training files; on the mini backend also the base model (built by
+    `clipo sft`) and the validation prompts."""
+    r = run_of(wildcards)
+    inputs = {"data": data_files(r.track, "train")}
+    if r.backend == "mini":
+        inputs |= {"model": base_model_path(r), "val": data_files(r.track, "val")}
+    return inputs
 
 
 def eval_model_input(wildcards):
@@ -148,6 +187,7 @@ SECTION = {"summary": "1. Summary", "tables": "2. Tables", "significance": "3. S
            "figures": "4. Figures", "paper": "5. Paper tables"}
 """Categories of `snakemake --report`; its viewer sorts them by name, hence the numbers."""
 FIGURE_OF_STEM = {fig.stem: fig for fig in FIGURE_REGISTRY.values()}
+"""Figure file stem (the `figure` rule's wildcard) → its registry entry: id, label, caption, inputs."""
 
 
 def table_entries(folder, tables, caption, section):

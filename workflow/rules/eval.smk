@@ -1,6 +1,7 @@
 # Evaluation: every run (and each base model, method 'base') on every benchmark of its track, by
 # `clipo evaluate`: --backend mini uses HF generate on the CPU; --backend verl runs SGLang's offline
-# engine on one GPU with the same flags and the same records.
+# engine on one GPU with the same flags and the same records. As in training, the two rules differ only
+# in where the job runs (resources.eval_mini/eval_verl).
 
 
 rule eval_mini:
@@ -13,6 +14,7 @@ rule eval_mini:
     wildcard_constraints:
         run_id=r"[^/]+_mini",
     params:
+        backend=lambda w: run_of(w).backend,
         model=eval_model_path,
         source=RUN_SET,
         data_dir=data_dir,
@@ -23,48 +25,20 @@ rule eval_mini:
     benchmark:
         f"{BENCH}/eval/{{run_id}}.tsv"
     threads: RES["eval_mini"]["threads"]
-    resources:
-        mem_mb=RES["eval_mini"]["mem_mb"],
-        runtime=RES["eval_mini"]["runtime"],
-    conda:
-        CPU_ENV
-    container:
-        CONTAINERS["cpu"]
+    resources: **scheduler("eval_mini")
+    conda: CPU_ENV
+    container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo evaluate --backend mini --model {params.model} --run-id {wildcards.run_id} --source {params.source} "
-        "--data-dir {params.data_dir} --out {params.out} {params.opts} >> {log} 2>&1"
+        "clipo evaluate --backend {params.backend:q} --model {params.model:q} --run-id {wildcards.run_id:q} "
+        "--source {params.source:q} --data-dir {params.data_dir:q} --out {params.out:q} {params.opts:q} "
+        ">> {log:q} 2>&1"
 
 
-rule eval_verl:
-    input:
-        model=eval_model_input,
-        data=lambda w: data_files(run_of(w).track, "eval"),
-    output:
-        scores=f"{RESULTS}/eval/{{run_id}}/scores.csv",
-        samples=f"{RESULTS}/eval/{{run_id}}/samples.parquet",
+use rule eval_mini as eval_verl with:
     wildcard_constraints:
         run_id=r"[^/]+_verl",
-    params:
-        model=eval_model_path,
-        source=RUN_SET,
-        data_dir=data_dir,
-        out=out_dir,
-        opts=EVAL_OPTS,
-    log:
-        f"{LOGS}/eval/{{run_id}}.log",
-    benchmark:
-        f"{BENCH}/eval/{{run_id}}.tsv"
     threads: RES["eval_verl"]["threads"]
-    resources:
-        mem_mb=RES["eval_verl"]["mem_mb"],
-        runtime=RES["eval_verl"]["runtime"],
-        gpu=RES["eval_verl"]["gpu"],
-    conda:
-        GPU_ENV
-    container:
-        CONTAINERS["gpu"]
-    shell:
-        LOG_HEADER +
-        "clipo evaluate --backend verl --model {params.model} --run-id {wildcards.run_id} "
-        "--source {params.source} --data-dir {params.data_dir} --out {params.out} {params.opts} >> {log} 2>&1"
+    resources: **scheduler("eval_verl")
+    conda: GPU_ENV
+    container: CONTAINERS["gpu"]

@@ -16,77 +16,49 @@ rule sft:
     benchmark:
         f"{BENCH}/sft.tsv"
     threads: RES["sft"]["threads"]
-    resources:
-        mem_mb=RES["sft"]["mem_mb"],
-        runtime=RES["sft"]["runtime"],
-    conda:
-        CPU_ENV
-    container:
-        CONTAINERS["cpu"]
+    resources: **scheduler("sft")
+    conda: CPU_ENV
+    container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo sft --data-dir {params.data_dir} --out {output} {params.opts} >> {log} 2>&1"
+        "clipo sft --data-dir {params.data_dir:q} --out {output:q} {params.opts:q} >> {log:q} 2>&1"
 
 
+# One command for both backends; the run id's suffix (_mini / _verl) picks the rule, and the two rules
+# differ only in where the job runs: threads, memory, GPUs, environment (resources.train_mini/train_verl).
 rule train_mini:
     input:
-        model=f"{RESULTS}/base-model",
-        data=lambda w: data_files(run_of(w).track, "train"),
-        val=lambda w: data_files(run_of(w).track, "val"),
+        unpack(train_inputs),
     output:
         f"{RESULTS}/runs/{{run_id}}/summary.json",
     wildcard_constraints:
         run_id=r"[^/]+_mini",
     params:
+        backend=lambda w: run_of(w).backend,
         run=run_args,
+        model_path=lambda w: base_model_path(run_of(w)),
         data_dir=data_dir,
         out=out_dir,
+        execution=execution_opts,
         opts=train_opts,
     log:
         f"{LOGS}/train/{{run_id}}.log",
     benchmark:
         f"{BENCH}/train/{{run_id}}.tsv"
     threads: RES["train_mini"]["threads"]
-    resources:
-        mem_mb=RES["train_mini"]["mem_mb"],
-        runtime=RES["train_mini"]["runtime"],
-    conda:
-        CPU_ENV
-    container:
-        CONTAINERS["cpu"]
+    resources: **scheduler("train_mini")
+    conda: CPU_ENV
+    container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo train --backend mini {params.run} --model-path {input.model} --data-dir {params.data_dir} "
-        "--out {params.out} --threads {threads} {params.opts} >> {log} 2>&1"
+        "clipo train --backend {params.backend:q} {params.run:q} --model-path {params.model_path:q} "
+        "--data-dir {params.data_dir:q} --out {params.out:q} {params.execution:q} {params.opts:q} >> {log:q} 2>&1"
 
 
-rule train_verl:
-    input:
-        data=lambda w: data_files(run_of(w).track, "train"),
-    output:
-        f"{RESULTS}/runs/{{run_id}}/summary.json",
+use rule train_mini as train_verl with:
     wildcard_constraints:
         run_id=r"[^/]+_verl",
-    params:
-        run=run_args,
-        model_path=lambda w: base_model_path(run_of(w)),
-        data_dir=data_dir,
-        out=out_dir,
-        opts=train_opts,
-    log:
-        f"{LOGS}/train/{{run_id}}.log",
-    benchmark:
-        f"{BENCH}/train/{{run_id}}.tsv"
     threads: RES["train_verl"]["threads"]
-    resources:
-        mem_mb=RES["train_verl"]["mem_mb"],
-        runtime=RES["train_verl"]["runtime"],
-        gpu=RES["train_verl"]["gpu"],
-    conda:
-        GPU_ENV
-    container:
-        CONTAINERS["gpu"]
-    shell:
-        LOG_HEADER +
-        "clipo train --backend verl {params.run} --model-path {params.model_path} "
-        "--data-dir {params.data_dir} --out {params.out} {params.opts} >> {log} 2>&1"
+    resources: **scheduler("train_verl")
+    conda: GPU_ENV
+    container: CONTAINERS["gpu"]
