@@ -28,7 +28,20 @@ class Tokenizer:
 
     def __call__(self, texts, add_special_tokens):
         assert add_special_tokens is False
+        if isinstance(texts, str):
+            return {"input_ids": [ord(c) for c in texts]}
         return {"input_ids": [[ord(c) for c in t] for t in texts]}
+
+    def get_vocab(self):
+        return {chr(i): i for i in range(128)}
+
+
+def _model_config(monkeypatch, positions):
+    """The model's config.json as AutoConfig would read it: only its number of positions matters here."""
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained",
+                        staticmethod(lambda path: types.SimpleNamespace(max_position_embeddings=positions)))
 
 
 def _text(ids):
@@ -139,6 +152,7 @@ def test_evaluate_end_to_end_with_a_stand_in_engine(tmp_path, monkeypatch):
     import transformers
 
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", staticmethod(lambda path: Tokenizer()))
+    _model_config(monkeypatch, 32768)
     scores = gpu_eval.evaluate(
         "/models/final",
         RUN_ID,
@@ -191,3 +205,31 @@ def test_clipo_evaluate_is_one_parser_for_both_backends(tmp_path, monkeypatch, c
     mini_run = "mini_mini-base_grpo_none_tau-_g8_s0_mini"
     assert cli_main([*base, "--run-id", mini_run, "--tp-size", "2"]) == 2
     assert "--tp-size is an option of --backend verl" in capsys.readouterr().err
+
+
+def test_a_prompt_beyond_the_models_positions_or_a_busy_folder_fails_before_the_engine_starts(tmp_path, monkeypatch):
+    """The checks of the CPU evaluator hold here too: a prompt that leaves no room for the answer is refused
+    naming file and row, and a second evaluation into a folder being evaluated is refused — both before
+    SGLang takes the GPUs."""
+    import transformers
+
+    from clipo.errors import ConfigError
+    from clipo.lock import RunFolderLocked, run_folder_lock
+
+    problems = _problems(3)
+    for f in eval_files("I"):
+        path = tmp_path / "data" / f.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        problems.to_parquet(path)
+    started = []
+    monkeypatch.setitem(sys.modules, "sglang", types.SimpleNamespace(Engine=lambda **kw: started.append(kw)))
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", staticmethod(lambda path: Tokenizer()))
+    run = dict(model_path="/models/final", run_id=RUN_ID, source="paper-gpu", data_dir=str(tmp_path / "data"))
+    longest = max(len(Tokenizer().apply_chat_template(p, False, True)) for p in problems["prompt"])
+    _model_config(monkeypatch, sampling_for("I").max_new_tokens + longest - 1)
+    with pytest.raises(ConfigError, match=r"row \d+: the prompt is \d+ tokens"):
+        gpu_eval.evaluate(**run, out=str(tmp_path / "out"))
+    _model_config(monkeypatch, 32768)
+    with run_folder_lock(tmp_path / "busy", activity="evaluated"), pytest.raises(RunFolderLocked):
+        gpu_eval.evaluate(**run, out=str(tmp_path / "busy"))
+    assert started == []

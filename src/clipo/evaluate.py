@@ -166,7 +166,7 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
     """Evaluate one model folder on its run's track; writes ``out``/samples.parquet and scores.csv."""
     from clipo.data.registry import by_benchmark, eval_files
     from clipo.data.schema import load_dataset
-    from clipo.generation import check_prompts_fit
+    from clipo.generation import check_datasets_fit
     from clipo.hf import load
     from clipo.lock import run_folder_lock
     from clipo.progress import progress as progress_bar
@@ -188,13 +188,9 @@ def evaluate(model_path: str | os.PathLike, run_id: str, source: str, data_dir: 
     model.to(device)
 
     protocols = {f.benchmark: protocol_for(f, sampling) for f in files}
-    positions = getattr(model.config, "max_position_embeddings", None)
-    for f in files if positions else ():  # every prompt must fit before anything is generated
-        room = positions - protocols[f.benchmark].max_new_tokens
-        if room < 1:
-            raise ConfigError(f"evaluate: --max-new-tokens={protocols[f.benchmark].max_new_tokens} leaves no room "
-                              f"for a prompt in the {positions} positions of {model_path}")
-        check_prompts_fit(tokenizer, datasets[f.benchmark]["prompt"], room, str(Path(data_dir) / f.path))
+    check_datasets_fit(tokenizer, getattr(model.config, "max_position_embeddings", None),
+                       {b: p.max_new_tokens for b, p in protocols.items()}, datasets,
+                       {f.benchmark: str(Path(data_dir) / f.path) for f in files}, str(model_path))
     total = sum(len(datasets[b]) * protocols[b].n for b in datasets)
     # One evaluation per folder: two into one --out could pair one's scores.csv with the other's samples.
     with run_folder_lock(out, activity="evaluated"):

@@ -21,6 +21,21 @@ def render_prompt(tokenizer, prompt: str | Messages) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def check_datasets_fit(tokenizer, positions: int | None, max_new_tokens: dict[str, int], datasets: dict,
+                       paths: dict[str, str], model: str) -> None:
+    """Every prompt of every benchmark must leave room for its ``max_new_tokens`` in the model's
+    ``positions`` (``max_position_embeddings``; None: the model states no limit) — checked before any
+    generation, so a bad row fails in seconds instead of after the engine started."""
+    from clipo.errors import ConfigError
+
+    for benchmark, df in datasets.items() if positions else ():
+        room = positions - max_new_tokens[benchmark]
+        if room < 1:
+            raise ConfigError(f"evaluate: --max-new-tokens={max_new_tokens[benchmark]} leaves no room for a "
+                              f"prompt in the {positions} positions of {model}")
+        check_prompts_fit(tokenizer, df["prompt"], room, paths[benchmark])
+
+
 def check_prompts_fit(tokenizer, prompts: Sequence[str | Messages], max_prompt_tokens: int, where: str) -> None:
     """Raise ConfigError naming the first row whose prompt exceeds ``max_prompt_tokens`` tokens.
 

@@ -102,10 +102,12 @@ def evaluate(
         raise UserError(f"evaluating verl run {run_id} needs SGLang, which this environment lacks ({e}); run "
                         "it in the GPU image or environment (docs/gpu.md), where `python -c 'import sglang'` "
                         "works") from None
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     from clipo.data.registry import by_benchmark, eval_files
     from clipo.data.schema import load_dataset
+    from clipo.generation import check_datasets_fit
+    from clipo.lock import run_folder_lock
     from clipo.progress import progress
     from clipo.scores import write_samples, write_scores
 
@@ -121,28 +123,33 @@ def evaluate(
         df = load_dataset(Path(data_dir) / f.path)
         datasets[f.benchmark] = df.iloc[:limit] if limit else df
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    engine = sglang.Engine(
-        model_path=model_path,
-        tp_size=tp_size,
-        dp_size=dp_size,
-        random_seed=seed,
-        mem_fraction_static=mem_fraction,
-    )
-    bar = progress(total=sum(len(df) for df in datasets.values()) * sampling.n, desc=f"evaluate {run_id}",
-                   unit="sample")
-    try:
-        parts = []
-        for benchmark, df in datasets.items():
-            bar.set_postfix(benchmark=benchmark)
-            responses = generate(engine, build_prompts(tokenizer, df), sampling, batch_size, progress=bar)
-            parts.append(score_samples(run_id, benchmark, df, responses))
-    finally:
-        bar.close()
-        engine.shutdown()
-    samples = pd.concat(parts, ignore_index=True)
-    scores = aggregate(samples, spec, source)
-    write_samples(samples, Path(out) / "samples.parquet")
-    write_scores(scores, Path(out) / "scores.csv")
+    check_datasets_fit(tokenizer, getattr(AutoConfig.from_pretrained(model_path), "max_position_embeddings", None),
+                       dict.fromkeys(datasets, sampling.max_new_tokens), datasets,
+                       {f.benchmark: str(Path(data_dir) / f.path) for f in files}, model_path)
+    # One evaluation per folder: two into one --out could pair one's scores.csv with the other's samples.
+    with run_folder_lock(out, activity="evaluated"):
+        engine = sglang.Engine(
+            model_path=model_path,
+            tp_size=tp_size,
+            dp_size=dp_size,
+            random_seed=seed,
+            mem_fraction_static=mem_fraction,
+        )
+        bar = progress(total=sum(len(df) for df in datasets.values()) * sampling.n, desc=f"evaluate {run_id}",
+                       unit="sample")
+        try:
+            parts = []
+            for benchmark, df in datasets.items():
+                bar.set_postfix(benchmark=benchmark)
+                responses = generate(engine, build_prompts(tokenizer, df), sampling, batch_size, progress=bar)
+                parts.append(score_samples(run_id, benchmark, df, responses))
+        finally:
+            bar.close()
+            engine.shutdown()
+        samples = pd.concat(parts, ignore_index=True)
+        scores = aggregate(samples, spec, source)
+        write_samples(samples, Path(out) / "samples.parquet")
+        write_scores(scores, Path(out) / "scores.csv")
     return scores
 
 
