@@ -521,7 +521,7 @@ def _significance_section(results: Path, sig: dict, n_boot: int) -> tuple[list[s
             "samples.parquet`, so no bootstrap CIs"
         )
     parts.append(bootstrap_markdown(boot))
-    if "process" in sig:
+    if len(sig.get("process", ())):
         from clipo.analysis.process import process_markdown
 
         parts += ["### Sound and lucky answers: CLIPO minus its base method\n", str(prose().process_intro(n_boot)),

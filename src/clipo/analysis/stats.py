@@ -558,8 +558,8 @@ def significance_tables(
     runs: list[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every significance table for a results folder: 'bootstrap' (per-sample records, each seed and
-    seeds pooled; empty without records), 'process' (Δ of sound Pass@1 and of the lucky share, only where
-    records are step-checked, clipo.analysis.process) and 'se_<source>' (binomial SEs) for the folder's scores and
+    seeds pooled; empty without records), 'process' (Δ of sound Pass@1 and of the lucky share where the
+    records are step-checked, clipo.analysis.process; empty elsewhere) and 'se_<source>' (binomial SEs) for the folder's scores and
     ``paper``'s ('paper' = the repository's transcription; None to leave it out). ``runs``: only those
     run ids of the folder (the workflow's grid), not every run that has files there."""
     results = Path(results)
@@ -574,8 +574,7 @@ def significance_tables(
     checked, unlabelled = process.load_process_samples(results, runs)
     if unlabelled:
         print(f"no process labels (samples.parquet written before the step checker): {', '.join(unlabelled)}")
-    if len(checked):  # step-checked records (the mini track): no table where answers cannot be checked
-        tables["process"] = process.process_table(checked, n_boot=n_boot, seed=seed)
+    tables["process"] = process.process_table(checked, n_boot=n_boot, seed=seed)  # empty without step checks
     frames = []
     for source, selected in ((results, runs), (paper, None)):
         if source is None:
