@@ -106,9 +106,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "significance", help="is a Δ real? bootstrap CIs (per-sample records) and binomial SEs (paper)",
         description="Paired bootstrap 95% CI (problems resampled jointly for both runs) of every CLIPO-vs-"
-                    "base Δ with per-sample records under RESULTS/eval/, and the binomial standard error of "
-                    "every Δ of the folder's and the paper's scores. Writes bootstrap.{csv,md} and "
-                    "se_<source>.{csv,md}.",
+                    "base Δ with per-sample records under RESULTS/eval/, the same for sound Pass@1 and the "
+                    "lucky share of correct answers where the records are step-checked (mini track), and the "
+                    "binomial standard error of every Δ of the folder's and the paper's scores. Writes "
+                    "bootstrap.{csv,md}, process.{csv,md} and se_<source>.{csv,md}.",
     )
     p.add_argument("--results", required=True, metavar="DIR", help="run-set folder (or results/paper)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
