@@ -325,8 +325,8 @@ SECTION_LABELS = {SOUND_PASS_AT_1: f"{METRIC_LABELS[SOUND_PASS_AT_1]} (% of all 
                   LUCKY_SHARE: f"{METRIC_LABELS[LUCKY_SHARE]} (%)"}
 PROCESS_NOTE = ("Process sections (answers step-checked against the problem's chain, clipo.data.stepcheck): "
                 "sound Pass@1 = % of all answers that are correct and soundly worked; lucky share = % of the "
-                "correct answers whose work is not sound (lower is better; empty where a run has no correct "
-                "answer). Δ rows there are differences of those percentages.")
+                "correct answers whose work is not sound (lower is better; a seed without a correct answer has none "
+                "and is left out of the mean, without ±). Δ rows there are differences of those percentages.")
 
 
 def load_process_scores(source, runs: list[str] | None = None) -> pd.DataFrame:
