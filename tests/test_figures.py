@@ -231,7 +231,8 @@ def write_eval(root, spec, rng, p_correct, n=60):
 def metric_lines(rng, steps=25, clipo=True):
     lines = []
     for s in range(1, steps + 1):
-        m = {"step": s, "reward/outcome": float(rng.uniform(0.2, 0.8))}
+        m = {"step": s, "reward/outcome": float(rng.uniform(0.2, 0.8)),
+             "process/sound_share": float(rng.uniform(0, 0.5)), "process/lucky_share": float(rng.uniform(0, 0.5))}
         if clipo:
             m |= {"clipo/cos_pos": float(rng.uniform(0.5, 1)), "clipo/cos_neg": float(rng.uniform(0.5, 1)),
                   "clipo/cos_cross": None if s == 3 else float(rng.uniform(0.3, 0.9))}
@@ -579,7 +580,8 @@ def test_clipo_figures_without_clipo_runs_says_what_is_missing(tmp_path, capsys)
     assert "skipped fig4: no embeddings.parquet under" in printed
     assert "skipped fig5: no CLIPO run with metrics.jsonl" in printed
     assert "skipped forest: no CLIPO run" in printed
-    assert sorted(p.name for p in out.glob("*.png")) == ["paperfig3_loss_gains.png", "reward_curves.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["lucky_share.png", "paperfig3_loss_gains.png",
+                                                          "reward_curves.png"]
     assert clipo_main(["figures", "--results", str(tmp_path / "mini"), "--out", str(out), "--only", "fig4"]) == 2
     assert "embeddings.parquet" in capsys.readouterr().err
     assert clipo_main(["figures", "--results", str(tmp_path / "nothing"), "--out", str(out), "--only", "fig3"]) == 2

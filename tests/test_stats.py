@@ -261,7 +261,8 @@ def test_significance_command_writes_tables(tmp_path):
     assert stats.run_significance_command(rs, rs / "significance", paper=paper) == 0
     assert time.perf_counter() - t < 10
     out = {p.name for p in (rs / "significance").iterdir()}
-    assert out == {f"{name}.{ext}" for name in ("bootstrap", "se_mini", "se_paper") for ext in ("csv", "md", "html")}
+    assert out == {f"{name}.{ext}" for name in ("bootstrap", "process", "se_mini", "se_paper")
+                   for ext in ("csv", "md", "html")}
     boot = pd.read_csv(rs / "significance" / "bootstrap.csv")
     assert len(boot) == len(benchmarks("mini")) + 3
     assert "| Comparison | Benchmark |" in (rs / "significance" / "bootstrap.md").read_text()

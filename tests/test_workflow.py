@@ -97,7 +97,7 @@ def test_alternate_configs_set_every_key(path):
 def test_default_config_lists_the_mini_study(tmp_path):
     job_list = dry_run(tmp_path, "--configfile", str(REPO / "config.yaml"))
     counts = Counter(rule for rule, _ in job_list)
-    assert counts == {"synth_data": 1, "sft": 1, "train_mini": 10, "eval_mini": 11, "figure": 6, "tables": 1,
+    assert counts == {"synth_data": 1, "sft": 1, "train_mini": 10, "eval_mini": 11, "figure": 7, "tables": 1,
                       "significance": 1, "build_report": 1, "all": 1}
     runs = {RunSpec.parse(r) for r in trained_run_ids(job_list)}
     seeds = Counter((r.clipo, r.tau) for r in runs)  # the headline comparison has 3 seeds, the rest one
@@ -111,6 +111,7 @@ def test_default_config_lists_the_mini_study(tmp_path):
               "results/mini/tables/table13.tex", "results/mini/figures/fig3_loss_gains.png",
               "results/mini/figures/fig4_tsne.pdf",
               "results/mini/figures/fig5_pair_cos.png", "results/mini/figures/reward_curves.png",
+              "results/mini/figures/lucky_share.png",
               "results/mini/figures/forest_deltas.pdf", "results/mini/figures/paperfig3_loss_gains.png",
               "results/mini/significance/bootstrap.csv",
               "results/mini/report.md"]:
@@ -187,7 +188,7 @@ def test_regenerating_a_figure_or_a_run_reruns_only_its_downstream(tmp_path):
     summary = f"results/mini/runs/{run}/summary.json"
     forced = dry_run(tmp_path, "--configfile", str(config), "--forcerun", summary)
     counts = Counter(rule for rule, _ in forced)
-    assert counts == {"train_mini": 1, "eval_mini": 1, "figure": 5, "tables": 1, "significance": 1,
+    assert counts == {"train_mini": 1, "eval_mini": 1, "figure": 6, "tables": 1, "significance": 1,
                       "build_report": 1, "all": 1}
     assert {Path(o).parent.name for rule, outs in forced if rule.endswith("_mini") for o in outs} == {run}
 

@@ -113,13 +113,14 @@ def metrics(run_dir: Path) -> list[dict]:
 
 def write_evaluation(results: Path, run_id: str, n_problems: int = 6) -> None:
     """Scores and per-sample records for one run, as `clipo evaluate` writes them, without a model: the
-    analysis rules can then run for real on a `--touch`ed run set. Correctness depends on the run id, so
-    runs differ."""
+    analysis rules can then run for real on a `--touch`ed run set. Correctness and the step-check label
+    (``process``: every third correct sample lucky) depend on the run id, so runs differ."""
     import pandas as pd
 
-    from clipo.scores import write_scores
     from clipo.data.registry import benchmarks
+    from clipo.evaluate import with_process_metrics
     from clipo.runs import RunSpec
+    from clipo.scores import write_scores
 
     spec, out = RunSpec.parse(run_id), results / "eval" / run_id
     out.mkdir(parents=True, exist_ok=True)
@@ -128,10 +129,12 @@ def write_evaluation(results: Path, run_id: str, n_problems: int = 6) -> None:
         {"run_id": run_id, "benchmark": b, "problem_id": f"{b}-{i}", "sample_id": 0, "response": "",
          "extracted_answer": None, "correct": (offset + 3 * i + j) % 4 == 0}
         for j, b in enumerate(benchmarks(spec.track)) for i in range(n_problems)])
+    samples["process"] = ["wrong" if not ok else "lucky" if (offset + i) % 3 == 0 else "sound"
+                          for i, ok in enumerate(samples["correct"])]
     samples.to_parquet(out / "samples.parquet")
     by_bench = samples.groupby("benchmark", sort=False)["correct"].mean() * 100
-    write_scores(pd.DataFrame([
+    write_scores(with_process_metrics(pd.DataFrame([
         {"source": results.name, "track": spec.track, "model": spec.model, "method": spec.method,
          "clipo": spec.clipo, "tau": spec.tau, "group_size": spec.group_size, "seed": spec.seed,
          "benchmark": b, "score": score, "n_problems": n_problems, "n_samples": 1}
-        for b, score in by_bench.items()]), out / "scores.csv")
+        for b, score in by_bench.items()]), samples), out / "scores.csv")

@@ -43,6 +43,10 @@ SOUND_PASS_AT_1 = "sound_pass@1"
 LUCKY_SHARE = "lucky_share"
 """% of the correct samples that are not soundly worked (NaN when none is correct)."""
 METRICS: tuple[str, ...] = (PASS_AT_1, SOUND_PASS_AT_1, LUCKY_SHARE)
+PROCESS_METRICS: tuple[str, ...] = (SOUND_PASS_AT_1, LUCKY_SHARE)
+METRIC_LABELS: dict[str, str] = {PASS_AT_1: "Pass@1", SOUND_PASS_AT_1: "Sound Pass@1",
+                                 LUCKY_SHARE: "Lucky share of correct answers"}
+"""How tables, figures and the report name each metric."""
 
 SAMPLE_COLUMNS: tuple[str, ...] = (
     "run_id", "benchmark", "problem_id", "sample_id", "response", "extracted_answer", "correct",

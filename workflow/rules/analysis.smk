@@ -70,7 +70,9 @@ rule significance:
         se_paper=report(f"{RESULTS}/significance/se_paper.html", caption="../report/paper_standard_errors.rst",
                         category=SECTION["significance"],
                         labels={"table": "Binomial standard errors: the paper's Δ"}),
-        data=[f"{RESULTS}/significance/{name}.{ext}" for name in ("bootstrap", f"se_{RUN_SET}", "se_paper")
+        process=report(f"{RESULTS}/significance/process.html", caption="../report/process.rst",
+                       category=SECTION["significance"], labels={"table": "Sound and lucky answers: every Δ, 95% CI"}),
+        data=[f"{RESULTS}/significance/{name}.{ext}" for name in ("bootstrap", "process", f"se_{RUN_SET}", "se_paper")
               for ext in ("csv", "md")],
     params:
         results=run_set_dir,

@@ -75,14 +75,16 @@ def register(sub) -> None:
     p.set_defaults(handler=_tables)
 
     p = sub.add_parser(
-        "figures", help="draw a run set's figures (PNG and PDF): Figures 3-5, reward, Δ forest, paper's Fig. 3",
+        "figures", help="draw a run set's figures (PNG and PDF): Figures 3-5, reward, lucky, Δ forest, paper's Fig. 3",
         description="fig3: gains of InfoNCE/SupCon/SoftNN over GRPO with paired-bootstrap intervals where "
                     "eval/*/samples.parquet exist (eval/*/scores.csv, or the paper's numbers with --source "
                     "paper); fig4: t-SNE of head embeddings at the start and end of training "
                     "(runs/*/embeddings.parquet); fig5: positive, negative and cross pair cosines vs step "
                     "per variant and τ, seeds as bands (runs/*/metrics.jsonl); reward: training reward per "
-                    "step per method and variant (runs/*/metrics.jsonl); forest: every CLIPO Δ with its "
-                    "bootstrap interval (eval/*/samples.parquet); paperfig3: the paper's Figure 3 from "
+                    "step per method and variant (runs/*/metrics.jsonl); lucky: lucky share of correct "
+                    "rollouts and sound share per step, seeds as bands (runs/*/metrics.jsonl of the mini "
+                    "trainer); forest: every CLIPO Δ with its bootstrap interval (eval/*/samples.parquet); "
+                    "paperfig3: the paper's Figure 3 from "
                     "results/paper/scores.csv. A figure whose inputs are missing is skipped with a message "
                     "naming them, or fails with --only.",
     )
@@ -104,9 +106,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "significance", help="is a Δ real? bootstrap CIs (per-sample records) and binomial SEs (paper)",
         description="Paired bootstrap 95% CI (problems resampled jointly for both runs) of every CLIPO-vs-"
-                    "base Δ with per-sample records under RESULTS/eval/, and the binomial standard error of "
-                    "every Δ of the folder's and the paper's scores. Writes bootstrap.{csv,md} and "
-                    "se_<source>.{csv,md}.",
+                    "base Δ with per-sample records under RESULTS/eval/, the same for sound Pass@1 and the "
+                    "lucky share of correct answers where the records are step-checked (mini track), and the "
+                    "binomial standard error of every Δ of the folder's and the paper's scores. Writes "
+                    "bootstrap.{csv,md}, process.{csv,md} and se_<source>.{csv,md}.",
     )
     p.add_argument("--results", required=True, metavar="DIR", help="run-set folder (or results/paper)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")

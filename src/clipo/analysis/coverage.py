@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from clipo.analysis import vocab
 from clipo.analysis.paper_tables import PAPER_TABLES, Select, supported_tables
 from clipo.errors import ConfigError
+from clipo.methods import TRACKS
 from clipo.runs import RunSpec
 
 SHOWN = 6
@@ -66,6 +67,10 @@ def _figure_problem(fig: str, grid: list[Select]) -> str | None:
         return f"{fig} needs a trained CLIPO run (clipo other than none) for its {what}; the grid has none"
     if fig == "reward" and not any(r.method != "base" for r in grid):
         return "reward needs a trained run (method other than base); the grid has none"
+    if fig == "lucky" and not any(r.method != "base" and getattr(TRACKS.get(r.track), "mini_steps", 0)
+                                   for r in grid):
+        return ("lucky needs a run trained by the mini trainer (a track with step-checkable problems, e.g. mini), "
+                "which logs process/lucky_share; the grid has none")
     if fig == "forest":
         runs = {(r.track, r.model, r.method, r.clipo, r.tau, r.group_size, r.seed) for r in grid}
         if not any((r.track, r.model, r.method, vocab.reference_variant(r.clipo), None if vocab.reference_variant(r.clipo) == "none" else r.tau,

@@ -1,5 +1,5 @@
-"""`clipo figures`: the paper's Figures 3-5, the training reward, the Δ forest plot and the paper's own
-Figure 3, from results files.
+"""`clipo figures`: the paper's Figures 3-5, the training reward, lucky answers in training, the Δ forest
+plot and the paper's own Figure 3, from results files.
 
 Each figure is one module, ``clipo.analysis.<id>`` for each id of the registry
 (``clipo.analysis.registry.FIGURES``). Its drawing function writes PNG + PDF and RETURNS the data it

@@ -80,6 +80,9 @@ class Row:
     """Δ row: value of the first run minus the second, per column (averages from unrounded values)."""
     group: str = ""
     """Text of the leading group column ('Track I', 'DS-7B', a τ), printed on the group's first row only."""
+    metric: str | None = None
+    """Metric of the row's values (clipo.scores.METRICS); None: Pass@1, the metric every paper table shows.
+    Process sections of the mini tables repeat their rows on another metric (clipo.analysis.tables)."""
 
     @property
     def is_section(self) -> bool:

@@ -56,6 +56,14 @@ FIGURES: dict[str, Figure] = {
                "validation, one answer each at the rollout temperature), mean over seeds, unsmoothed; band: "
                "min-max of the seeds.",
                "training"),
+        Figure("lucky", "lucky_share", "Lucky answers in training",
+               "Share of the correct answers whose work is unsound (lucky: the outcome right, a step wrong, "
+               "skipped, invented or missing; clipo.data.stepcheck), in %, per training step, one line per "
+               "method and CLIPO variant. Left: the step's rollouts; solid: exponential moving average (mean "
+               "over seeds); faint: raw values; band: min-max of the seeds' smoothed curves where a setting "
+               "has several seeds. Right, where the runs log it: the fixed validation prompts, mean over "
+               "seeds, unsmoothed; band: min-max of the seeds. Measured only, never rewarded; a step without "
+               "a correct answer has no lucky share.", "training"),
         Figure("forest", "forest_deltas", "Δ with intervals",
                "Every Δ (CLIPO variant minus its base method; the fixed-head ablation minus learned-head "
                "CLIPO) per benchmark and average, in percentage points, with its 95% paired-bootstrap "

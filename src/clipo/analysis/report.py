@@ -32,6 +32,7 @@ from clipo.analysis.stats import (
 from clipo.data.registry import benchmark_groups, benchmarks
 from clipo.errors import ConfigError, UserError
 from clipo.records import atomic_write
+from clipo.scores import LUCKY_SHARE, METRIC, METRIC_LABELS, SOUND_PASS_AT_1
 
 CELL_KEY = ["track", "model", "method", "clipo", "tau", "group_size", "benchmark"]
 
@@ -330,6 +331,62 @@ def delta_points(boot: pd.DataFrame) -> list[str]:
     return points
 
 
+def process_score_points(process_scores: pd.DataFrame) -> list[str]:
+    """Summary lines on the step-checked answers (scores.csv's process rows): the base model's lucky share
+    of its correct sampled (Test-T1) and greedy Test answers, then every run's lucky share and sound Pass@1
+    on those two, means over seeds."""
+    if process_scores.empty:
+        return []
+    shown = [b for b in ("Test", "Test-T1") if b in set(process_scores["benchmark"])]
+    points = []
+    for metric in (LUCKY_SHARE, SOUND_PASS_AT_1):
+        rows = process_scores[process_scores[METRIC] == metric]
+        if rows.empty:
+            continue
+        means = []
+        for name, g in _run_configs(rows):
+            by = g.groupby("benchmark")["score"].mean()
+            seeds = f" ({_seeds(g['seed'])})" if g["seed"].nunique() > 1 else ""
+            means.append(f"{name} " + " / ".join(f"{by[b]:.2f}" if b in by else "–" for b in shown) + seeds)
+        points.append(f"{METRIC_LABELS[metric]} (%), {' / '.join(shown)} (mean over seeds): {'; '.join(means)}.")
+    base = process_scores[(process_scores["method"] == vocab.BASE) & (process_scores[METRIC] == LUCKY_SHARE)]
+    for model, g in base.groupby("model", sort=True):
+        by = g.groupby("benchmark")["score"].mean()
+        parts = []
+        if "Test-T1" in by:
+            k = int(g.loc[g["benchmark"] == "Test-T1", "n_samples"].iloc[0])
+            parts.append(f"{by['Test-T1']:.2f}% of its correct sampled Test answers (Test-T1, {k} per problem)")
+        if "Test" in by:
+            parts.append(f"{by['Test']:.2f}% of its correct greedy Test answers")
+        if parts:
+            who = vocab.BASE_LABEL + (f" ({model})" if base["model"].nunique() > 1 else "")
+            points.insert(0, f"{who}: {' and '.join(parts)} are lucky (the outcome correct, the steps not).")
+    return points
+
+
+def lucky_answer_points(table: pd.DataFrame) -> list[str]:
+    """The answer to "does CLIPO reduce lucky answers?" per headline comparison (clipo.analysis.process),
+    read off the interval of the lucky share's Avg. Δ."""
+    from clipo.analysis import process
+
+    head = process.headline_comparisons(table)
+    if head.empty:
+        return []
+    head = head.assign(label=short_labels(head))
+    points = []
+    for label, g in head.groupby("label", sort=False):
+        by = {(r.metric, r.benchmark): r for r in g.itertuples()}
+        lucky, sound = by.get((LUCKY_SHARE, process.HEADLINE)), by.get((SOUND_PASS_AT_1, process.HEADLINE))
+        if lucky is None or sound is None:
+            continue
+        details = [f"{b} {process.interval(by[(LUCKY_SHARE, b)])}" for b in ("Test", "Test-T1")
+                   if (LUCKY_SHARE, b) in by]
+        comparison = f"{label} minus {vocab.method_label(lucky.method)}"
+        points.append(str(prose().lucky_answer(comparison, process.verdict(lucky), process.interval(lucky),
+                                                process.interval(sound), details)).strip())
+    return points
+
+
 def paper_se_point(se_paper: pd.DataFrame) -> str:
     """The paper-SE analysis in one line (its section has the detail)."""
     s = summarize_se(se_paper)["printed"]
@@ -464,6 +521,11 @@ def _significance_section(results: Path, sig: dict, n_boot: int) -> tuple[list[s
             "samples.parquet`, so no bootstrap CIs"
         )
     parts.append(bootstrap_markdown(boot))
+    if len(sig.get("process", ())):
+        from clipo.analysis.process import process_markdown
+
+        parts += ["### Sound and lucky answers: CLIPO minus its base method\n", str(prose().process_intro(n_boot)),
+                  process_markdown(sig["process"])]
     for name, table in sig.items():
         if name.startswith("se_") and name != "se_paper" and len(table):
             parts += [f"### This run set ({name[3:]}): binomial standard errors\n", str(prose().se_intro()),
@@ -495,7 +557,13 @@ def _summary(results: Path, ours: pd.DataFrame | None, runs: list[str] | None, s
     """The run set's facts (None without scores) and the summary's bullet points as Markdown."""
     facts = run_set_facts(results, ours, runs) if ours is not None and len(ours) else None
     points = ([run_set_point(facts)] + score_points(ours) + reward_points(results, runs)) if facts else []
+    if facts:
+        from clipo.analysis.tables import load_process_scores
+
+        points += process_score_points(load_process_scores(results, runs))
     points += delta_points(sig["bootstrap"])
+    if "process" in sig:
+        points += lucky_answer_points(sig["process"])
     if "se_paper" in sig:
         points.append(paper_se_point(sig["se_paper"]))
     points = [p for p in points if p]

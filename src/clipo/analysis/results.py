@@ -16,7 +16,7 @@ import pandas as pd
 from clipo.data.registry import benchmarks
 from clipo.errors import SchemaError
 from clipo.methods import CLIPO_VARIANTS, METHODS, TRACKS
-from clipo.scores import read_scores
+from clipo.scores import PASS_AT_1, read_scores
 
 PAPER = "paper"
 PAPER_SCORES = Path("results") / "paper" / "scores.csv"
@@ -95,16 +95,20 @@ def _check_values(df: pd.DataFrame, where: str) -> None:
              f"benchmark is not one of track {track}'s: {', '.join(valid)}")
 
 
-def load_scores(source: str | os.PathLike, runs: list[str] | None = None) -> pd.DataFrame:
+def load_scores(source: str | os.PathLike, runs: list[str] | None = None, metric: str = PASS_AT_1) -> pd.DataFrame:
     """All scores of a source ('paper', a scores file, or a run-set folder; ``runs``: only those run ids'
     scores, see ``score_files``) as one validated table.
 
     Extra columns of the files (the transcription's ``tables``) are dropped; ``tau`` is NaN when
     CLIPO is off. Raises SchemaError naming the file and row at fault, FileNotFoundError when empty.
+    ``metric``: another metric's rows (clipo.scores.METRICS; none where the files predate it); an
+    undefined value (the lucky share of a benchmark without a correct answer) is left out.
     """
     frames = []
     for path in score_files(source, runs):
-        df = read_scores(path)
+        df = read_scores(path, metric)
+        if metric != PASS_AT_1:
+            df = df.dropna(subset=["score"]).reset_index(drop=True)
         df["track"] = df["track"].astype(str)
         _check_values(df, str(path))
         df["file"] = str(path)

@@ -358,29 +358,21 @@ def bootstrap_seed_means(d: np.ndarray, seed_picks: np.ndarray, rng: np.random.G
     return (per_seed * seed_picks).sum(axis=1) / n_seeds
 
 
-def bootstrap_ci(
-    diffs: dict[str, np.ndarray], track: str, n_boot: int = 10_000, seed: int = 0, level: float = 0.95
-) -> pd.DataFrame:
-    """Δ (percentage points) and its percentile bootstrap CI per benchmark and per average.
+def seed_draws(n_seeds: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """[n_boot, seeds]: how often each seed is drawn per replicate; one draw shared by every benchmark of a
+    comparison (a seed's training run moves all of them), all ones for a single seed."""
+    if n_seeds == 1:
+        return np.ones((n_boot, 1), dtype=int)
+    return rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot)
 
-    Each replicate resamples the problems of every benchmark once, and the seeds where ``diffs`` holds
-    several (``bootstrap_seed_means``); an average's replicate is the unweighted mean of its members'
-    replicates (the paper's averages are unweighted means too).
-    """
-    rng = np.random.default_rng(seed)
+
+def interval_rows(reps: dict[str, np.ndarray], point: dict[str, float], sizes: dict[str, int], order: list[str],
+                  track: str, level: float = 0.95) -> pd.DataFrame:
+    """Per benchmark of ``order`` and per average of the track whose members are all there: Δ (``point``)
+    and the percentile interval of its replicates; an average's replicate is the unweighted mean of its
+    members' (the paper's averages are unweighted means too). Undefined replicates (NaN) are left out."""
+    reps, point, sizes, order = dict(reps), dict(point), dict(sizes), list(order)
     groups = benchmark_groups(track)
-    known = benchmarks(track)
-    order = [b for b in known if b in diffs] + sorted(set(diffs) - set(known))
-    seed_counts = {np.atleast_2d(diffs[b]).shape[0] for b in order}
-    if len(seed_counts) > 1:
-        raise ValueError(f"benchmarks of one comparison hold different numbers of seeds: {sorted(seed_counts)}")
-    n_seeds = seed_counts.pop() if seed_counts else 1
-    # One draw of seeds per replicate, shared by every benchmark (and so by the averages).
-    seed_picks = (rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot) if n_seeds > 1
-                  else np.ones((n_boot, 1), dtype=int))
-    reps = {b: 100 * bootstrap_seed_means(diffs[b], seed_picks, rng) for b in order}
-    point = {b: 100 * float(np.mean(diffs[b])) for b in order}
-    sizes = {b: np.atleast_2d(diffs[b]).shape[1] for b in order}
     for name, mean in vocab.group_means(point, track).items():
         members = groups[name]
         reps[name] = vocab.mean_over(reps, members)
@@ -390,7 +382,8 @@ def bootstrap_ci(
     alpha = (1 - level) / 2
     rows = []
     for b in order:
-        lo, hi = np.quantile(reps[b], [alpha, 1 - alpha])
+        defined = reps[b][~np.isnan(reps[b])]
+        lo, hi = np.quantile(defined, [alpha, 1 - alpha]) if len(defined) else (math.nan, math.nan)
         rows.append(
             {
                 "benchmark": b,
@@ -403,6 +396,37 @@ def bootstrap_ci(
             }
         )
     return pd.DataFrame(rows)
+
+
+def bootstrap_ci(
+    diffs: dict[str, np.ndarray], track: str, n_boot: int = 10_000, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
+    """Δ (percentage points) and its percentile bootstrap CI per benchmark and per average.
+
+    Each replicate resamples the problems of every benchmark once, and the seeds where ``diffs`` holds
+    several (``bootstrap_seed_means``); averages as in ``interval_rows``.
+    """
+    rng = np.random.default_rng(seed)
+    order = benchmark_order(diffs, track)
+    seed_picks = seed_draws(n_seeds_of(diffs), n_boot, rng)
+    reps = {b: 100 * bootstrap_seed_means(diffs[b], seed_picks, rng) for b in order}
+    point = {b: 100 * float(np.mean(diffs[b])) for b in order}
+    sizes = {b: np.atleast_2d(diffs[b]).shape[1] for b in order}
+    return interval_rows(reps, point, sizes, order, track, level)
+
+
+def benchmark_order(per_benchmark: dict, track: str) -> list[str]:
+    """The benchmarks of a comparison in the track's column order, unknown ones after them."""
+    known = benchmarks(track)
+    return [b for b in known if b in per_benchmark] + sorted(set(per_benchmark) - set(known))
+
+
+def n_seeds_of(per_benchmark: dict[str, np.ndarray]) -> int:
+    """Seeds of a comparison: the first axis of its 2-D arrays, which must agree over benchmarks."""
+    counts = {np.atleast_2d(d).shape[-2] for d in per_benchmark.values()}
+    if len(counts) > 1:
+        raise ValueError(f"benchmarks of one comparison hold different numbers of seeds: {sorted(counts)}")
+    return counts.pop() if counts else 1
 
 
 def bootstrap_table(
@@ -534,7 +558,8 @@ def significance_tables(
     runs: list[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every significance table for a results folder: 'bootstrap' (per-sample records, each seed and
-    seeds pooled; empty without records) and 'se_<source>' (binomial SEs) for the folder's scores and
+    seeds pooled; empty without records), 'process' (Δ of sound Pass@1 and of the lucky share where the
+    records are step-checked, clipo.analysis.process; empty elsewhere) and 'se_<source>' (binomial SEs) for the folder's scores and
     ``paper``'s ('paper' = the repository's transcription; None to leave it out). ``runs``: only those
     run ids of the folder (the workflow's grid), not every run that has files there."""
     results = Path(results)
@@ -544,6 +569,12 @@ def significance_tables(
     pooled = bootstrap_table(samples, n_boot=n_boot, seed=seed, pool_seeds=True)
     pooled = pooled[pooled["seeds"].astype(str).str.contains(",")]  # one-seed comparisons are in `boot`
     tables["bootstrap"] = pd.concat([boot, pooled], ignore_index=True) if len(pooled) else boot
+    from clipo.analysis import process
+
+    checked, unlabelled = process.load_process_samples(results, runs)
+    if unlabelled:
+        print(f"no process labels (samples.parquet written before the step checker): {', '.join(unlabelled)}")
+    tables["process"] = process.process_table(checked, n_boot=n_boot, seed=seed)  # empty without step checks
     frames = []
     for source, selected in ((results, runs), (paper, None)):
         if source is None:
@@ -581,10 +612,13 @@ def run_significance_command(
         )
     if not any(k.startswith("se_") for k in tables):
         print(f"no scores.csv under {results} nor paper scores: no standard-error table")
+    from clipo.analysis.process import process_markdown
+
     for name, table in tables.items():
-        md = bootstrap_markdown(table) if name == "bootstrap" else se_markdown(table)
-        title = ("Paired bootstrap 95% CI of every Δ" if name == "bootstrap"
-                 else f"Binomial standard errors of every Δ ({name.removeprefix('se_')})")
+        md = {"bootstrap": bootstrap_markdown, "process": process_markdown}.get(name, se_markdown)(table)
+        title = {"bootstrap": "Paired bootstrap 95% CI of every Δ",
+                 "process": "Paired bootstrap 95% CI of every Δ of sound Pass@1 and of the lucky share"}.get(
+            name, f"Binomial standard errors of every Δ ({name.removeprefix('se_')})")
         atomic_write(out / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
         atomic_write(out / f"{name}.md", lambda tmp, m=md: tmp.write_text(m))
         html.write_page(out / f"{name}.html", title, f"# {title}\n\n{md}")

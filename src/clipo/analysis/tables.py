@@ -5,6 +5,10 @@ means of the benchmark scores, Δ rows differences of unrounded values, and ever
 with two decimals as in the paper. Best/second-best marks are ranked on the printed (rounded)
 values so that ties are marked alike, as the paper does (Table 1, thrmQA). A table whose runs are
 partly missing is rendered with the cells it has and a note naming the missing runs.
+
+Where a run set's scores also hold the process metrics of step-checked answers (clipo.scores: sound
+Pass@1, lucky share), a table gets one section per metric below its Pass@1 rows, repeating those rows
+(Δ rows included) on that metric; tables without them, the paper's among them, are unchanged.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import io
 import math
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -25,6 +29,7 @@ from clipo.analysis.paper_tables import (
     BOLD,
     PAPER_TABLES,
     UNDERLINE,
+    Row,
     Select,
     TableSpec,
     column_benchmarks,
@@ -32,6 +37,7 @@ from clipo.analysis.paper_tables import (
 )
 from clipo.analysis.results import RUN_KEY, load_scores
 from clipo.records import atomic_write
+from clipo.scores import LUCKY_SHARE, METRIC, METRIC_LABELS, PROCESS_METRICS, SOUND_PASS_AT_1
 
 
 def round2(value: float) -> float:
@@ -52,24 +58,39 @@ def fmt(value: float | None) -> str:
     return "0.00" if text == "-0.00" else text
 
 
-class ScoreLookup:
-    """Per-run benchmark scores of one tidy table, seeds averaged where a selection asks for it."""
+def _by_run(scores: pd.DataFrame) -> dict[tuple, dict[int, dict[str, float]]]:
+    """Run axes without the seed → seed → benchmark → score."""
+    runs: dict[tuple, dict[int, dict[str, float]]] = {}
+    for key, rows in scores.groupby(list(RUN_KEY), dropna=False, sort=False):
+        *axes, seed = key
+        tau = None if pd.isna(axes[4]) else float(axes[4])
+        run = (str(axes[0]), axes[1], axes[2], axes[3], tau, int(axes[5]))
+        runs.setdefault(run, {})[int(seed)] = dict(zip(rows["benchmark"], rows["score"].astype(float), strict=True))
+    return runs
 
-    def __init__(self, scores: pd.DataFrame):
-        self._runs: dict[tuple, dict[int, dict[str, float]]] = {}
-        for key, rows in scores.groupby(list(RUN_KEY), dropna=False, sort=False):
-            *axes, seed = key
-            tau = None if pd.isna(axes[4]) else float(axes[4])
-            run = (str(axes[0]), axes[1], axes[2], axes[3], tau, int(axes[5]))
-            values = dict(zip(rows["benchmark"], rows["score"].astype(float), strict=True))
-            self._runs.setdefault(run, {})[int(seed)] = values
+
+class ScoreLookup:
+    """Per-run benchmark scores of one tidy table, seeds averaged where a selection asks for it.
+
+    ``process``: rows of the process metrics with their ``metric`` column (``load_process_scores``),
+    looked up with ``metric=``; without it only Pass@1 (``metric=None``) has values.
+    """
+
+    def __init__(self, scores: pd.DataFrame, process: pd.DataFrame | None = None):
+        self._runs = _by_run(scores)
+        self._process = ({} if process is None or process.empty
+                         else {m: _by_run(rows) for m, rows in process.groupby(METRIC, sort=False)})
 
     def selects(self) -> list[Select]:
         return [Select(*run, seed) for run, seeds in self._runs.items() for seed in seeds]
 
-    def _matching(self, sel: Select) -> dict[int, dict[str, float]]:
+    def has(self, metric: str) -> bool:
+        return bool(self._process.get(metric))
+
+    def _matching(self, sel: Select, metric: str | None = None) -> dict[int, dict[str, float]]:
         found: dict[int, dict[str, float]] = {}
-        for (track, model, method, variant, tau, g), seeds in self._runs.items():
+        runs = self._runs if metric is None else self._process.get(metric, {})
+        for (track, model, method, variant, tau, g), seeds in runs.items():
             if (track, model, method, variant) != (sel.track, sel.model, sel.method, sel.clipo):
                 continue
             if (tau is None) != (sel.tau is None) or (tau is not None and not math.isclose(tau, sel.tau)):
@@ -84,13 +105,13 @@ class ScoreLookup:
     def seeds(self, sel: Select) -> list[int]:
         return sorted(self._matching(sel))
 
-    def per_seed(self, sel: Select) -> list[dict[str, float]]:
+    def per_seed(self, sel: Select, metric: str | None = None) -> list[dict[str, float]]:
         """Benchmark → score of each matching seed (one entry for a single-seed selection)."""
-        return list(self._matching(sel).values())
+        return list(self._matching(sel, metric).values())
 
-    def scores(self, sel: Select) -> dict[str, float]:
+    def scores(self, sel: Select, metric: str | None = None) -> dict[str, float]:
         """Benchmark → score; with several seeds, the mean over the seeds that have the benchmark."""
-        per_seed = self._matching(sel).values()
+        per_seed = self._matching(sel, metric).values()
         names = {b for values in per_seed for b in values}
         return {b: sum(v[b] for v in per_seed if b in v) / sum(b in v for v in per_seed) for b in names}
 
@@ -133,41 +154,42 @@ def _column_value(scores: dict[str, float], key: str, track: str) -> float | Non
 def compute(spec: TableSpec, lookup: ScoreLookup, backend: str = "verl") -> Rendered:
     """Fill a table spec from scores: per-benchmark values, averages, Δ rows, marks and notes."""
     row_values: list[list[float | None]] = []
-    cache: dict[Select, dict[str, float]] = {}
+    cache: dict[tuple[Select, str | None], dict[str, float]] = {}
 
-    def values_of(sel: Select) -> list[float | None]:
-        scores = cache.setdefault(sel, lookup.scores(sel))
+    def values_of(sel: Select, metric: str | None) -> list[float | None]:
+        scores = cache.setdefault((sel, metric), lookup.scores(sel, metric))
         return [_column_value(scores, c.key, sel.track) for c in spec.columns]
 
-    def spread_of(sel: Select) -> list[float | None]:
-        per_seed = [[_column_value(scores, c.key, sel.track) for c in spec.columns] for scores in lookup.per_seed(sel)]
+    def spread_of(sel: Select, metric: str | None) -> list[float | None]:
+        per_seed = [[_column_value(scores, c.key, sel.track) for c in spec.columns]
+                    for scores in lookup.per_seed(sel, metric)]
         return [statistics.stdev(col) if len(col) > 1 and None not in col else None for col in zip(*per_seed)] \
             if len(per_seed) > 1 else [None] * len(spec.columns)
 
     row_spread: list[list[float | None]] = []
     for row in spec.rows:
         if row.select is not None:
-            row_values.append(values_of(row.select))
-            row_spread.append(spread_of(row.select))
+            row_values.append(values_of(row.select, row.metric))
+            row_spread.append(spread_of(row.select, row.metric))
         elif row.minus is not None:
-            a, b = (values_of(s) for s in row.minus)
+            a, b = (values_of(s, row.metric) for s in row.minus)
             row_values.append([None if x is None or y is None else x - y for x, y in zip(a, b, strict=True)])
             row_spread.append([None] * len(spec.columns))
         else:
             row_values.append([None] * len(spec.columns))
             row_spread.append([None] * len(spec.columns))
 
-    missing = [s for s in spec.selects if not cache.get(s)]
+    missing = [s for s in spec.selects if not cache.get((s, None))]
     incomplete = {}
     for sel in spec.selects:
-        if cache.get(sel):
+        if cache.get((sel, None)):
             needed = {b for c in spec.columns for b in column_benchmarks(c.key, sel.track)}
-            lacking = sorted(needed - set(cache[sel]))
+            lacking = sorted(needed - set(cache[(sel, None)]))
             if lacking:
                 incomplete[sel] = lacking
     rendered = Rendered(spec, row_values, _marks(spec, row_values), row_spread, missing, incomplete,
                         list(spec.notes))
-    seeds = {s: lookup.seeds(s) for s in spec.selects if s.seed is None and cache.get(s)}
+    seeds = {s: lookup.seeds(s) for s in spec.selects if s.seed is None and cache.get((s, None))}
     if any(len(v) > 1 for v in seeds.values()):
         sets = sorted({tuple(v) for v in seeds.values()})
         listed = "; ".join(", ".join(map(str, v)) for v in sets)
@@ -189,13 +211,13 @@ def compute(spec: TableSpec, lookup: ScoreLookup, backend: str = "verl") -> Rend
 
 
 def _marks(spec: TableSpec, values: list[list[float | None]]) -> list[list[str]]:
-    """Per column over the non-Δ rows: the spec's marks by rank of the printed value (best first)."""
+    """Per column over the non-Δ Pass@1 rows: the spec's marks by rank of the printed value (best first)."""
     marks = [[""] * len(spec.columns) for _ in spec.rows]
     if not spec.marks:
         return marks
     for j in range(len(spec.columns)):
         shown = {i: round2(values[i][j]) for i, row in enumerate(spec.rows)
-                 if row.select is not None and values[i][j] is not None}
+                 if row.select is not None and row.metric is None and values[i][j] is not None}
         ranked = sorted(set(shown.values()), reverse=True)
         for i, v in shown.items():
             rank = ranked.index(v)
@@ -297,6 +319,37 @@ def write_table(r: Rendered, out_dir: str | Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Process metrics of step-checked answers
+# ---------------------------------------------------------------------------------------------
+SECTION_LABELS = {SOUND_PASS_AT_1: f"{METRIC_LABELS[SOUND_PASS_AT_1]} (% of all answers)",
+                  LUCKY_SHARE: f"{METRIC_LABELS[LUCKY_SHARE]} (%)"}
+PROCESS_NOTE = ("Process sections (answers step-checked against the problem's chain, clipo.data.stepcheck): "
+                "sound Pass@1 = % of all answers that are correct and soundly worked; lucky share = % of the "
+                "correct answers whose work is not sound (lower is better; a seed without a correct answer has none "
+                "and is left out of the mean, without ±). Δ rows there are differences of those percentages.")
+
+
+def load_process_scores(source, runs: list[str] | None = None) -> pd.DataFrame:
+    """The process metrics' rows of a source with their ``metric`` column; empty where the files hold
+    none (the paper's transcription, evaluations written before the step checker)."""
+    frames = [load_scores(source, runs, metric).assign(**{METRIC: metric}) for metric in PROCESS_METRICS]
+    return pd.concat(frames, ignore_index=True)
+
+
+def with_process_sections(spec: TableSpec, lookup: ScoreLookup) -> TableSpec:
+    """``spec`` plus, for each process metric some of its runs have, a section repeating its rows on that
+    metric; ``spec`` itself where none has any."""
+    extra: list[Row] = []
+    for metric in PROCESS_METRICS:
+        if lookup.has(metric) and any(lookup.scores(s, metric) for s in spec.selects):
+            extra.append(Row(SECTION_LABELS[metric]))
+            extra += [replace(r, metric=metric) for r in spec.rows]
+    if not extra:
+        return spec
+    return replace(spec, rows=spec.rows + tuple(extra), notes=spec.notes + (PROCESS_NOTE,))
+
+
+# ---------------------------------------------------------------------------------------------
 # Which tables a source supports
 # ---------------------------------------------------------------------------------------------
 def table_specs(scores: pd.DataFrame) -> dict[str, TableSpec]:
@@ -313,9 +366,10 @@ def _check_single_source(scores: pd.DataFrame) -> None:
                         "point --source at one run set's folder")
 
 
-def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None,
-                  backend: str = "verl") -> tuple[list[Rendered], list[str]]:
-    """Compute every supported table (or those in ``only``); returns (rendered, skip messages)."""
+def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None, backend: str = "verl",
+                  process: pd.DataFrame | None = None) -> tuple[list[Rendered], list[str]]:
+    """Compute every supported table (or those in ``only``), with process sections where ``process``
+    (``load_process_scores``) has values for its runs; returns (rendered, skip messages)."""
     from clipo.errors import UserError
 
     _check_single_source(scores)
@@ -325,13 +379,13 @@ def render_tables(scores: pd.DataFrame, only: Iterable[str] | None = None,
     unknown = [t for t in wanted if t not in known]
     if unknown:
         raise UserError(f"--only: unknown table(s) {', '.join(unknown)}; valid: {', '.join(PAPER_TABLES)}")
-    lookup = ScoreLookup(scores)
+    lookup = ScoreLookup(scores, process)
     rendered, skipped = [], []
     for tid in wanted:
         if tid not in specs:  # e.g. a mini run set without fixed-head runs has no Table-3 shape
             skipped.append(f"{tid}: skipped, this source has none of the runs it compares")
             continue
-        r = compute(specs[tid], lookup, backend)
+        r = compute(with_process_sections(specs[tid], lookup), lookup, backend)
         if r.has_data:
             rendered.append(r)
         else:
@@ -346,7 +400,7 @@ def run_tables_command(source: str, out: str, only: str | None, runs: list[str] 
 
     scores = load_scores(source, runs)
     wanted = None if only is None else [t.strip() for t in only.split(",") if t.strip()]
-    rendered, skipped = render_tables(scores, wanted)
+    rendered, skipped = render_tables(scores, wanted, process=load_process_scores(source, runs))
     for r in rendered:
         write_table(r, out)
         state = ("complete" if r.complete
