@@ -108,3 +108,19 @@ def test_the_bottom_layer_imports_nothing_of_the_package_above_it():
     for name, allowed in BOTTOM.items():
         extra = {part(t) for t in imports[f"clipo.{name}"]} - allowed - {name}
         assert not extra, f"clipo.{name} imports {', '.join(sorted(extra))}"
+
+
+MAX_FUNCTION_LINES = 120
+"""The house limit (issue 19): a function longer than this is split into named phases. Argument-parser
+tables (``register``: one add_argument per option) are exempt, as they read as a list, not as logic."""
+
+
+def test_no_function_is_longer_than_the_house_limit():
+    long = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name != "register":
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(SRC.parent)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, "split these into named phases: " + "; ".join(long)
