@@ -282,7 +282,9 @@ def test_tiny_rewards_vary_so_clipo_changes_the_model(tiny_local_run):
     weights = [(runs / run / "final" / "model.safetensors").read_bytes() for run in (grpo, clipo)]
     assert weights[0] != weights[1]
     table1 = (tiny_local_run / "results" / "tiny" / "tables" / "table1.csv").read_text(encoding="utf-8")
-    assert [line.split(",")[0] for line in table1.splitlines()[1:]] == ["Base Model", "GRPO", "GRPO+CLIPO", "Δ"]
+    rows = ["Base Model", "GRPO", "GRPO+CLIPO", "Δ"]
+    assert [line.split(",")[0] for line in table1.splitlines()[1:]] == [  # Pass@1, then the step-checked sections
+        *rows, "Sound Pass@1 (% of all answers)", *rows, "Lucky share of correct answers (%)", *rows]
 
 
 @pytest.mark.slow
