@@ -1,0 +1,62 @@
+"""Registrations of a CPU run, imported by verl in every process (``VERL_USE_EXTERNAL_MODULES``).
+
+- the platform ``cpu`` (``clipo.verl.cpu.platform``, selected with ``VERL_PLATFORM=cpu``);
+- verl's FSDP language-model engine for device ``cpu``: verl registers the same class for cuda/npu
+  only, and the class itself is device-agnostic torch FSDP2;
+- the rollout ``hf_cpu`` (``clipo.verl.cpu.rollout``) in verl's replica and adapter registries.
+
+Two call sites have no extension point, so their modules' names are rebound (nothing is edited):
+- verl's workers join their process group with the backend string ``cpu:gloo,<device>:<backend>``,
+  which torch rejects when the device is ``cpu`` itself ("Duplicate device type cpu"): the workers'
+  module gets a wrapper that asks for ``cpu:gloo`` once;
+- the FSDP engine keeps forward-only models (the reference policy) under ``CPUOffloadPolicy(
+  pin_memory=True)``, and pinning needs an accelerator ("Cannot access accelerator device when none
+  is available"): the engine's module gets the same policy without pinning (on a CPU, offloading to
+  the CPU moves nothing).
+"""
+
+# the platform first: importing verl's engines asks for the current platform
+from clipo.verl.cpu.platform import PLATFORM_NAME  # isort: skip
+
+from verl.utils import distributed  # noqa: E402
+from verl.workers import engine_workers  # noqa: E402
+from torch.distributed.fsdp import CPUOffloadPolicy  # noqa: E402
+from verl.workers.engine.base import EngineRegistry  # noqa: E402
+from verl.workers.engine.fsdp import transformer_impl  # noqa: E402
+from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead  # noqa: E402
+from verl.workers.rollout import base as rollout_base  # noqa: E402
+from verl.workers.rollout.replica import RolloutReplicaRegistry  # noqa: E402
+
+from clipo.verl.cpu import ROLLOUT_NAME  # noqa: E402
+
+ROLLOUT_MODULE = "clipo.verl.cpu.rollout"
+
+
+def _join_gloo_group(timeout_second=None, backend=None):
+    return distributed.initialize_global_process_group_ray(timeout_second, backend=backend or "cpu:gloo")
+
+
+def _unpinned_offload_policy(pin_memory: bool = False) -> CPUOffloadPolicy:
+    return CPUOffloadPolicy(pin_memory=False)
+
+
+def _load_replica():
+    # imported on use: the rollout module imports verl, which imports this plugin
+    from clipo.verl.cpu.rollout import HFReplica
+
+    return HFReplica
+
+
+def register() -> None:
+    """Idempotent: verl may import this module more than once per process."""
+    engines = EngineRegistry._engines["language_model"]
+    for backend in ("fsdp", "fsdp2"):
+        if PLATFORM_NAME not in engines.get(backend, {}):
+            EngineRegistry.register("language_model", backend, device=PLATFORM_NAME)(FSDPEngineWithLMHead)
+    RolloutReplicaRegistry.register(ROLLOUT_NAME, _load_replica)
+    engine_workers.initialize_global_process_group_ray = _join_gloo_group
+    transformer_impl.CPUOffloadPolicy = _unpinned_offload_policy
+    rollout_base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = f"{ROLLOUT_MODULE}.HFServerAdapter"
+
+
+register()
