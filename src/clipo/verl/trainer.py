@@ -221,6 +221,11 @@ class RunRecords:
         records.write_embeddings(self.out / records.EMBEDDINGS_FILE, self.embeddings)
 
 
+def load_head_state(path: Path) -> dict:
+    """The head checkpoint: tensors, numbers and strings only (a checkpoint folder is not trusted to unpickle)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 # =============================================================================================
 # The trainer mode
 # =============================================================================================
@@ -371,4 +376,4 @@ class ClipoTrainerSync(PPOTrainerSync):
             raise FileNotFoundError(
                 f"{path}: resuming a CLIPO run needs the contrastive head saved with the checkpoint"
             )
-        self._head_state = torch.load(path, weights_only=False)
+        self._head_state = load_head_state(path)

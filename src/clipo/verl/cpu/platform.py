@@ -61,6 +61,7 @@ DEVICE_MODULE = _CpuDeviceModule(
     reset_peak_memory_stats=_no_op,
     mem_get_info=_memory_info,
     ipc_collect=_no_op,
+    get_device_name=lambda *_: "CPU",  # verl's FLOPs table has a "CPU" row
 )
 
 
