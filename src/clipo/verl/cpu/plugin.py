@@ -18,6 +18,7 @@ Two call sites have no extension point, so their modules' names are rebound (not
 # the platform first: importing verl's engines asks for the current platform
 from clipo.verl.cpu.platform import PLATFORM_NAME  # isort: skip
 
+from verl.plugin.platform import get_platform  # noqa: E402
 from verl.utils import distributed  # noqa: E402
 from verl.workers import engine_workers  # noqa: E402
 from torch.distributed.fsdp import CPUOffloadPolicy  # noqa: E402
@@ -54,8 +55,9 @@ def register() -> None:
         if PLATFORM_NAME not in engines.get(backend, {}):
             EngineRegistry.register("language_model", backend, device=PLATFORM_NAME)(FSDPEngineWithLMHead)
     RolloutReplicaRegistry.register(ROLLOUT_NAME, _load_replica)
-    engine_workers.initialize_global_process_group_ray = _join_gloo_group
-    transformer_impl.CPUOffloadPolicy = _unpinned_offload_policy
+    if get_platform().device_name == PLATFORM_NAME:  # never on an accelerator, where verl's own are right
+        engine_workers.initialize_global_process_group_ray = _join_gloo_group
+        transformer_impl.CPUOffloadPolicy = _unpinned_offload_policy
     rollout_base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = f"{ROLLOUT_MODULE}.HFServerAdapter"
 
 
