@@ -40,7 +40,7 @@ PAPER_TABLES = list(TABLE_REGISTRY)
 RUNS = expand_grid(config["grid"])
 TRAINED = [r for r in RUNS if r.method != "base"]
 for _r in RUNS:
-    if _r.backend == "verl" and _r.model not in config["models"]:
+    if _r.backend == "verl" and _r.track != "mini" and _r.model not in config["models"]:
         raise ValueError(f"config models: no path for model {_r.model!r} (run {_r.run_id}); "
                          f"add `models: {{{_r.model}: <folder or hub id>}}`")
 check_grid(RUNS, config["tables"], config["figures"])  # fail now, naming the runs, not after training
@@ -94,14 +94,15 @@ def train_opts(wildcards):
     t, r = config["train"], run_of(wildcards)
     flags = [("--steps", t["steps"]),
              ("--head-warmup-steps", t["head_warmup_steps"] if r.clipo != "none" else None)]
-    if r.backend == "mini":  # the verl backend keeps the paper's sizes (Table 8)
-        flags += [("--checkpoint-every", t["checkpoint_every"]),
-                  ("--train-batch-size", t["train_batch_size"]), ("--max-new-tokens", t["max_new_tokens"])]
+    if r.track == "mini":  # the GPU tracks keep the paper's sizes (Table 8); verl on CPU takes the mini ones
+        flags += [("--train-batch-size", t["train_batch_size"]), ("--max-new-tokens", t["max_new_tokens"])]
+    if r.backend == "mini":
+        flags += [("--checkpoint-every", t["checkpoint_every"])]
     return options(*flags)
 
 
 def base_model_path(run):
-    return f"{RESULTS}/base-model" if run.backend == "mini" else config["models"][run.model]
+    return f"{RESULTS}/base-model" if run.track == "mini" else config["models"][run.model]
 
 
 def eval_model_input(wildcards):
@@ -109,7 +110,7 @@ def eval_model_input(wildcards):
     r = run_of(wildcards)
     if r.method != "base":
         return f"{RESULTS}/runs/{r.run_id}/summary.json"
-    return [f"{RESULTS}/base-model"] if r.backend == "mini" else []
+    return [f"{RESULTS}/base-model"] if r.track == "mini" else []
 
 
 def eval_model_path(wildcards):

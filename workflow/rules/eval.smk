@@ -11,7 +11,7 @@ rule eval_mini:
         scores=f"{RESULTS}/eval/{{run_id}}/scores.csv",
         samples=f"{RESULTS}/eval/{{run_id}}/samples.parquet",
     wildcard_constraints:
-        run_id=r"[^/]+_mini",
+        run_id=r"mini_[^/]+",  # the mini track, trained by either backend, is evaluated on the CPU
     params:
         model=eval_model_path,
         source=RUN_SET,
@@ -44,7 +44,7 @@ rule eval_verl:
         scores=f"{RESULTS}/eval/{{run_id}}/scores.csv",
         samples=f"{RESULTS}/eval/{{run_id}}/samples.parquet",
     wildcard_constraints:
-        run_id=r"[^/]+_verl",
+        run_id=r"(?!mini_)[^/]+_verl",
     params:
         model=eval_model_path,
         source=RUN_SET,

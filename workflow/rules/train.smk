@@ -62,6 +62,7 @@ rule train_mini:
 
 rule train_verl:
     input:
+        model=lambda w: [f"{RESULTS}/base-model"] if run_of(w).track == "mini" else [],  # verl on CPU
         data=lambda w: data_files(run_of(w).track, "train"),
     output:
         f"{RESULTS}/runs/{{run_id}}/summary.json",

@@ -56,6 +56,8 @@ METRIC_KEYS = {
     "actor/ppo_kl": "actor/ppo_kl",
     "actor/grad_norm": "actor/grad_norm",
     "critic/rewards/mean": "reward/total",
+    "critic/advantages/max": "advantage/max",
+    "critic/advantages/min": "advantage/min",
     "response_length/mean": "response/length",
     "response_length/clip_ratio": "response/truncated_frac",
     "timing_s/gen": "time/rollout",
