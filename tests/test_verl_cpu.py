@@ -168,3 +168,14 @@ def test_head_checkpoint_loads_tensors_only(tmp_path):
     torch.save({"head": _Payload()}, tmp_path / "evil.pt")
     with pytest.raises(Exception, match="Weights only load failed"):
         load_head_state(tmp_path / "evil.pt")
+
+
+def test_canonical_order_ignores_the_order_rollouts_finished_in():
+    from clipo.verl.trainer import canonical_order
+
+    index, responses = [7, 3, 7, 3, 3], [[5, 2], [9], [4, 4, 1], [1, 8], [9, 0]]
+    ordered = [(index[i], responses[i]) for i in canonical_order(index, responses)]
+    assert ordered == [(3, [1, 8]), (3, [9]), (3, [9, 0]), (7, [4, 4, 1]), (7, [5, 2])]
+    shuffled = [4, 2, 0, 3, 1]
+    again = canonical_order([index[i] for i in shuffled], [responses[i] for i in shuffled])
+    assert [(index[shuffled[i]], responses[shuffled[i]]) for i in again] == ordered
