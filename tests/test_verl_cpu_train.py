@@ -127,8 +127,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(inputs, tmp_path):
     assert final_a.keys() == final_b.keys()
     for name, tensor in final_a.items():
         torch.testing.assert_close(final_b[name], tensor, rtol=1e-5, atol=1e-7)
+    # verl's merger writes bf16: most of 3 steps at lr 3e-5 round away, small weights still show them
     base = load_file(inputs[1] / "model.safetensors")
-    assert not torch.equal(final_a["model.norm.weight"], base["model.norm.weight"]), "the policy never moved"
+    assert any(not torch.equal(t, base[k].to(t.dtype)) for k, t in final_a.items()), "the policy never moved"
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["backend"] == "verl" and summary["final_step"] == 3
 

@@ -11,6 +11,8 @@ Derived values (computed, not chosen):
   so N head-only steps need ``critic_warmup = N + 1``. The warm-up epoch consumes data and counts in
   ``total_epochs`` (Table 8: 6 = 1 + 5 for Track I, 9 = 1 + 8 for Track II).
 - one checkpoint per epoch (``save_freq`` = steps per epoch; verl also saves at the last step).
+- the mini track runs on the CPU (``clipo.verl.cpu``): its step count, checkpoint interval and
+  validation size are the mini trainer's, plus verl's CPU settings (``_on_cpu``).
 
 Documented choices where the paper is silent or ambiguous:
 - Track I evaluation lists "temperature 0.6" next to ``do_sample=False``: greedy decoding, the
@@ -301,8 +303,9 @@ CPU_WORKERS = 1
 
 def _on_cpu(flat: dict, run: VerlRun) -> dict:
     """The CPU track's differences: verl's CPU settings (``clipo.verl.cpu``), a step count instead of
-    epochs, micro-batches that fit the batch, the mini trainer's checkpoint interval, and validation on the first ``val_size`` rows of
-    the track's first benchmark (every benchmark in full would take longer than training)."""
+    epochs, micro-batches that fit the batch, the mini trainer's checkpoint interval, and validation
+    on ``val_size`` rows of the track's first benchmark (every benchmark in full would take longer
+    than training)."""
     t = run.track
     flat = {**flat, **cpu.overrides(CPU_WORKERS)}
     # without dynamic batch size verl needs micro-batches that divide each mini-batch of rollouts

@@ -226,7 +226,7 @@ class RunRecords:
 def canonical_order(prompt_index: list, responses: list[list[int]]) -> list[int]:
     """Rows sorted by the prompt's dataset index, then by response tokens: the same rollouts give the
     same order whatever order they finished in (the rollouts of one prompt are exchangeable)."""
-    return sorted(range(len(responses)), key=lambda i: (int(prompt_index[i]), responses[i]))
+    return sorted(range(len(responses)), key=lambda i: (str(prompt_index[i]), responses[i]))
 
 
 def load_head_state(path: Path) -> dict:
@@ -272,7 +272,9 @@ class ClipoTrainerSync(PPOTrainerSync):
         timing. verl's balancing then reorders as it would."""
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
                                select_fields=["index", "responses"])
-        batch.reorder(canonical_order(data["index"].tolist(), [r.tolist() for r in data["responses"].unbind()]))
+        index = data["index"]  # a tensor, or a list of the dataset's own index values
+        index = index.tolist() if isinstance(index, torch.Tensor) else list(index)
+        batch.reorder(canonical_order(index, [r.tolist() for r in data["responses"].unbind()]))
         return super()._balance_batch(batch, metrics, *args, **kwargs)
 
     def _wants_hidden(self) -> bool:

@@ -28,6 +28,7 @@ from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
 from clipo.verl.cpu import ROLLOUT_NAME
+
 SERVER_NAME = "clipo_hf_cpu_rollout_{rank}"
 
 
@@ -41,7 +42,7 @@ def load_policy(path: str):
     """(model, tokenizer) of the initial policy on CPU, float32, SDPA attention."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32, attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
     return model.eval(), AutoTokenizer.from_pretrained(path)
 
 
