@@ -48,7 +48,7 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("verl-cpu")
     data = root / "data"
     subprocess.run([sys.executable, "-m", "clipo.cli", "data", "synth", "--data-dir", str(data),
-                    "--n-train", "16", "--n-eval", "8"], check=True, capture_output=True)
+                    "--n-train", "16", "--n-eval", "8"], check=True, capture_output=True, cwd=root)
     prompts, solutions = load_examples(data / "mini" / "train.parquet")
     tokenizer = build_tokenizer([m["content"] for p in prompts for m in p] + solutions)
     torch.manual_seed(0)
@@ -74,7 +74,9 @@ def _command(inputs, out, method="grpo", clipo="infonce", steps=1, extra=()):
 
 
 def _train(*args, **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run(_command(*args, **kwargs), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    out = args[1]  # Hydra writes its outputs/ folder in the working directory: the run's parent
+    proc = subprocess.run(_command(*args, **kwargs), capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                          cwd=out.parent)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return proc
 
@@ -88,7 +90,7 @@ def _train_killed_after_checkpoint(inputs, out, step, **kwargs) -> None:
     """Start a run and SIGKILL its whole process group (launcher, verl driver, Ray) once verl's
     checkpoint of ``step`` is complete, i.e. during the next step."""
     proc = subprocess.Popen(_command(inputs, out, **kwargs), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True, cwd=out.parent)
     tracker = out / "checkpoints" / "latest_checkpointed_iteration.txt"
     deadline = time.monotonic() + RUN_TIMEOUT_S
     try:
