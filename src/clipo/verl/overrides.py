@@ -308,9 +308,9 @@ def _on_cpu(flat: dict, run: VerlRun) -> dict:
     than training)."""
     t = run.track
     flat = {**flat, **cpu.overrides(CPU_WORKERS)}
-    # without dynamic batch size verl needs micro-batches that divide each mini-batch of rollouts
-    g = run.spec.group_size
-    micro = math.gcd(t.micro_batch_size, run.ppo_mini_batch_size * g, run.train_batch_size * g)
+    # without dynamic batch size verl needs micro-batches that divide each worker's share of a mini-batch
+    g, w = run.spec.group_size, CPU_WORKERS
+    micro = math.gcd(t.micro_batch_size, run.ppo_mini_batch_size * g // w, run.train_batch_size * g // w)
     flat.update({
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": micro,
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": micro,
