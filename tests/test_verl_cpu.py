@@ -179,3 +179,17 @@ def test_canonical_order_ignores_the_order_rollouts_finished_in():
     shuffled = [4, 2, 0, 3, 1]
     again = canonical_order([index[i] for i in shuffled], [responses[i] for i in shuffled])
     assert [(index[shuffled[i]], responses[shuffled[i]]) for i in again] == ordered
+
+
+def test_verl_gets_the_mini_tokenizer_as_saved(policy_dir):
+    """verl's AutoTokenizer would spell numbers digit by digit with the mini tokenizer of a qwen2 folder."""
+    from transformers import AutoTokenizer
+
+    from clipo.hf import load
+    from clipo.verl.cpu.plugin import tokenizer_as_saved
+
+    text = "Vera has 14 stickers and 18 more."
+    expected = load(policy_dir)[1](text)["input_ids"]
+    assert tokenizer_as_saved(policy_dir)(text)["input_ids"] == expected
+    assert AutoTokenizer.from_pretrained(policy_dir)(text)["input_ids"] != expected  # what it replaces
+    assert _server(policy_dir).tokenizer(text)["input_ids"] == expected

@@ -5,14 +5,18 @@
   only, and the class itself is device-agnostic torch FSDP2;
 - the rollout ``hf_cpu`` (``clipo.verl.cpu.rollout``) in verl's replica and adapter registries.
 
-Two call sites have no extension point, so their modules' names are rebound (nothing is edited):
+Three call sites have no extension point, so their modules' names are rebound (nothing is edited):
 - verl's workers join their process group with the backend string ``cpu:gloo,<device>:<backend>``,
   which torch rejects when the device is ``cpu`` itself ("Duplicate device type cpu"): the workers'
   module gets a wrapper that asks for ``cpu:gloo`` once;
 - the FSDP engine keeps forward-only models (the reference policy) under ``CPUOffloadPolicy(
   pin_memory=True)``, and pinning needs an accelerator ("Cannot access accelerator device when none
   is available"): the engine's module gets the same policy without pinning (on a CPU, offloading to
-  the CPU moves nothing).
+  the CPU moves nothing);
+- verl's model config loads the tokenizer with ``AutoTokenizer``, which turns the mini tokenizer of a
+  ``qwen2`` folder into ``Qwen2Tokenizer`` and spells every number digit by digit ("14" → "1", "4"),
+  so the policy would see prompts it was never trained on: the model config's module gets a loader
+  that reads the tokenizer as saved (``clipo.hf``; other folders still go through ``AutoTokenizer``).
 """
 
 # the platform first: importing verl's engines asks for the current platform
@@ -22,6 +26,8 @@ from verl.plugin.platform import get_platform  # noqa: E402
 from verl.utils import distributed  # noqa: E402
 from verl.workers import engine_workers  # noqa: E402
 from torch.distributed.fsdp import CPUOffloadPolicy  # noqa: E402
+from verl.utils.tokenizer.tokenizer import set_pad_token_id  # noqa: E402
+from verl.workers.config import model as model_config  # noqa: E402
 from verl.workers.engine.base import EngineRegistry  # noqa: E402
 from verl.workers.engine.fsdp import transformer_impl  # noqa: E402
 from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead  # noqa: E402
@@ -41,6 +47,18 @@ def _unpinned_offload_policy(pin_memory: bool = False) -> CPUOffloadPolicy:
     return CPUOffloadPolicy(pin_memory=False)
 
 
+def tokenizer_as_saved(name_or_path, correct_pad_token: bool = True, **_verl_kwargs):
+    """verl's ``hf_tokenizer`` with the tokenizer class the folder declares (``clipo.hf``)."""
+    from pathlib import Path
+
+    from clipo.hf import _load_tokenizer
+
+    tokenizer = _load_tokenizer(Path(name_or_path))
+    if correct_pad_token:
+        set_pad_token_id(tokenizer)
+    return tokenizer
+
+
 def _load_replica():
     # imported on use: the rollout module imports verl, which imports this plugin
     from clipo.verl.cpu.rollout import HFReplica
@@ -58,6 +76,7 @@ def register() -> None:
     if get_platform().device_name == PLATFORM_NAME:  # never on an accelerator, where verl's own are right
         engine_workers.initialize_global_process_group_ray = _join_gloo_group
         transformer_impl.CPUOffloadPolicy = _unpinned_offload_policy
+        model_config.hf_tokenizer = tokenizer_as_saved
     rollout_base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = f"{ROLLOUT_MODULE}.HFServerAdapter"
 
 

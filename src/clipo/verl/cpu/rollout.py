@@ -39,11 +39,16 @@ def request_seed(seed: int, version: int, prompt_ids: list[int], occurrence: int
 
 
 def load_policy(path: str):
-    """(model, tokenizer) of the initial policy on CPU, float32, SDPA attention."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """(model, tokenizer) of the initial policy on CPU, float32, SDPA attention; the tokenizer as saved
+    (``clipo.hf``: ``AutoTokenizer`` would turn the mini tokenizer into Qwen2's)."""
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM
+
+    from clipo.hf import _load_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="sdpa")
-    return model.eval(), AutoTokenizer.from_pretrained(path)
+    return model.eval(), _load_tokenizer(Path(path))
 
 
 class HFRolloutServer:
