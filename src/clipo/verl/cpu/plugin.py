@@ -17,6 +17,9 @@ Three call sites have no extension point, so their modules' names are rebound (n
   ``qwen2`` folder into ``Qwen2Tokenizer`` and spells every number digit by digit ("14" → "1", "4"),
   so the policy would see prompts it was never trained on: the model config's module gets a loader
   that reads the tokenizer as saved (``clipo.hf``; other folders still go through ``AutoTokenizer``).
+  The agent loop then picks its prompt builder by the config's ``model_type`` (Qwen's for ``qwen2``),
+  which needs Qwen's ``<|im_end|>``; a tokenizer without the tokens of its family's builder gets
+  verl's default builder.
 """
 
 # the platform first: importing verl's engines asks for the current platform
@@ -59,6 +62,17 @@ def tokenizer_as_saved(name_or_path, correct_pad_token: bool = True, **_verl_kwa
     return tokenizer
 
 
+def _builder_for_tokenizer(tokenizer, **kwargs):
+    from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
+
+    try:
+        return create_continuous_token_builder(tokenizer, **kwargs)
+    except ValueError as error:
+        if "does not define required token" not in str(error):
+            raise
+        return create_continuous_token_builder(tokenizer, **{**kwargs, "model_family": "default"})
+
+
 def _load_replica():
     # imported on use: the rollout module imports verl, which imports this plugin
     from clipo.verl.cpu.rollout import HFReplica
@@ -77,6 +91,9 @@ def register() -> None:
         engine_workers.initialize_global_process_group_ray = _join_gloo_group
         transformer_impl.CPUOffloadPolicy = _unpinned_offload_policy
         model_config.hf_tokenizer = tokenizer_as_saved
+        from verl.experimental.agent_loop import agent_loop  # here: it imports most of verl
+
+        agent_loop.create_continuous_token_builder = _builder_for_tokenizer
     rollout_base._ROLLOUT_REGISTRY[(ROLLOUT_NAME, "async")] = f"{ROLLOUT_MODULE}.HFServerAdapter"
 
 
