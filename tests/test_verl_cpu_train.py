@@ -125,7 +125,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(inputs, tmp_path):
     moments_a, moments_b = head_a["optimizer"]["state"], head_b["optimizer"]["state"]
     assert moments_a.keys() == moments_b.keys()
     for i in moments_a:
-        assert float(moments_a[i]["step"]) == float(moments_b[i]["step"]) == 3
+        # the head steps only in steps with an anchor (a group with correct and wrong rollouts)
+        assert float(moments_a[i]["step"]) == float(moments_b[i]["step"]) >= 1
         torch.testing.assert_close(moments_b[i]["exp_avg_sq"], moments_a[i]["exp_avg_sq"], rtol=1e-5, atol=1e-12)
     # the policy merged by verl's model merger
     final_a, final_b = (load_file(d / "final" / "model.safetensors") for d in (full, killed))
