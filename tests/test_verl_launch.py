@@ -80,7 +80,7 @@ def test_launcher_trains_exports_summarises_and_skips_a_finished_run(tmp_path, m
 
     out, calls = tmp_path / "run", []
 
-    def fake_run(argv, check=False, pass_fds=()):
+    def fake_run(argv, check=False, pass_fds=(), env=None):
         calls.append(argv)
         if argv[1:3] == [
             "-m",
@@ -136,7 +136,7 @@ def test_launcher_reports_a_failed_training_and_writes_no_summary(tmp_path, monk
     from clipo.verl import launch
 
     monkeypatch.setattr(
-        launch.subprocess, "run", lambda argv, check=False, pass_fds=(): subprocess.CompletedProcess(argv, 3)
+        launch.subprocess, "run", lambda argv, check=False, pass_fds=(), env=None: subprocess.CompletedProcess(argv, 3)
     )
     argv = [
         "train",

@@ -110,7 +110,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from clipo.errors import ConfigError
     from clipo.runs import RunSpec
 
-    named = RunSpec.parse(args.run_id).backend
+    spec = RunSpec.parse(args.run_id)
+    # the mini track is evaluated on the CPU whichever backend trained it (verl's merged final/ included)
+    named = "mini" if spec.track == "mini" else spec.backend
     if args.backend is not None and args.backend != named:
         raise ConfigError(f"--backend {args.backend} but run id {args.run_id!r} names backend {named!r}")
     args.backend = named

@@ -154,7 +154,7 @@ def expand_grid(sweeps: list[dict]) -> list[RunSpec]:
                     r.update(clipo="none", group_size=t.rollout_n)
                 if r["clipo"] == "none":
                     r["tau"] = None
-                if (r["backend"] == "mini") != (track == "mini"):
+                if r["backend"] == "mini" and track != "mini":
                     raise ConfigError(f"config grid[{i}]: backend {r['backend']!r} cannot train track "
                                       f"{track!r} (the mini backend trains the mini track only)")
                 try:
@@ -295,8 +295,6 @@ def resolve(opts: TrainOptions) -> TrainRun:
     if opts.backend == "mini" and track.name != "mini":
         raise ConfigError(f"--backend mini trains --track mini only (got --track {track.name}); "
                           "tracks I and II run on GPUs with --backend verl")
-    if opts.backend == "verl" and track.name == "mini":
-        raise ConfigError("track 'mini' runs on the CPU mini trainer (--backend mini), not on verl")
     other = "verl" if opts.backend == "mini" else "mini"
     for name in BACKEND_OPTIONS[other]:
         if getattr(opts, name):
@@ -320,7 +318,7 @@ def resolve(opts: TrainOptions) -> TrainRun:
         raise ConfigError("--model-path '' is empty: give the folder or hub id of the initial policy")
 
     model = opts.model if opts.model is not None else default_model(track.name)
-    if opts.backend == "verl" and model not in PAPER_MODELS:
+    if opts.backend == "verl" and track.name != "mini" and model not in PAPER_MODELS:
         raise ConfigError(f"--model {model!r}; valid: {', '.join(PAPER_MODELS)}")
     model_path = opts.model_path if opts.model_path is not None else PAPER_MODELS.get(model)
     if model_path is None:
@@ -338,16 +336,16 @@ def resolve(opts: TrainOptions) -> TrainRun:
         seed=opts.seed, backend=opts.backend,
     )
     train_batch_size = opts.train_batch_size or track.train_batch_size
-    # Mini: a smaller or larger batch keeps the track's number of optimiser updates per step by default.
-    # verl: the paper's ppo_mini_batch_size stands (a batch it does not divide is refused below).
+    # Mini track (either backend): a smaller or larger batch keeps the track's number of optimiser updates
+    # per step by default. GPU tracks: the paper's ppo_mini_batch_size stands (refused below if it does not divide).
     updates = max(1, track.train_batch_size // track.ppo_mini_batch_size)
-    resized = opts.train_batch_size is not None and opts.backend == "mini"
+    resized = opts.train_batch_size is not None and track.name == "mini"
     mini_batch_size = opts.mini_batch_size or (
         max(1, train_batch_size // updates) if resized else track.ppo_mini_batch_size)
     if train_batch_size % mini_batch_size:
         raise ConfigError(f"train_batch_size={train_batch_size} must be a multiple of "
                           f"ppo_mini_batch_size={mini_batch_size}")
-    steps = opts.steps if opts.steps is not None else (track.mini_steps if opts.backend == "mini" else None)
+    steps = opts.steps if opts.steps is not None else (track.mini_steps or None)
     warmup = opts.head_warmup_steps
     if opts.backend == "mini":
         warmup = warmup or 0

@@ -56,7 +56,7 @@ TRAINED = [r for r in RUNS if r.method != "base"]
 # gets where train.steps leaves them to the track.
 config["_default_steps"] = default_steps_text(r.track for r in TRAINED)
 for _r in RUNS:
-    if _r.backend == "verl" and _r.model not in config["models"]:
+    if _r.backend == "verl" and _r.track != "mini" and _r.model not in config["models"]:
         raise ValueError(f"config models: no path for model {_r.model!r} (run {_r.run_id}); "
                          f"add `models: {{{_r.model}: <folder or hub id>}}`")
 check_grid(RUNS, config["tables"], config["figures"])  # fail now, naming the runs, not after training
@@ -112,7 +112,7 @@ def train_opts(wildcards):
     t, r = config["train"], run_of(wildcards)
     flags = [("--steps", t["steps"]),
              ("--head-warmup-steps", t["head_warmup_steps"] if r.clipo != "none" else None)]
-    if r.backend == "mini":  # the verl backend keeps the paper's sizes (Table 8)
+    if r.track == "mini":  # the GPU tracks keep the paper's sizes (Table 8); verl on CPU takes the mini ones
         flags += [("--train-batch-size", t["train_batch_size"]), ("--max-new-tokens", t["max_new_tokens"])]
     return options(*flags)
 
@@ -134,15 +134,15 @@ def execution_opts(wildcards, threads):
 
 
 def base_model_path(run):
-    return f"{RESULTS}/base-model" if run.backend == "mini" else config["models"][run.model]
+    return f"{RESULTS}/base-model" if run.track == "mini" else config["models"][run.model]
 
 
 def train_inputs(wildcards):
-    """What training reads: the track's training files; on the mini backend also the base model (built by
-    `clipo sft`) and the validation prompts."""
+    """What training reads: the track's training files; on the mini track (either backend) also the base
+    model (built by `clipo sft`) and the validation prompts."""
     r = run_of(wildcards)
     inputs = {"data": data_files(r.track, "train")}
-    if r.backend == "mini":
+    if r.track == "mini":
         inputs |= {"model": base_model_path(r), "val": data_files(r.track, "val")}
     return inputs
 
@@ -152,7 +152,7 @@ def eval_model_input(wildcards):
     r = run_of(wildcards)
     if r.method != "base":
         return f"{RESULTS}/runs/{r.run_id}/summary.json"
-    return [f"{RESULTS}/base-model"] if r.backend == "mini" else []
+    return [f"{RESULTS}/base-model"] if r.track == "mini" else []
 
 
 def eval_model_path(wildcards):

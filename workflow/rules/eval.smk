@@ -1,7 +1,8 @@
 # Evaluation: every run (and each base model, method 'base') on every benchmark of its track, by
-# `clipo evaluate`: --backend mini uses HF generate on the CPU; --backend verl runs SGLang's offline
-# engine on one GPU with the same flags and the same records. As in training, the two rules differ only
-# in where the job runs (resources.eval_mini/eval_verl).
+# `clipo evaluate`, which picks its backend from the run id: the mini track (trained by either backend)
+# uses HF generate on the CPU; the GPU tracks run SGLang's offline engine on one GPU with the same flags
+# and the same records. As in training, the two rules differ only in where the job runs
+# (resources.eval_mini/eval_verl).
 
 
 rule eval_mini:
@@ -12,9 +13,8 @@ rule eval_mini:
         scores=f"{RESULTS}/eval/{{run_id}}/scores.csv",
         samples=f"{RESULTS}/eval/{{run_id}}/samples.parquet",
     wildcard_constraints:
-        run_id=r"[^/]+_mini",
+        run_id=r"mini_[^/]+",  # the mini track, trained by either backend, is evaluated on the CPU
     params:
-        backend=lambda w: run_of(w).backend,
         model=eval_model_path,
         source=RUN_SET,
         data_dir=data_dir,
@@ -30,14 +30,14 @@ rule eval_mini:
     container: CONTAINERS["cpu"]
     shell:
         LOG_HEADER +
-        "clipo evaluate --backend {params.backend:q} --model {params.model:q} --run-id {wildcards.run_id:q} "
+        "clipo evaluate --model {params.model:q} --run-id {wildcards.run_id:q} "
         "--source {params.source:q} --data-dir {params.data_dir:q} --out {params.out:q} {params.opts:q} "
         ">> {log:q} 2>&1"
 
 
 use rule eval_mini as eval_verl with:
     wildcard_constraints:
-        run_id=r"[^/]+_verl",
+        run_id=r"(?!mini_)[^/]+_verl",
     threads: RES["eval_verl"]["threads"]
     resources: **scheduler("eval_verl")
     conda: GPU_ENV

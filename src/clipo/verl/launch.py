@@ -11,6 +11,7 @@ the run is complete, and a re-run then does nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,13 @@ def latest_checkpoint(checkpoints: Path) -> Path:
     return checkpoints / f"global_step_{int(tracker.read_text().strip())}"
 
 
+def run_env(run: VerlRun) -> dict[str, str]:
+    """Environment of verl's processes: a CPU run adds the plugin that supplies the CPU's pieces."""
+    from clipo.verl import cpu
+
+    return {**os.environ, **cpu.ENV} if run.on_cpu else dict(os.environ)
+
+
 def export_final(run: VerlRun) -> Path:
     """Merge the last FSDP actor checkpoint into ``final/`` (HF format) with verl's model merger."""
     out = Path(run.out_dir)
@@ -73,6 +81,7 @@ def export_final(run: VerlRun) -> Path:
             str(tmp),
         ],
         check=True,
+        env=run_env(run),
     )
     tmp.rename(final)
     return final
@@ -121,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
         print(format_command(argv), file=sys.stderr)
         start = time.time()
         # the verl driver shares the lock, so killing only this launcher does not free the folder
-        result = subprocess.run([sys.executable, *argv[1:]], pass_fds=(lock_fd,))
+        result = subprocess.run([sys.executable, *argv[1:]], pass_fds=(lock_fd,), env=run_env(run))
         if result.returncode != 0:
             print(
                 f"clipo train: verl exited with status {result.returncode}; re-run the same command to resume "

@@ -21,6 +21,7 @@ from verl.utils.config import validate_config
 from verl.utils.device import auto_set_device
 
 from clipo import records
+from clipo.errors import ConfigError
 
 
 class ClipoTaskRunner(TaskRunnerV1.__ray_actor_class__):
@@ -46,10 +47,24 @@ def write_run_json(config: DictConfig, argv: list[str]) -> Path | None:
     return records.write_json(Path(out_dir) / records.RUN_FILE, record)
 
 
+def check_platform(config: DictConfig) -> None:
+    """A CPU run (``trainer.device=cpu``) needs verl's platform to be the CPU plugin's, chosen before
+    verl resolved it (verl otherwise falls back to CUDA and resets the device)."""
+    from verl.plugin.platform import get_platform
+
+    from clipo.verl import cpu
+
+    if config.trainer.device == "cpu" and get_platform().device_name != "cpu":
+        env = " ".join(f"{k}={v}" for k, v in cpu.ENV.items())
+        raise ConfigError(f"trainer.device=cpu: start verl with the CPU plugin's environment ({env}); "
+                          "`clipo train --backend verl --track mini` does")
+
+
 @hydra.main(config_path="config", config_name="clipo_trainer", version_base=None)
 def main(config: DictConfig) -> None:
     from clipo.verl.trainer import check_config
 
+    check_platform(config)
     auto_set_device(config)
     check_config(config)
     validate_config(

@@ -16,6 +16,8 @@ Derived values (computed, not chosen):
   Track II).
 - checkpoints every ``Track.save_freq`` steps, one per epoch where that is 0 (verl also saves at the
   last step), so a run cut off by its job's time limit resumes (``resume_mode=auto``).
+- the mini track runs on the CPU (``clipo.verl.cpu``): its step count, checkpoint interval and
+  validation size are the mini trainer's, plus verl's CPU settings (``_on_cpu``).
 
 Documented choices where the paper is silent or ambiguous:
 - Track I evaluation lists "temperature 0.6" next to ``do_sample=False``: greedy decoding, the
@@ -34,6 +36,7 @@ Documented choices where the paper is silent or ambiguous:
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import dataclass
@@ -41,6 +44,7 @@ from pathlib import Path
 
 from clipo.data.registry import eval_files, get_dataset
 from clipo.errors import ConfigError
+from clipo.verl import cpu
 from clipo.methods import Clipo, Method, Track
 from clipo.runs import RunSpec, TrainOptions, TrainRun, resolve
 
@@ -61,7 +65,8 @@ class VerlRun:
     model_path: str
     data_dir: str
     out_dir: str
-    steps_per_epoch: int
+    steps_per_epoch: int | None
+    """None on the CPU track, which counts steps instead of epochs."""
     head_warmup_steps: int
     """Steps that train only the head (``critic_warmup`` - 1)."""
     total_training_steps: int | None
@@ -73,6 +78,11 @@ class VerlRun:
     max_response_length: int
     overrides: tuple[str, ...]
     """Extra Hydra overrides, checked against the run id (``check_overrides``)."""
+
+    @property
+    def on_cpu(self) -> bool:
+        """A CPU run (the mini track: no GPUs per node): verl's trainer with ``clipo.verl.cpu``'s plugin."""
+        return self.track.n_gpus_per_node == 0
 
     @property
     def critic_warmup(self) -> int:
@@ -88,14 +98,17 @@ def verl_run(run: TrainRun) -> VerlRun:
     """The verl-side derived values of a resolved run: steps per epoch and the head warm-up in steps."""
     check_overrides(run.options.overrides)
     train = get_dataset(run.track.train_files[0])
-    steps_per_epoch = train.rows // run.train_batch_size
-    if steps_per_epoch < 1:
+    steps_per_epoch = None if train.rows is None else train.rows // run.train_batch_size
+    if steps_per_epoch is None:
+        if run.steps is None:  # the mini track always has a step count (clipo.runs.resolve)
+            raise ConfigError(f"track {run.track.name!r}: its training file has no fixed size; give --steps")
+    elif steps_per_epoch < 1:
         raise ConfigError(f"train_batch_size={run.train_batch_size} (--train-batch-size) exceeds the "
                           f"{train.rows} rows of {train.path}: an epoch would have no step")
     warmup = run.head_warmup_steps
     if warmup is None:
         # Table 8's warm-up steps (one epoch) are the authors' literal critic_warmup: one step fewer head-only
-        warmup = max(0, run.track.head_warmup_epochs * steps_per_epoch - 1)
+        warmup = max(0, run.track.head_warmup_epochs * (steps_per_epoch or 0) - 1)
     return VerlRun(
         spec=run.spec,
         track=run.track,
@@ -194,6 +207,8 @@ def _value(v) -> str:
         return repr(v)
     if isinstance(v, (list, tuple)):
         return "[" + ",".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{k}:{_value(x)}" for k, x in v.items()) + "}"
     text = str(v)
     if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
@@ -311,7 +326,36 @@ def build_overrides(run: VerlRun) -> list[str]:
         ),
         ("clipo", _clipo_values(c, run)),
     ]
-    return [f"{prefix}.{key}={_value(value)}" for prefix, values in sections for key, value in values.items()]
+    flat = {f"{prefix}.{key}": value for prefix, values in sections for key, value in values.items()}
+    if run.on_cpu:
+        flat = _on_cpu(flat, run)
+    return [f"{key}={_value(value)}" for key, value in flat.items()]
+
+
+CPU_WORKERS = 1
+"""Training processes (FSDP ranks) of a CPU run; the rollout server is one more process."""
+
+
+def _on_cpu(flat: dict, run: VerlRun) -> dict:
+    """The CPU track's differences: verl's CPU settings (``clipo.verl.cpu``), a step count instead of
+    epochs, micro-batches that fit the batch, the mini trainer's checkpoint interval, and validation
+    on ``val_size`` rows of the track's first benchmark (every benchmark in full would take longer
+    than training)."""
+    t = run.track
+    flat = {**flat, **cpu.overrides(CPU_WORKERS)}
+    # without dynamic batch size verl needs micro-batches that divide each worker's share of a mini-batch
+    g, w = run.spec.group_size, CPU_WORKERS
+    micro = math.gcd(t.micro_batch_size, run.ppo_mini_batch_size * g // w, run.train_batch_size * g // w)
+    flat.update({
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": micro,
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": micro,
+        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": micro,
+        "data.val_files": _files(run.data_dir, eval_files(t.name)[:1]),
+        "data.val_max_samples": t.val_size,
+        "trainer.total_epochs": run.total_training_steps,
+        "trainer.save_freq": t.checkpoint_every,
+    })
+    return flat
 
 
 def _clipo_values(c: Clipo | None, run: VerlRun) -> dict:

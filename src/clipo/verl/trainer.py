@@ -56,6 +56,8 @@ METRIC_KEYS = {
     "actor/ppo_kl": "actor/ppo_kl",
     "actor/grad_norm": "actor/grad_norm",
     "critic/rewards/mean": "reward/total",
+    "critic/advantages/max": "advantage/max",
+    "critic/advantages/min": "advantage/min",
     "response_length/mean": "response/length",
     "response_length/clip_ratio": "response/truncated_frac",
     "timing_s/gen": "time/rollout",
@@ -221,6 +223,17 @@ class RunRecords:
         records.write_embeddings(self.out / records.EMBEDDINGS_FILE, self.embeddings)
 
 
+def canonical_order(prompt_index: list, responses: list[list[int]]) -> list[int]:
+    """Rows sorted by the prompt's dataset index, then by response tokens: the same rollouts give the
+    same order whatever order they finished in (the rollouts of one prompt are exchangeable)."""
+    return sorted(range(len(responses)), key=lambda i: (str(prompt_index[i]), responses[i]))
+
+
+def load_head_state(path: Path) -> dict:
+    """The head checkpoint: tensors, numbers and strings only (a checkpoint folder is not trusted to unpickle)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 # =============================================================================================
 # The trainer mode
 # =============================================================================================
@@ -253,6 +266,17 @@ class ClipoTrainerSync(PPOTrainerSync):
             )
 
     # ---------------------------------------------------------------------------------- hooks
+    def _balance_batch(self, batch, metrics, *args, **kwargs):
+        """Rollouts reach TransferQueue in the order they finish; put them in a canonical order first
+        (``canonical_order``), so the mini-batches, the head's step and a resumed run do not depend on
+        timing. verl's balancing then reorders as it would."""
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                               select_fields=["index", "responses"])
+        index = data["index"]  # a tensor, or a list of the dataset's own index values
+        index = index.tolist() if isinstance(index, torch.Tensor) else list(index)
+        batch.reorder(canonical_order(index, [r.tolist() for r in data["responses"].unbind()]))
+        return super()._balance_batch(batch, metrics, *args, **kwargs)
+
     def _wants_hidden(self) -> bool:
         """Pooled states are needed every step with CLIPO, and for the embedding dumps without it."""
         return self.settings.clipo is not None or (
@@ -371,4 +395,4 @@ class ClipoTrainerSync(PPOTrainerSync):
             raise FileNotFoundError(
                 f"{path}: resuming a CLIPO run needs the contrastive head saved with the checkpoint"
             )
-        self._head_state = torch.load(path, weights_only=False)
+        self._head_state = load_head_state(path)
