@@ -7,6 +7,9 @@ The policy is a random tiny Qwen2 with the mini tokenizer, and the reward is thi
 groups with correct and wrong rollouts, which is all the contrastive reward needs. Each run is a Ray
 cluster of its own (``ray.init`` in verl's driver, ≤ 2 CPU threads: one per process); the driver's
 exit takes it down.
+
+About 7.5 minutes on 2 cores, so these run where CLIPO_VERL_CPU_TEST=1: .ci/run sets it in a step of its
+own after `make test`, which keeps the default suite within its ~20-minute budget.
 """
 
 import json
@@ -28,7 +31,12 @@ from safetensors.torch import load_file  # noqa: E402
 
 from clipo.verl.trainer import HEAD_CHECKPOINT, load_head_state  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.verl_cpu,
+    pytest.mark.skipif(os.environ.get("CLIPO_VERL_CPU_TEST") != "1",
+                       reason="CLIPO_VERL_CPU_TEST=1 not set (.ci/run sets it after make test; ~7.5 min of Ray runs)"),
+]
 G = 4
 RUN_TIMEOUT_S = 600
 

@@ -1,8 +1,9 @@
 """The whole workflow with the verl backend on the CPU (.test/verl-cpu): synth → SFT base → verl's own
 trainer per run → merged final/ → CPU evaluation → tables, figures, significance, report (issue 23).
 
-About 6 minutes on 2 cores (two Ray clusters), so it runs where CLIPO_VERL_CPU_WORKFLOW=1: .ci/run sets it
-after `make test`, which keeps the default suite within its budget.
+About 6 minutes on 2 cores (two Ray clusters), so it runs where CLIPO_VERL_CPU_TEST=1: .ci/run sets it in
+a step of its own after `make test` (with tests/test_verl_cpu_train.py), which keeps the default suite
+within its ~20-minute budget.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ TRAINED = ("mini_mini-base_grpo_none_tau-_g4_s0_verl", "mini_mini-base_grpo_info
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.verl_cpu,
-    pytest.mark.skipif(os.environ.get("CLIPO_VERL_CPU_WORKFLOW") != "1",
-                       reason="CLIPO_VERL_CPU_WORKFLOW=1 not set (.ci/run sets it; ~6 min of two Ray clusters)"),
+    pytest.mark.skipif(os.environ.get("CLIPO_VERL_CPU_TEST") != "1",
+                       reason="CLIPO_VERL_CPU_TEST=1 not set (.ci/run sets it; ~6 min of two Ray clusters)"),
 ]
 
 
