@@ -98,13 +98,16 @@ def _metrics(out: Path) -> list[dict]:
 # ------------------------------------------------------------------------------------- resume
 def _train_killed_after_checkpoint(inputs, out, step, **kwargs) -> None:
     """Start a run and SIGKILL its whole process group (launcher, verl driver, Ray) once verl's
-    checkpoint of ``step`` is complete, i.e. during the next step."""
+    checkpoint of ``step`` is complete and the step is logged, i.e. during the next step. (verl saves a
+    step's checkpoint before it validates and logs that step; a kill in that window resumes exactly but
+    leaves that step without a metrics row, which the resumed run says on stderr.)"""
     proc = subprocess.Popen(_command(inputs, out, **kwargs), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True, cwd=out.parent)
     tracker = out / "checkpoints" / "latest_checkpointed_iteration.txt"
     deadline = time.monotonic() + RUN_TIMEOUT_S
     try:
-        while not (tracker.exists() and tracker.read_text().strip() == str(step)):
+        while not (tracker.exists() and tracker.read_text().strip() == str(step)
+                   and (out / "metrics.jsonl").exists() and step in [r["step"] for r in _metrics(out)]):
             assert proc.poll() is None, f"run ended (status {proc.returncode}) before its step-{step} checkpoint"
             assert time.monotonic() < deadline, "no checkpoint in time"
             time.sleep(0.2)

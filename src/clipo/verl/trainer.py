@@ -24,6 +24,7 @@ DAPO's group filter runs on the outcome reward before this hook, so it is unaffe
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -388,6 +389,11 @@ class ClipoTrainerSync(PPOTrainerSync):
             return
         if self.records is not None:
             self.records.truncate(self.global_steps)
+            if not any(r["step"] == self.global_steps for r in self.records.metrics):
+                # verl saves a step's checkpoint before it validates and logs that step: a kill in between
+                # resumes exactly (weights, optimiser, head) but that step's metrics row was never written
+                print(f"clipo: resuming after step {self.global_steps}, whose metrics row was not written before "
+                      f"the interruption; metrics.jsonl has no row for it", file=sys.stderr)
         if self.settings.clipo is None:
             return
         path = self._step_folder(self.global_steps) / HEAD_CHECKPOINT
