@@ -10,52 +10,15 @@ from __future__ import annotations
 
 import argparse
 
-from clipo.methods import CLIPO_VARIANTS, METHODS, TRACKS
-from clipo.runs import BACKENDS
+from clipo.runs import BACKENDS, add_train_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="RL training of one run (mini: CPU trainer; verl: GPU cluster)")
-    p.add_argument("--backend", choices=BACKENDS, required=True,
-                   help="mini: the CPU trainer (track mini); verl: verl on GPUs (the other tracks)")
-    p.add_argument("--track", choices=sorted(TRACKS), required=True,
-                   help="I: Qwen2.5-3B on GSM8K; II: Qwen2.5-7B on MATH; small: one-GPU Track I; mini: CPU")
-    p.add_argument("--model", help="short model name (run id) — defaults to the track's model")
-    p.add_argument("--model-path", help="folder or hub id of the initial policy (overrides the default)")
-    p.add_argument("--method", choices=sorted(METHODS), required=True,
-                   help="policy-optimisation method; its loss and settings come from clipo.methods")
-    p.add_argument("--clipo", choices=CLIPO_VARIANTS, default="none", help="CLIPO variant (default: none)")
-    p.add_argument("--tau", type=float, help="contrastive temperature τ (default: the track's)")
-    p.add_argument("--group-size", type=int, help="rollouts per prompt G (default: the track's)")
-    p.add_argument("--lam", type=float, help="λ of the contrastive reward (default: per loss)")
-    p.add_argument("--head-output-size", type=int, help="contrastive head output size d")
-    p.add_argument("--head-kind", choices=("linear", "mlp"), help="contrastive head (default linear)")
-    p.add_argument("--reference-eps", type=float, help="released-code numerics compatibility (default 0)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of every random stream: sampling, prompt order, head init (default 0)")
-    p.add_argument("--data-dir", default="data", help="folder with the dataset files (clipo data ...)")
-    p.add_argument("--out", help="run folder (checkpoints, metrics.jsonl, embeddings, final model)")
-    p.add_argument("--steps", type=int, help="number of RL steps (mini default: the track's; verl: total_training_steps)")
-    p.add_argument("--head-warmup-steps", type=int, help="steps that train only the head (policy frozen)")
-    p.add_argument("--checkpoint-every", type=int, help="mini: checkpoint interval in steps")
-    p.add_argument("--test-freq", type=int,
-                   help="mini: validate every N steps and before the first (-1: never; default the track's)")
-    p.add_argument("--fixed-head", action="store_true", default=None,
-                   help="CLIPO-fixed ablation for any loss: the head keeps its random initialisation")
-    p.add_argument("--train-batch-size", type=int, help="mini: prompts per step (default: the track's)")
-    p.add_argument("--mini-batch-size", type=int, help="mini: prompts per optimiser update")
-    p.add_argument("--max-new-tokens", type=int, help="mini: response length limit (default: the track's)")
-    p.add_argument("--lr", type=float, help="mini: policy learning rate (default: the track's)")
-    p.add_argument("--output-gain-lr", type=float,
-                   help="mini: learning rate of the final norm's gain, the output temperature (default: the track's)")
-    p.add_argument("--threads", type=int, help="mini: torch CPU threads (default: torch's)")
-    p.add_argument("--logger", metavar="NAME,...",
-                   help="mini: console (progress), tensorboard (event files in OUT/tensorboard/); default console")
+    add_train_arguments(p)
     p.add_argument("--restart-if-changed", action="store_true",
                    help="mini: when --out holds checkpoints of another configuration, base model or data (or "
                         "beyond --steps), move them to OUT/discarded/<n>/ and start afresh instead of failing")
-    p.add_argument("--dry-run", action="store_true", help="verl: print the full command and exit")
-    p.add_argument("overrides", nargs="*", help="verl: extra Hydra overrides appended verbatim")
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("evaluate", help="Pass@1 of a model folder on the eval benchmarks of a run's track")

@@ -20,7 +20,7 @@ import argparse
 import itertools
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 
@@ -167,44 +167,62 @@ def expand_grid(sweeps: list[dict]) -> list[RunSpec]:
 # =============================================================================================
 # One training run: the options asked for, resolved once for both backends
 # =============================================================================================
+def _option(help: str, default=None, **argparse_kwargs):
+    """A ``clipo train`` option: its one help text and any argparse settings beyond the field's type."""
+    return field(default=default, metadata={"help": help, **argparse_kwargs})
+
+
 @dataclass(frozen=True)
 class TrainOptions:
-    """A training run as asked for (the ``clipo train`` options); None takes the default of clipo.methods."""
+    """A training run as asked for: every ``clipo train`` option, None taking the default of clipo.methods.
 
-    backend: str
-    track: str
-    method: str
-    clipo: str = "none"
-    model: str | None = None
-    """Short model name of the run id (default: the track's model)."""
-    model_path: str | None = None
-    """Folder or hub id of the initial policy (mini: required; verl: the model's hub id)."""
-    tau: float | None = None
-    group_size: int | None = None
-    lam: float | None = None
-    head_output_size: int | None = None
-    head_kind: str | None = None
-    reference_eps: float | None = None
-    fixed_head: bool | None = None
-    seed: int = 0
-    data_dir: str = "data"
-    out: str | None = None
-    steps: int | None = None
-    head_warmup_steps: int | None = None
-    checkpoint_every: int | None = None
-    test_freq: int | None = None
-    """mini: steps between validation runs (-1: none; default the track's)."""
-    train_batch_size: int | None = None
-    mini_batch_size: int | None = None
-    max_new_tokens: int | None = None
-    lr: float | None = None
-    output_gain_lr: float | None = None
-    threads: int | None = None
-    logger: str | None = None
-    """mini: comma-separated loggers besides metrics.jsonl (clipo.mini.loggers)."""
-    dry_run: bool = False
-    overrides: tuple[str, ...] = ()
-    """verl: Hydra overrides appended to the command."""
+    Each field's metadata is the option's help text (``add_train_arguments`` builds the parser from it),
+    so the CLI, the grid, both backends and the tests describe a run with one type and one text per option.
+    """
+
+    backend: str = _option("mini: the CPU trainer (track mini); verl: verl on GPUs (the other tracks)",
+                           default=None, choices=BACKENDS, required=True)
+    track: str = _option("I: Qwen2.5-3B on GSM8K; II: Qwen2.5-7B on MATH; small: one-GPU Track I; mini: CPU",
+                         default=None, choices=sorted(TRACKS), required=True)
+    method: str = _option("policy-optimisation method; its loss and settings come from clipo.methods",
+                          default=None, choices=sorted(METHODS), required=True)
+    clipo: str = _option("CLIPO variant (default: none)", default="none", choices=CLIPO_VARIANTS)
+    model: str | None = _option("short model name (run id) — defaults to the track's model")
+    model_path: str | None = _option("folder or hub id of the initial policy (mini: required; verl: the "
+                                     "model's hub id by default)")
+    tau: float | None = _option("contrastive temperature τ (default: the track's)")
+    group_size: int | None = _option("rollouts per prompt G (default: the track's)")
+    lam: float | None = _option("λ of the contrastive reward (default: per loss)")
+    head_output_size: int | None = _option("contrastive head output size d")
+    head_kind: str | None = _option("contrastive head (default linear)", choices=("linear", "mlp"))
+    reference_eps: float | None = _option("released-code numerics compatibility (default 0)")
+    fixed_head: bool | None = _option("CLIPO-fixed ablation for any loss: the head keeps its random "
+                                      "initialisation", action="store_true")
+    seed: int = _option("seed of every random stream: sampling, prompt order, head init (default 0)", default=0)
+    data_dir: str = _option("folder with the dataset files (clipo data ...)", default="data")
+    out: str | None = _option("run folder (checkpoints, metrics.jsonl, embeddings, final model)")
+    steps: int | None = _option("number of RL steps (mini default: the track's; verl: total_training_steps)")
+    head_warmup_steps: int | None = _option("steps that train only the head (policy frozen)")
+    checkpoint_every: int | None = _option("mini: checkpoint interval in steps")
+    test_freq: int | None = _option("mini: validate every N steps and before the first (-1: never; default "
+                                    "the track's)")
+    train_batch_size: int | None = _option("mini: prompts per step (default: the track's)")
+    mini_batch_size: int | None = _option("mini: prompts per optimiser update")
+    max_new_tokens: int | None = _option("mini: response length limit (default: the track's)")
+    lr: float | None = _option("mini: policy learning rate (default: the track's)")
+    output_gain_lr: float | None = _option("mini: learning rate of the final norm's gain, the output "
+                                           "temperature (default: the track's)")
+    threads: int | None = _option("mini: torch CPU threads (default: torch's)")
+    logger: str | None = _option("mini: console (progress), tensorboard (event files in OUT/tensorboard/); "
+                                 "default console", metavar="NAME,...")
+    dry_run: bool = _option("verl: print the full command and exit", default=False, action="store_true")
+    overrides: tuple[str, ...] = _option("verl: extra Hydra overrides appended verbatim", default=(),
+                                         positional=True, nargs="*")
+
+    def __post_init__(self):
+        for name in ("backend", "track", "method"):
+            if getattr(self, name) is None:
+                raise ConfigError(f"train option {name} is required")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "TrainOptions":
@@ -212,6 +230,25 @@ class TrainOptions:
         values["overrides"] = tuple(values.get("overrides") or ())
         values["dry_run"] = bool(values.get("dry_run", False))
         return cls(**values)
+
+
+_ARG_TYPES = {"str": str, "int": int, "float": float}
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """One argument per ``TrainOptions`` field, ``--field-name`` with the field's help, type and default."""
+    for f in fields(TrainOptions):
+        kwargs = dict(f.metadata)
+        if kwargs.pop("positional", False):
+            parser.add_argument(f.name, help=kwargs.pop("help"), **kwargs)
+            continue
+        if kwargs.get("action") == "store_true":
+            kwargs.setdefault("default", f.default)
+        else:
+            kwargs["type"] = _ARG_TYPES[str(f.type).split(" |")[0]]
+            if f.default is not None and not kwargs.get("required"):
+                kwargs["default"] = f.default
+        parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
 
 
 CLIPO_OPTIONS = ("tau", "lam", "head_output_size", "head_kind", "reference_eps", "fixed_head")

@@ -1,4 +1,4 @@
-"""Per-step training curves from ``runs/<run_id>/metrics.jsonl`` (Figure 5, the reward figure).
+"""Per-step training curves from ``runs/<run_id>/metrics.jsonl`` (Figure 5, the reward and lucky figures).
 
 A *setting* is a run id without its seed; its seeds are drawn as one curve: the mean of the seeds'
 smoothed curves, a faint line of the seeds' mean raw values, and a band from the lowest to the highest
@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from clipo import records
+from clipo.analysis import style, vocab
 from clipo.errors import ConfigError
 from clipo.runs import RunSpec
 
@@ -106,3 +107,49 @@ def figure_legend(fig, axes, ncols: int) -> None:
         for handle, name in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(name, handle)
     fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncols=min(ncols, len(entries)))
+
+
+def setting_label(setting: RunSpec, varies: set[str]) -> str:
+    """The variant in words, plus the model or group size where they differ within the panel."""
+    parts = [vocab.variant_label(setting.method, setting.clipo, setting.tau)]
+    if "model" in varies:
+        parts.append(setting.model)
+    if "group_size" in varies:
+        parts.append(f"G = {setting.group_size}")
+    return ", ".join(parts)
+
+
+def setting_curves(settings: dict[RunSpec, dict[int, pd.DataFrame]], keys: dict[str, float]) -> pd.DataFrame:
+    """The seed curve of each metric in ``keys`` (key → smoothing weight) for every setting that logs it,
+    in the figures' order: per track, the base methods first, then CLIPO variants by loss and τ.
+
+    Columns: metric, track, setting (legend label), method, clipo, tau, n_seeds_total and those of
+    ``seed_curve``. The reward and lucky figures draw from it, so their lines agree in order and colour.
+    """
+    rows = []
+    for track in sorted({s.track for s in settings}):
+        in_track = sorted((s for s in settings if s.track == track),
+                          key=lambda s: (s.clipo != "none", s.method, vocab.variant_order(s.clipo, s.tau),
+                                         s.model, s.group_size))
+        varies = {axis for axis in ("model", "group_size") if len({getattr(s, axis) for s in in_track}) > 1}
+        for setting in in_track:
+            name = f"{setting_label(setting, varies)}, {vocab.seeds_label(settings[setting])}"
+            for key, smoothing in keys.items():
+                curve = seed_curve(settings[setting], key, smoothing)
+                if curve is not None:
+                    rows.append(curve.assign(metric=key, track=track, setting=name, method=setting.method,
+                                             clipo=setting.clipo, tau=setting.tau,
+                                             n_seeds_total=len(settings[setting])))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["metric", "track", "setting"])
+
+
+def plot_settings(ax, in_track: pd.DataFrame, key: str, markers: bool = False) -> None:
+    """Draw ``key``'s curve of every setting of one track; a setting keeps its colour in every panel (the
+    base method, when the track has one, first and on top)."""
+    names = list(dict.fromkeys(in_track["setting"]))
+    baseline = in_track["clipo"].iloc[0] == "none"
+    colours = dict(zip(names, style.series_colours(len(names), baseline_first=baseline)))
+    d = in_track[in_track["metric"] == key]
+    for name in dict.fromkeys(d["setting"]):
+        plot_curve(ax, d[d["setting"] == name], colours[name], name, on_top=baseline and name == names[0],
+                   markers=markers)

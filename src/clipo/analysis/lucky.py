@@ -19,7 +19,6 @@ import pandas as pd
 
 from clipo.analysis import curves, style, vocab
 from clipo.analysis.registry import FIGURES
-from clipo.analysis.reward import setting_label
 from clipo.errors import MissingInput
 from clipo.runs import RunSpec
 
@@ -43,23 +42,10 @@ def lucky_curves(settings: dict[RunSpec, dict[int, pd.DataFrame]], out_dir: str 
     if not logged:
         raise MissingInput(f"lucky: no trained run's metrics.jsonl holds {KEY!r} (runs trained before the step "
                            "checker, or on a track without step chains, do not log it; retrain them to draw it)")
-    rows = []
-    tracks = sorted({s.track for s in logged})
-    for track in tracks:
-        in_track = sorted((s for s in logged if s.track == track),
-                          key=lambda s: (s.clipo != "none", s.method, vocab.variant_order(s.clipo, s.tau),
-                                         s.model, s.group_size))
-        varies = {axis for axis in ("model", "group_size") if len({getattr(s, axis) for s in in_track}) > 1}
-        for setting in in_track:
-            name = f"{setting_label(setting, varies)}, {vocab.seeds_label(logged[setting])}"
-            for key, smoothing in ((KEY, alpha), (VAL_KEY, 1.0)):
-                curve = curves.seed_curve(logged[setting], key, smoothing)
-                if curve is not None:
-                    scaled = curve.assign(**{c: 100 * curve[c] for c in ("raw", "smooth", "low", "high")})
-                    rows.append(scaled.assign(metric=key, track=track, setting=name, method=setting.method,
-                                              clipo=setting.clipo, tau=setting.tau))
-    data = pd.concat(rows, ignore_index=True)
-    data.attrs["unlogged"] = [f"{setting_label(s, set())}, {vocab.seeds_label(settings[s])}" for s in unlogged]
+    curve = curves.setting_curves(logged, {KEY: alpha, VAL_KEY: 1.0})
+    data = curve.assign(**{c: 100 * curve[c] for c in ("raw", "smooth", "low", "high")})
+    tracks = sorted(set(data["track"]))
+    data.attrs["unlogged"] = [f"{curves.setting_label(s, set())}, {vocab.seeds_label(settings[s])}" for s in unlogged]
     panels = [(track, key) for track in tracks for key in PANELS
               if ((data["track"] == track) & (data["metric"] == key)).any()]
     ncols = max(sum(t == track for t, _ in panels) for track in tracks)
@@ -73,13 +59,7 @@ def lucky_curves(settings: dict[RunSpec, dict[int, pd.DataFrame]], out_dir: str 
                 ax.set_visible(False)
         for (track, key), slot in slots.items():
             ax = axes[slot]
-            d = data[(data["track"] == track) & (data["metric"] == key)]
-            names = list(dict.fromkeys(data.loc[data["track"] == track, "setting"]))
-            baseline = data.loc[data["track"] == track, "clipo"].iloc[0] == "none"
-            colours = dict(zip(names, style.series_colours(len(names), baseline_first=baseline)))
-            for name in dict.fromkeys(d["setting"]):
-                curves.plot_curve(ax, d[d["setting"] == name], colours[name], name,
-                                  on_top=baseline and name == names[0], markers=key == VAL_KEY)
+            curves.plot_settings(ax, data[data["track"] == track], key, markers=key == VAL_KEY)
             ax.set_title(f"{PANELS[key]}: lucky share, {track} track")
             ax.set_xlabel("Training step")
             ax.set_ylabel("Lucky share of correct answers (%)")
