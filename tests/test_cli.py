@@ -90,3 +90,22 @@ def test_the_closing_line_lists_only_what_changed_and_says_when_nothing_did(tmp_
 def test_commands_that_write_nothing_have_no_closing_line(tmp_path):
     assert closing_line(namespace("train", out=str(tmp_path), dry_run=True), time.time(), 1) is None
     assert closing_line(namespace("doctor"), time.time(), 1) is None
+
+
+def test_train_options_and_the_train_parser_are_one_declaration():
+    """Every TrainOptions field is a `clipo train` argument with the field's help text, and parsing a
+    command line gives back the options it spells (defaults included)."""
+    from dataclasses import fields
+
+    from clipo.runs import TrainOptions
+
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    by_dest = {a.dest: a for a in train._actions}
+    for f in fields(TrainOptions):
+        assert by_dest[f.name].help == f.metadata["help"]
+    args = train.parse_args(["--backend", "mini", "--track", "mini", "--method", "grpo", "--clipo", "infonce",
+                             "--tau", "0.2", "--steps", "3", "--fixed-head", "--model-path", "m"])
+    opts = TrainOptions.from_args(args)
+    assert opts == TrainOptions("mini", "mini", "grpo", "infonce", tau=0.2, steps=3, fixed_head=True,
+                                model_path="m")
+    assert opts.seed == 0 and opts.data_dir == "data" and opts.overrides == ()
