@@ -361,7 +361,7 @@ TRACKS: dict[str, Track] = {
     #   KV cache) next to the resident actor (fp32 weights, gradients, AdamW ≈ 24 GB) and the
     #   offloaded reference model;
     # - lr, clip ranges, KL, head size and τ are Track I's.
-    # Time per run, an ESTIMATE (not measured: no GPU was available to this project): ≈ 40-60 s per step
+    # Time per run, an ESTIMATE (not measured: no verl run on a GPU has been possible here): ≈ 40-60 s per step
     # on an H100-class GPU (generation of ≤ 1 M tokens plus three passes over them) → 2-3 h for 174
     # steps, plus ≈ 10 min of evaluation; configs/gpu-1.yaml's 6 runs ≈ 13-19 GPU-hours.
     "small": Track(
