@@ -109,3 +109,14 @@ def test_train_options_and_the_train_parser_are_one_declaration():
     assert opts == TrainOptions("mini", "mini", "grpo", "infonce", tau=0.2, steps=3, fixed_head=True,
                                 model_path="m")
     assert opts.seed == 0 and opts.data_dir == "data" and opts.overrides == ()
+
+
+def test_train_option_types_come_from_resolved_annotations():
+    """argparse types are read from the fields' resolved annotations, not their spelling; an annotation
+    argparse cannot convert to is refused with the field's name."""
+    from clipo.runs import _argument_type
+
+    assert _argument_type("lr", float | None) is float and _argument_type("data_dir", str) is str
+    for annotation in (list[int], int | str | None, bool):
+        with pytest.raises(TypeError, match="TrainOptions.field"):
+            _argument_type("field", annotation)

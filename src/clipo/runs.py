@@ -20,6 +20,8 @@ import argparse
 import itertools
 import math
 import re
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
@@ -232,11 +234,19 @@ class TrainOptions:
         return cls(**values)
 
 
-_ARG_TYPES = {"str": str, "int": int, "float": float}
+def _argument_type(name: str, annotation) -> type:
+    """The argparse type of an option annotated ``X`` or ``X | None``, X one of str, int, float."""
+    is_union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    kinds = [t for t in typing.get_args(annotation) if t is not type(None)] if is_union else [annotation]
+    if len(kinds) != 1 or kinds[0] not in (str, int, float):
+        raise TypeError(f"TrainOptions.{name}: annotation {annotation} is not str, int or float (optionally "
+                        "| None); give the option its argparse type= in _option(...)")
+    return kinds[0]
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One argument per ``TrainOptions`` field, ``--field-name`` with the field's help, type and default."""
+    annotations = typing.get_type_hints(TrainOptions)
     for f in fields(TrainOptions):
         kwargs = dict(f.metadata)
         if kwargs.pop("positional", False):
@@ -245,7 +255,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         if kwargs.get("action") == "store_true":
             kwargs.setdefault("default", f.default)
         else:
-            kwargs["type"] = _ARG_TYPES[str(f.type).split(" |")[0]]
+            kwargs.setdefault("type", _argument_type(f.name, annotations[f.name]))
             if f.default is not None and not kwargs.get("required"):
                 kwargs["default"] = f.default
         parser.add_argument("--" + f.name.replace("_", "-"), **kwargs)
