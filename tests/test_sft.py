@@ -61,6 +61,30 @@ def test_examples_render_prompts_like_generation(train_file):
     assert tokenizer.decode(solution_ids[:-1]) == solutions[0]
 
 
+def test_bare_answers_cut_a_seeded_share_of_demonstrations_to_their_final_sentence(train_file):
+    """The cut rows keep only "The answer is \\boxed{N}." of their own solution; the others are untouched;
+    which rows are cut depends on the seed only."""
+    _, solutions = sft.load_examples(train_file)
+    cut = sft.bare_answers(solutions, 0.5, seed=0)
+    bare = [new != old for new, old in zip(cut, solutions)]
+    assert 0.35 < np.mean(bare) < 0.65
+    for new, old, is_bare in zip(cut, solutions, bare):
+        if is_bare:
+            assert new.startswith("The answer is \\boxed{") and old.endswith(new) and "=" not in new
+        else:
+            assert new == old
+    assert sft.bare_answers(solutions, 0.5, seed=0) == cut
+    assert sft.bare_answers(solutions, 0.5, seed=1) != cut
+    assert sft.bare_answers(solutions, 0.0, seed=0) == solutions
+
+
+def test_a_solution_without_its_final_sentence_cannot_be_cut():
+    from clipo.errors import SchemaError
+
+    with pytest.raises(SchemaError, match="training row 1 has no final sentence"):
+        sft.bare_answers(["x. The answer is \\boxed{3}.", "3 + 4 = 7."], 0.999, seed=0)
+
+
 def test_sft_learns_and_writes_an_hf_folder(tmp_path, train_file):
     cfg = replace(TINY, steps=12, checkpoint_every=100)
     info = sft.run_sft(train_file, tmp_path / "base-model", cfg=cfg, seed=0, progress=False)
@@ -114,3 +138,5 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "no such dataset file" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="sft.steps=0"):
         MiniSFT(steps=0)
+    with pytest.raises(ConfigError, match=r"sft.bare_answer_share=1.0 must be in \[0, 1\)"):
+        MiniSFT(bare_answer_share=1.0)

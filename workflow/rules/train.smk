@@ -10,7 +10,8 @@ rule sft:
         directory(f"{RESULTS}/base-model"),
     params:
         data_dir=data_dir,
-        opts=options(("--steps", config["sft"]["steps"]), ("--seed", config["sft"]["seed"])),
+        opts=options(("--steps", config["sft"]["steps"]), ("--seed", config["sft"]["seed"]),
+                     ("--bare-answer-share", config["sft"]["bare_answer_share"])),
     log:
         f"{LOGS}/sft.log",
     benchmark:

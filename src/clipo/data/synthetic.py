@@ -39,6 +39,9 @@ TRAIN_STEPS = (1, 2, 3)
 """Operations per training / in-distribution problem; p1 and p2 use max + 1 and max + 2."""
 SPLITS: tuple[str, ...] = ("train", "test", "sym", "p1", "p2", "mc")
 LETTERS = "ABCD"
+FINAL_SENTENCE = "The answer is "
+"""How every solution ends, before its boxed answer; what is left of a bare-answer demonstration
+(clipo.mini.sft.bare_answers)."""
 
 TRAIN_NAMES = (
     "Tom", "Anna", "Ben", "Lily", "Sam", "Mia", "Jack", "Emma", "Leo", "Zoe",
@@ -129,7 +132,7 @@ def make_problem(rng: random.Random, steps: int, names, items) -> Problem:
         values.append(value)
         operations.append((SYMBOL[op], k))
     sentences.append(f"How many {item} does {name} have now?")
-    work.append(f"The answer is \\boxed{{{value}}}.")
+    work.append(f"{FINAL_SENTENCE}\\boxed{{{value}}}.")
     return Problem(" ".join(sentences), " ".join(work), tuple(values), tuple(operations))
 
 
@@ -148,8 +151,8 @@ def _as_multiple_choice(rng: random.Random, problem: Problem) -> tuple[str, str,
     options = iter(wrong)
     choice = {c: (problem.answer if c == letter else next(options)) for c in LETTERS}
     question = problem.stem + "\n" + " ".join(f"{c}) {v}" for c, v in choice.items())
-    head = problem.solution.rsplit(" The answer is", 1)[0]
-    solution = f"{head} {problem.answer} is option {letter}. The answer is \\boxed{{{letter}}}."
+    head = problem.solution.rsplit(" " + FINAL_SENTENCE, 1)[0]
+    solution = f"{head} {problem.answer} is option {letter}. {FINAL_SENTENCE}\\boxed{{{letter}}}."
     return question, solution, letter
 
 

@@ -14,7 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help=f"optimiser steps (default {MiniSFT.steps})")
     p.add_argument("--batch-size", type=int, help=f"sequences per step (default {MiniSFT.batch_size})")
     p.add_argument("--lr", type=float, help=f"peak learning rate (default {MiniSFT.lr})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the model init and batch order (default 0)")
+    p.add_argument("--bare-answer-share", type=float, help="share of demonstrations cut to their bare answer "
+                   f"(default {MiniSFT.bare_answer_share})")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the model init, batch order and bare-answer rows (default 0)")
     p.add_argument("--stop-after", type=int,
                    help="stop after this many total steps with a checkpoint (train in chunks); re-run continues")
     p.set_defaults(handler=_sft)

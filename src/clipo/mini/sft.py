@@ -46,6 +46,25 @@ def load_examples(path: str | os.PathLike) -> tuple[list[list[dict]], list[str]]
     return prompts, solutions
 
 
+def bare_answers(solutions: list[str], share: float, seed: int) -> list[str]:
+    """``solutions`` with a seeded ``share`` of them cut to their final sentence, "The answer is \\boxed{N}.":
+    the demonstrations of a teacher that often gives the answer without its work (MiniSFT.bare_answer_share).
+    The rows cut are a pure function of (seed, number of rows)."""
+    from clipo.data.synthetic import FINAL_SENTENCE
+    from clipo.errors import SchemaError
+
+    cut = np.random.default_rng(seed).random(len(solutions)) < share
+    out = []
+    for row, (solution, bare) in enumerate(zip(solutions, cut, strict=True)):
+        if bare:
+            if FINAL_SENTENCE not in solution:
+                raise SchemaError(f"solution of training row {row} has no final sentence {FINAL_SENTENCE!r} to "
+                                  f"keep as its bare answer (MiniSFT.bare_answer_share={share}): {solution!r}")
+            solution = FINAL_SENTENCE + solution.rsplit(FINAL_SENTENCE, 1)[1]
+        out.append(solution)
+    return out
+
+
 def tokenize_examples(tokenizer, prompts, solutions) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, solution ids + eos) per example, the prompt rendered as for generation."""
     from clipo.generation import render_prompt
@@ -125,6 +144,7 @@ def run_sft(data_path: str | os.PathLike, out: str | os.PathLike, cfg: MiniSFT |
     data_path, out = Path(data_path), Path(out)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(out)
     prompts, solutions = load_examples(data_path)
+    solutions = bare_answers(solutions, cfg.bare_answer_share, seed)
 
     # ---- plumbing: tokenizer, model, optimiser, resume -------------------------------------------
     tokenizer = build_tokenizer([m["content"] for p in prompts for m in p] + solutions, vocab_size=cfg.vocab_size)
@@ -209,7 +229,8 @@ def main(args) -> int:
     """Handler of ``clipo sft`` (see clipo.mini.commands)."""
     from clipo.data.registry import get_dataset
 
-    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("steps", "batch_size", "lr", "bare_answer_share")
+                 if getattr(args, k) is not None}
     cfg = replace(MiniSFT(), **overrides)
     data_path = Path(args.data_dir) / get_dataset("mini_train").path
     info = run_sft(data_path, args.out, cfg=cfg, seed=args.seed, stop_after=args.stop_after)
