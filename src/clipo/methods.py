@@ -444,10 +444,9 @@ class MiniSFT:
     max_position_embeddings: int = 256
     """Prompt (≤ ~96 tokens) + response (≤ 64) fits with room to spare."""
     steps: int = 500
-    """Accuracy rises as a phase change. Measured on the seed-0 synthetic data, greedy Test: 27.1% at 500
-    steps with half the demonstrations bare (73% of its greedy answers bare, 22% of those correct; 40% of
-    its worked answers); 400 steps left the worked answers too weak for RL to prefer them on one base
-    (docs/mini-track.md). All-worked demonstrations: 43% at 400 steps, 94% at 800."""
+    """Accuracy rises as a phase change. With half the demonstrations bare, 500 steps make the base's
+    worked answers right about twice as often as its bare ones at T = 1; after 400 they were not, and RL
+    had nothing to prefer (docs/mini-track.md has every base measured)."""
     batch_size: int = 64
     micro_batches: int = 4
     """Length-sorted micro-batches per step (one gradient step): 1.12× the real tokens padded instead of
